@@ -1,0 +1,58 @@
+#ifndef VOICE_CONFIG_H
+#define VOICE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "log.h"
+
+/*
+ * Configuration from the environment and the .env file (VOICE_ENV_FILE, or
+ * ./.env); a variable set in the environment wins over the file. Everything
+ * is validated once at start. Every variable read here is documented in
+ * .env.example.
+ */
+#define CONFIG_MAX_SID 35     /* "AC" / "SK" + 32 hex + NUL */
+#define CONFIG_MAX_SECRET 129
+#define CONFIG_MAX_URL 1024
+#define CONFIG_MAX_NUMBER 33
+#define CONFIG_MAX_LIST 512
+
+struct config {
+	char account_sid[CONFIG_MAX_SID];
+	char auth_token[CONFIG_MAX_SECRET];
+	char api_key_sid[CONFIG_MAX_SID];       /* "" when unset */
+	char api_key_secret[CONFIG_MAX_SECRET]; /* "" when unset */
+	char from_number[CONFIG_MAX_NUMBER];    /* "" when unset */
+	char api_base_url[CONFIG_MAX_URL];      /* no trailing slash */
+	char public_base_url[CONFIG_MAX_URL];   /* https origin, no trailing slash */
+	char database_url[CONFIG_MAX_URL];
+	char allowed_countries[CONFIG_MAX_LIST];
+	enum log_level log_level;
+	long long twilio_timeout_ms;
+	long long twilio_connect_timeout_ms;
+};
+
+/* What a worker needs beyond the common settings. */
+enum config_need {
+	CONFIG_NEED_REST = 1u << 0,    /* REST credentials (token or API key pair) */
+	CONFIG_NEED_WEBHOOK = 1u << 1, /* TWILIO_AUTH_TOKEN for signatures */
+};
+
+/*
+ * Loads and validates the configuration into cfg. need is a mask of
+ * config_need. On failure returns VERR_CONFIG with one line naming the
+ * variable in err (e.g. "TWILIO_ACCOUNT_SID is not set"); VERR_IO when the
+ * .env file exists but cannot be read. Secrets are registered with the logger.
+ */
+enum verr config_load(struct config *cfg, unsigned need, char *err, size_t errsz);
+
+/*
+ * Looks up one variable: the environment first, then the .env file loaded by
+ * the last config_load (or none). Returns a borrowed string valid until the
+ * next config_load, or NULL. For module-specific settings.
+ */
+const char *config_get(const char *name);
+
+#endif

@@ -1,0 +1,24 @@
+#include "health.h"
+
+#include <string.h>
+
+bool health_route(const struct http_req *req, struct http_resp *resp, struct db *db)
+{
+	static const char ok[] = "{\"status\":\"ok\"}\n";
+	bool ready = strcmp(req->path, "/readyz") == 0;
+
+	if (!ready && strcmp(req->path, "/healthz") != 0)
+		return false;
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		http_resp_error(resp, 405, "method_not_allowed", "use GET", NULL);
+		http_resp_header(resp, "Allow", "GET, HEAD");
+		return true;
+	}
+	if (ready && db_ping(db) != VERR_OK) {
+		http_resp_error(resp, 503, "database_unavailable", "the database is not reachable", NULL);
+		http_resp_header(resp, "Retry-After", "5");
+		return true;
+	}
+	http_resp_set(resp, 200, "application/json; charset=utf-8", ok, sizeof ok - 1);
+	return true;
+}

@@ -1,0 +1,68 @@
+#ifndef VOICE_LOG_H
+#define VOICE_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "err.h"
+
+/*
+ * JSON-lines logger: one object per line on stderr with "time" (RFC 3339 UTC,
+ * milliseconds), "level", "msg", "request_id" (when set) and the fields given.
+ * Strings are JSON-escaped. Every registered secret is replaced by
+ * "[redacted]" wherever it appears in a line, so a secret can never be printed
+ * even by mistake. Phone-number fields are masked (+1415•••0100).
+ */
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+enum log_field_kind { LOG_F_END = 0, LOG_F_STR, LOG_F_INT, LOG_F_PHONE };
+
+struct log_field {
+	enum log_field_kind kind;
+	const char *key;
+	const char *str; /* LOG_F_STR, LOG_F_PHONE; NULL omits the field */
+	long long num;   /* LOG_F_INT */
+};
+
+#define LF_STR(k, v) ((struct log_field){ LOG_F_STR, (k), (v), 0 })
+#define LF_INT(k, v) ((struct log_field){ LOG_F_INT, (k), NULL, (long long)(v) })
+#define LF_PHONE(k, v) ((struct log_field){ LOG_F_PHONE, (k), (v), 0 })
+#define LF_END ((struct log_field){ LOG_F_END, NULL, NULL, 0 })
+
+/* Emits one line if level >= the configured level. Arguments after msg are
+ * struct log_field values terminated by LF_END; use the macros below. */
+void log_emit(enum log_level level, const char *msg, ...);
+
+#define log_debug(...) log_emit(LOG_DEBUG, __VA_ARGS__, LF_END)
+#define log_info(...) log_emit(LOG_INFO, __VA_ARGS__, LF_END)
+#define log_warn(...) log_emit(LOG_WARN, __VA_ARGS__, LF_END)
+#define log_error(...) log_emit(LOG_ERROR, __VA_ARGS__, LF_END)
+
+/* Parses "debug", "info", "warn", "error". */
+bool log_level_parse(const char *s, enum log_level *out);
+void log_set_level(enum log_level level);
+bool log_enabled(enum log_level level);
+
+/* Registers a secret to redact (at most LOG_MAX_SECRETS; strings shorter than
+ * 4 bytes are ignored). The string is copied. */
+#define LOG_MAX_SECRETS 8
+void log_add_secret(const char *secret);
+
+/* Sets the request id added to every line until cleared with NULL. Copied;
+ * truncated to LOG_MAX_REQUEST_ID bytes. */
+#define LOG_MAX_REQUEST_ID 64
+void log_set_request_id(const char *rid);
+
+/* Writes a masked form of an E.164-ish number into out: the first five and
+ * last four characters are kept, the middle becomes "•••" (+1415•••0100).
+ * Shorter inputs keep only their last two characters. Always NUL-terminates;
+ * out should hold LOG_MASKED_MAX bytes. */
+#define LOG_MASKED_MAX 48
+void log_mask_phone(const char *in, char *out, size_t outsz);
+
+/* Appends s to b as a JSON string literal (with quotes), escaping control
+ * characters, '"' and '\\'. VERR_TOOBIG, VERR_NOMEM. */
+enum verr log_json_string(struct buf *b, const char *s);
+
+#endif
