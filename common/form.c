@@ -1,0 +1,415 @@
+#include "form.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest key quoted by name in an error detail; longer keys go by position. */
+#define FORM_MAX_QUOTED_KEY 40
+
+enum decode_fail {
+	DECODE_OK = 0,
+	DECODE_ESCAPE,
+	DECODE_NUL,
+	DECODE_UTF8,
+	DECODE_TOOBIG
+};
+
+static const char *const decode_reason[] = {
+	[DECODE_OK] = "is valid",
+	[DECODE_ESCAPE] = "has a malformed percent escape",
+	[DECODE_NUL] = "contains a nul byte",
+	[DECODE_UTF8] = "is not valid utf-8",
+	[DECODE_TOOBIG] = "is too long",
+};
+
+static void set_err(char *err, size_t errsz, const char *msg)
+{
+	if (err != NULL && errsz > 0)
+		str_copy(err, errsz, msg);
+}
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+ * U+10FFFF.
+ */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t need, k;
+		unsigned char lo = 0x80, hi = 0xbf;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			if (c == 0xe0)
+				lo = 0xa0;
+			else if (c == 0xed)
+				hi = 0x9f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			if (c == 0xf0)
+				lo = 0x90;
+			else if (c == 0xf4)
+				hi = 0x8f;
+		} else {
+			return false;
+		}
+		if (n - i - 1 < need)
+			return false;
+		for (k = 1; k <= need; k++) {
+			unsigned char cc = s[i + k];
+
+			if (k == 1 ? (cc < lo || cc > hi) : (cc < 0x80 || cc > 0xbf))
+				return false;
+		}
+		i += need + 1;
+	}
+	return true;
+}
+
+/*
+ * Decodes n bytes of s into a new NUL-terminated string of at most max bytes.
+ * Returns DECODE_OK and sets *out (caller frees), or a failure; *nomem is set
+ * when allocation failed.
+ */
+static enum decode_fail decode(const char *s, size_t n, size_t max, char **out, bool *nomem)
+{
+	size_t cap = n < max ? n : max, i, o = 0;
+	char *d;
+
+	*out = NULL;
+	*nomem = false;
+	d = malloc(cap + 1);
+	if (d == NULL) {
+		*nomem = true;
+		return DECODE_OK;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			int h, l;
+
+			if (n - i < 3 || (h = hexval((unsigned char)s[i + 1])) < 0 ||
+			    (l = hexval((unsigned char)s[i + 2])) < 0) {
+				free(d);
+				return DECODE_ESCAPE;
+			}
+			c = (unsigned char)(h * 16 + l);
+			i += 2;
+		}
+		if (c == '\0') {
+			free(d);
+			return DECODE_NUL;
+		}
+		if (o == max) {
+			free(d);
+			return DECODE_TOOBIG;
+		}
+		d[o++] = (char)c;
+	}
+	d[o] = '\0';
+	if (!utf8_valid((const unsigned char *)d, o)) {
+		free(d);
+		return DECODE_UTF8;
+	}
+	*out = d;
+	return DECODE_OK;
+}
+
+/* Takes ownership of key and value; frees both on failure. */
+static enum verr form_push(struct form *f, char *key, char *value)
+{
+	struct form_param *p;
+
+	if (f->n >= FORM_MAX_PARAMS) {
+		free(key);
+		free(value);
+		return VERR_TOOBIG;
+	}
+	p = realloc(f->params, (f->n + 1) * sizeof *p);
+	if (p == NULL) {
+		free(key);
+		free(value);
+		return VERR_NOMEM;
+	}
+	f->params = p;
+	p[f->n].key = key;
+	p[f->n].value = value;
+	f->n++;
+	return VERR_OK;
+}
+
+static bool quotable(const char *key)
+{
+	size_t i, n = strlen(key);
+
+	if (n == 0 || n > FORM_MAX_QUOTED_KEY)
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if (c < 0x20 || c > 0x7e || c == '\'' || c == '\\' || c == '"')
+			return false;
+	}
+	return true;
+}
+
+static void decode_err(char *err, size_t errsz, enum decode_fail why, const char *key,
+                       size_t index)
+{
+	char msg[FORM_MAX_ERROR];
+
+	if (err == NULL || errsz == 0)
+		return;
+	if (why == DECODE_TOOBIG) {
+		if (key == NULL)
+			snprintf(msg, sizeof msg, "parameter #%zu name is longer than %d bytes",
+			         index, FORM_MAX_KEY);
+		else if (quotable(key))
+			snprintf(msg, sizeof msg, "parameter '%s' is longer than %d bytes", key,
+			         FORM_MAX_VALUE);
+		else
+			snprintf(msg, sizeof msg, "parameter #%zu is longer than %d bytes", index,
+			         FORM_MAX_VALUE);
+	} else if (key == NULL) {
+		snprintf(msg, sizeof msg, "parameter #%zu name %s", index, decode_reason[why]);
+	} else if (quotable(key)) {
+		snprintf(msg, sizeof msg, "parameter '%s' %s", key, decode_reason[why]);
+	} else {
+		snprintf(msg, sizeof msg, "parameter #%zu %s", index, decode_reason[why]);
+	}
+	set_err(err, errsz, msg);
+}
+
+static enum verr decode_verr(enum decode_fail why, bool nomem)
+{
+	if (nomem)
+		return VERR_NOMEM;
+	return why == DECODE_TOOBIG ? VERR_TOOBIG : VERR_INVALID;
+}
+
+enum verr form_parse(const char *data, size_t len, struct form *out, char *err, size_t errsz)
+{
+	struct form f = { NULL, 0 };
+	size_t pos = 0, index = 0;
+	enum verr e = VERR_OK;
+
+	out->params = NULL;
+	out->n = 0;
+	if (data == NULL && len > 0) {
+		set_err(err, errsz, "form data missing");
+		return VERR_INVALID;
+	}
+	while (pos < len) {
+		const char *pair = data + pos, *amp, *eq;
+		size_t plen, klen;
+		char *key, *value;
+		enum decode_fail why;
+		bool nomem;
+
+		amp = memchr(pair, '&', len - pos);
+		plen = amp != NULL ? (size_t)(amp - pair) : len - pos;
+		pos += plen + 1;
+		if (plen == 0)
+			continue;
+		index++;
+		if (f.n >= FORM_MAX_PARAMS) {
+			char msg[FORM_MAX_ERROR];
+
+			snprintf(msg, sizeof msg, "more than %d parameters", FORM_MAX_PARAMS);
+			set_err(err, errsz, msg);
+			e = VERR_TOOBIG;
+			goto out;
+		}
+		eq = memchr(pair, '=', plen);
+		klen = eq != NULL ? (size_t)(eq - pair) : plen;
+		why = decode(pair, klen, FORM_MAX_KEY, &key, &nomem);
+		if (why != DECODE_OK || nomem) {
+			if (!nomem)
+				decode_err(err, errsz, why, NULL, index);
+			else
+				set_err(err, errsz, "out of memory decoding form");
+			e = decode_verr(why, nomem);
+			goto out;
+		}
+		if (eq != NULL)
+			why = decode(eq + 1, plen - klen - 1, FORM_MAX_VALUE, &value, &nomem);
+		else
+			why = decode("", 0, FORM_MAX_VALUE, &value, &nomem);
+		if (why != DECODE_OK || nomem) {
+			if (!nomem)
+				decode_err(err, errsz, why, key, index);
+			else
+				set_err(err, errsz, "out of memory decoding form");
+			free(key);
+			e = decode_verr(why, nomem);
+			goto out;
+		}
+		if ((e = form_push(&f, key, value)) != VERR_OK) {
+			set_err(err, errsz, "out of memory decoding form");
+			goto out;
+		}
+	}
+out:
+	if (e != VERR_OK) {
+		form_free(&f);
+		return e;
+	}
+	*out = f;
+	return VERR_OK;
+}
+
+void form_free(struct form *f)
+{
+	size_t i;
+
+	if (f == NULL)
+		return;
+	for (i = 0; i < f->n; i++) {
+		free(f->params[i].key);
+		free(f->params[i].value);
+	}
+	free(f->params);
+	f->params = NULL;
+	f->n = 0;
+}
+
+const char *form_get(const struct form *f, const char *key)
+{
+	size_t i;
+
+	if (f == NULL || key == NULL)
+		return NULL;
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->params[i].key, key) == 0)
+			return f->params[i].value;
+	return NULL;
+}
+
+size_t form_count(const struct form *f, const char *key)
+{
+	size_t i, c = 0;
+
+	if (f == NULL || key == NULL)
+		return 0;
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->params[i].key, key) == 0)
+			c++;
+	return c;
+}
+
+static char *copy_str(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (d != NULL) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+enum verr form_add(struct form *f, const char *key, const char *value)
+{
+	size_t klen, vlen;
+	char *k, *v;
+
+	if (f == NULL || key == NULL || value == NULL)
+		return VERR_INVALID;
+	klen = strlen(key);
+	vlen = strlen(value);
+	if (klen > FORM_MAX_KEY || vlen > FORM_MAX_VALUE || f->n >= FORM_MAX_PARAMS)
+		return VERR_TOOBIG;
+	if (!utf8_valid((const unsigned char *)key, klen) ||
+	    !utf8_valid((const unsigned char *)value, vlen))
+		return VERR_INVALID;
+	k = copy_str(key, klen);
+	v = copy_str(value, vlen);
+	if (k == NULL || v == NULL) {
+		free(k);
+		free(v);
+		return VERR_NOMEM;
+	}
+	return form_push(f, k, v);
+}
+
+static bool unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+static enum verr encode(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char chunk[192];
+	size_t n = 0;
+	enum verr e;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (n > sizeof chunk - 3) {
+			if ((e = buf_append(b, chunk, n)) != VERR_OK)
+				return e;
+			n = 0;
+		}
+		if (unreserved(c)) {
+			chunk[n++] = (char)c;
+		} else if (c == ' ') {
+			chunk[n++] = '+';
+		} else {
+			chunk[n++] = '%';
+			chunk[n++] = hex[c >> 4];
+			chunk[n++] = hex[c & 0x0f];
+		}
+	}
+	return buf_append(b, chunk, n);
+}
+
+enum verr form_append(struct buf *b, const char *key, const char *value)
+{
+	size_t old;
+	enum verr e = VERR_OK;
+
+	if (b == NULL || key == NULL || value == NULL)
+		return VERR_INVALID;
+	old = b->len;
+	if (old > 0)
+		e = buf_putc(b, '&');
+	if (e == VERR_OK)
+		e = encode(b, key);
+	if (e == VERR_OK)
+		e = buf_putc(b, '=');
+	if (e == VERR_OK)
+		e = encode(b, value);
+	if (e != VERR_OK && b->data != NULL) {
+		b->len = old;
+		b->data[old] = '\0';
+	}
+	return e;
+}
