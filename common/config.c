@@ -302,6 +302,23 @@ enum verr config_load(struct config *cfg, unsigned need, char *err, size_t errsz
 	TRY(get_str("LOG_LEVEL", "info", level, sizeof level, err, errsz));
 	REQUIRE(log_level_parse(level, &cfg->log_level), "LOG_LEVEL must be debug, info, warn or error");
 
+	TRY(get_str("VOICE_INBOUND_MODE", "say", level, sizeof level, err, errsz));
+	if (strcmp(level, "say") == 0)
+		cfg->inbound_mode = VOICE_MODE_SAY;
+	else if (strcmp(level, "dial") == 0)
+		cfg->inbound_mode = VOICE_MODE_DIAL;
+	else if (strcmp(level, "reject") == 0)
+		cfg->inbound_mode = VOICE_MODE_REJECT;
+	else
+		REQUIRE(false, "VOICE_INBOUND_MODE must be say, dial or reject");
+	TRY(get_str("VOICE_GREETING", "Hello. You have reached a Twilio Voice service. Goodbye.",
+	            cfg->greeting, sizeof cfg->greeting, err, errsz));
+	TRY(get_str("VOICE_FORWARD_TO", "", cfg->forward_to, sizeof cfg->forward_to, err, errsz));
+	REQUIRE(cfg->forward_to[0] == '\0' || is_e164(cfg->forward_to),
+	        "VOICE_FORWARD_TO must be an E.164 number such as +14155550100");
+	REQUIRE(cfg->inbound_mode != VOICE_MODE_DIAL || cfg->forward_to[0] != '\0',
+	        "VOICE_FORWARD_TO is not set (VOICE_INBOUND_MODE=dial needs it)");
+
 	TRY(get_ms("TWILIO_TIMEOUT_MS", 15000, 1000, 120000, &cfg->twilio_timeout_ms, err, errsz));
 	TRY(get_ms("TWILIO_CONNECT_TIMEOUT_MS", 5000, 100, 60000, &cfg->twilio_connect_timeout_ms,
 	           err, errsz));

@@ -18,6 +18,10 @@
 #define CONFIG_MAX_URL 1024
 #define CONFIG_MAX_NUMBER 33
 #define CONFIG_MAX_LIST 512
+#define CONFIG_MAX_TEXT 512
+
+/* What POST /twilio/voice answers an inbound call with (VOICE_INBOUND_MODE). */
+enum voice_mode { VOICE_MODE_SAY = 0, VOICE_MODE_DIAL, VOICE_MODE_REJECT };
 
 struct config {
 	char account_sid[CONFIG_MAX_SID];
@@ -30,6 +34,9 @@ struct config {
 	char database_url[CONFIG_MAX_URL];
 	char allowed_countries[CONFIG_MAX_LIST];
 	enum log_level log_level;
+	enum voice_mode inbound_mode;
+	char greeting[CONFIG_MAX_TEXT];          /* VOICE_GREETING */
+	char forward_to[CONFIG_MAX_NUMBER];      /* VOICE_FORWARD_TO, "" unless dial */
 	long long twilio_timeout_ms;
 	long long twilio_connect_timeout_ms;
 };

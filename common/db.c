@@ -7,7 +7,9 @@
 #include <libpq-fe.h>
 
 #include "buf.h"
+#include "callback.h"
 #include "log.h"
+#include "num.h"
 
 #define DB_CONNECT_TIMEOUT "5"
 
@@ -17,8 +19,34 @@
 enum stmt {
 	STMT_PING,
 	STMT_APIKEY_FIND,
+	STMT_EVENT_RECORD,
+	STMT_IDEM_CLAIM,
+	STMT_IDEM_GET,
+	STMT_IDEM_COMPLETE,
+	STMT_IDEM_RELEASE,
+	STMT_CALL_INSERT,
+	STMT_CALL_GET,
+	STMT_CALLS_LIST,
 	STMT__COUNT
 };
+
+/* An incoming status (EXCLUDED) replaces the stored one (c) when it ranks
+ * higher, or ranks the same with a higher SequenceNumber. */
+#define STATUS_WINS                                                          \
+	"(call_status_rank(EXCLUDED.status) > call_status_rank(c.status)"        \
+	" OR (call_status_rank(EXCLUDED.status) = call_status_rank(c.status)"    \
+	" AND coalesce(EXCLUDED.sequence_number, -1) > coalesce(c.sequence_number, -1)))"
+
+/* Timestamps in API output: RFC 3339 UTC with microseconds. */
+#define TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* The API's call object, one definition for every statement that returns it. */
+#define CALL_FIELDS                                                                   \
+	"'sid', c.call_sid, 'account_sid', c.account_sid, 'status', c.status,"          \
+	" 'direction', c.direction, 'from', c.from_number, 'to', c.to_number,"            \
+	" 'sequence_number', c.sequence_number, 'answered_by', c.answered_by,"            \
+	" 'duration_seconds', c.duration_seconds, 'sip_response_code', c.sip_response_code," \
+	" 'created_at', " TS("c.created_at") ", 'updated_at', " TS("c.updated_at")
 
 static const struct {
 	const char *name;
@@ -29,6 +57,63 @@ static const struct {
 	[STMT_PING] = { "ping", "SELECT 1", 0, true },
 	[STMT_APIKEY_FIND] = { "apikey_find",
 		"SELECT name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", 1, true },
+	/* FK checks run at the end of the statement, so the event may precede
+	 * the calls row it references. The calls upsert runs only for a new
+	 * event: a duplicate delivery changes nothing. */
+	[STMT_EVENT_RECORD] = { "event_record",
+		"WITH ev AS ("
+		"  INSERT INTO call_events (call_sid, status, sequence_number, idempotency_token, payload)"
+		"  VALUES ($1, $2, $3::integer, $4, $5::jsonb)"
+		"  ON CONFLICT DO NOTHING RETURNING id"
+		"), up AS ("
+		"  INSERT INTO calls AS c (call_sid, account_sid, direction, from_number, to_number,"
+		"    status, sequence_number, answered_by, duration_seconds, sip_response_code)"
+		"  SELECT $1, $6, $7, $8, $9, $2, $3::integer, $10, $11::integer, $12::integer FROM ev"
+		"  ON CONFLICT (call_sid) DO UPDATE SET"
+		"    status = CASE WHEN " STATUS_WINS " THEN EXCLUDED.status ELSE c.status END,"
+		"    sequence_number = CASE WHEN " STATUS_WINS
+		"      THEN EXCLUDED.sequence_number ELSE c.sequence_number END,"
+		"    answered_by = coalesce(EXCLUDED.answered_by, c.answered_by),"
+		"    duration_seconds = coalesce(EXCLUDED.duration_seconds, c.duration_seconds),"
+		"    sip_response_code = coalesce(EXCLUDED.sip_response_code, c.sip_response_code)"
+		"  RETURNING c.status"
+		") SELECT (SELECT count(*) FROM ev)::integer, (SELECT status FROM up)", 12, true },
+	/* an existing key is taken over only once it is older than 24 hours */
+	[STMT_IDEM_CLAIM] = { "idem_claim",
+		"INSERT INTO idempotency_keys AS k (api_key_name, idem_key, request_hash)"
+		" VALUES ($1, $2, $3)"
+		" ON CONFLICT (api_key_name, idem_key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
+		"   state = 'pending', response_status = NULL, response_body = NULL, call_sid = NULL,"
+		"   created_at = now()"
+		" WHERE k.created_at < now() - interval '24 hours'"
+		" RETURNING 1", 3, false },
+	[STMT_IDEM_GET] = { "idem_get",
+		"SELECT request_hash, state, response_status, response_body FROM idempotency_keys"
+		" WHERE api_key_name = $1 AND idem_key = $2", 2, true },
+	[STMT_IDEM_COMPLETE] = { "idem_complete",
+		"UPDATE idempotency_keys SET state = 'done', response_status = $3::integer,"
+		" response_body = $4, call_sid = $5 WHERE api_key_name = $1 AND idem_key = $2", 5, true },
+	[STMT_IDEM_RELEASE] = { "idem_release",
+		"DELETE FROM idempotency_keys WHERE api_key_name = $1 AND idem_key = $2"
+		" AND state = 'pending'", 2, true },
+	[STMT_CALL_INSERT] = { "call_insert",
+		"INSERT INTO calls AS c (call_sid, account_sid, direction, from_number, to_number,"
+		"   status, api_key_name) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+		" ON CONFLICT (call_sid) DO UPDATE SET api_key_name = EXCLUDED.api_key_name"
+		" RETURNING json_build_object(" CALL_FIELDS ")::text", 7, true },
+	[STMT_CALL_GET] = { "call_get",
+		"SELECT json_build_object(" CALL_FIELDS ", 'events', coalesce(("
+		"   SELECT json_agg(json_build_object('status', e.status,"
+		"     'sequence_number', e.sequence_number, 'received_at', " TS("e.received_at") ","
+		"     'payload', e.payload) ORDER BY e.received_at, e.id)"
+		"   FROM call_events e WHERE e.call_sid = c.call_sid), '[]'::json))::text"
+		" FROM calls c WHERE c.call_sid = $1", 1, true },
+	[STMT_CALLS_LIST] = { "calls_list",
+		"SELECT json_build_object(" CALL_FIELDS ")::text, " TS("c.created_at") ", c.call_sid"
+		" FROM calls c"
+		" WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.direction = $2)"
+		"   AND ($3::timestamptz IS NULL OR (c.created_at, c.call_sid) < ($3::timestamptz, $4::text))"
+		" ORDER BY c.created_at DESC, c.call_sid DESC LIMIT $5::integer", 5, true },
 };
 
 struct db {
@@ -195,6 +280,173 @@ enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t
 			e = VERR_NOTFOUND;
 		else
 			str_copy(name, namesz, PQgetvalue(res, 0, 0));
+	}
+	PQclear(res);
+	return e;
+}
+
+/* Decimal text for an optional integer: NULL (SQL NULL) when negative. */
+static const char *opt_int(long long v, char *out, size_t outsz)
+{
+	if (v < 0)
+		return NULL;
+	snprintf(out, outsz, "%lld", v);
+	return out;
+}
+
+enum verr db_call_event_record(struct db *db, const struct call_event *ev,
+                               const char *idempotency_token, bool *stored)
+{
+	char seq[24], dur[24], sip[24];
+	const char *params[12] = {
+		ev->call_sid, ev->status, opt_int(ev->sequence_number, seq, sizeof seq),
+		idempotency_token[0] ? idempotency_token : NULL, ev->payload, ev->account_sid,
+		ev->direction, ev->from, ev->to, ev->answered_by[0] ? ev->answered_by : NULL,
+		opt_int(ev->duration_seconds, dur, sizeof dur),
+		opt_int(ev->sip_response_code, sip, sizeof sip),
+	};
+	PGresult *res;
+	enum verr e = db_run(db, STMT_EVENT_RECORD, params, PGRES_TUPLES_OK, &res, NULL);
+
+	*stored = false;
+	if (e == VERR_OK)
+		*stored = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+	PQclear(res);
+	return e;
+}
+
+enum verr db_idem_claim(struct db *db, const char *api_key_name, const char *key,
+                        const char *hash_hex, enum db_idem *outcome, int *status, struct buf *body)
+{
+	const char *params[3] = { api_key_name, key, hash_hex };
+	PGresult *res = NULL;
+	enum verr e;
+	int attempt;
+
+	/* claim, else read what holds the key; a key released between the two
+	 * statements is claimed again (bounded) */
+	for (attempt = 0; attempt < 3; attempt++) {
+		e = db_run(db, STMT_IDEM_CLAIM, params, PGRES_TUPLES_OK, &res, NULL);
+		if (e != VERR_OK)
+			return e;
+		if (PQntuples(res) == 1) {
+			PQclear(res);
+			*outcome = DB_IDEM_CLAIMED;
+			return VERR_OK;
+		}
+		PQclear(res);
+		e = db_run(db, STMT_IDEM_GET, params, PGRES_TUPLES_OK, &res, NULL);
+		if (e != VERR_OK)
+			return e;
+		if (PQntuples(res) == 1)
+			break;
+		PQclear(res);
+		res = NULL;
+	}
+	if (res == NULL)
+		return VERR_CONFLICT;
+	if (strcmp(PQgetvalue(res, 0, 0), hash_hex) != 0) {
+		*outcome = DB_IDEM_MISMATCH;
+	} else if (strcmp(PQgetvalue(res, 0, 1), "done") == 0) {
+		long long st = 500;
+
+		*outcome = DB_IDEM_DONE;
+		num_parse(PQgetvalue(res, 0, 2), 100, 599, &st); /* the schema checks the range */
+		*status = (int)st;
+		buf_reset(body);
+		e = buf_puts(body, PQgetvalue(res, 0, 3));
+	} else {
+		*outcome = DB_IDEM_PENDING;
+	}
+	PQclear(res);
+	return e;
+}
+
+enum verr db_idem_complete(struct db *db, const char *api_key_name, const char *key, int status,
+                           const char *body, const char *call_sid)
+{
+	char st[16];
+	const char *params[5] = { api_key_name, key, st, body, call_sid };
+	PGresult *res;
+	enum verr e;
+
+	snprintf(st, sizeof st, "%d", status);
+	e = db_run(db, STMT_IDEM_COMPLETE, params, PGRES_COMMAND_OK, &res, NULL);
+	PQclear(res);
+	return e;
+}
+
+enum verr db_idem_release(struct db *db, const char *api_key_name, const char *key)
+{
+	const char *params[2] = { api_key_name, key };
+	PGresult *res;
+	enum verr e = db_run(db, STMT_IDEM_RELEASE, params, PGRES_COMMAND_OK, &res, NULL);
+
+	PQclear(res);
+	return e;
+}
+
+/* Runs a statement returning one text column in one row into json. */
+static enum verr db_json_row(struct db *db, enum stmt id, const char *const *params,
+                             struct buf *json)
+{
+	PGresult *res;
+	enum verr e = db_run(db, id, params, PGRES_TUPLES_OK, &res, NULL);
+
+	if (e == VERR_OK) {
+		buf_reset(json);
+		e = PQntuples(res) == 1 ? buf_puts(json, PQgetvalue(res, 0, 0)) : VERR_NOTFOUND;
+	}
+	PQclear(res);
+	return e;
+}
+
+enum verr db_call_insert(struct db *db, const struct db_call *call, struct buf *json)
+{
+	const char *params[7] = { call->call_sid, call->account_sid, call->direction, call->from,
+		call->to, call->status, call->api_key_name };
+
+	return db_json_row(db, STMT_CALL_INSERT, params, json);
+}
+
+enum verr db_call_get(struct db *db, const char *call_sid, struct buf *json)
+{
+	const char *params[1] = { call_sid };
+
+	return db_json_row(db, STMT_CALL_GET, params, json);
+}
+
+enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct buf *json,
+                        bool *more, char last_created[DB_MAX_TS], char last_sid[DB_MAX_TS])
+{
+	char limit[16];
+	const char *params[5] = { f->status, f->direction, f->after_created, f->after_sid, limit };
+	PGresult *res;
+	enum verr e;
+	int i, n;
+
+	/* one extra row tells whether another page follows */
+	snprintf(limit, sizeof limit, "%d", f->limit + 1);
+	e = db_run(db, STMT_CALLS_LIST, params, PGRES_TUPLES_OK, &res, NULL);
+	if (e != VERR_OK)
+		return e;
+	n = PQntuples(res);
+	*more = n > f->limit;
+	if (*more)
+		n = f->limit;
+	buf_reset(json);
+	e = buf_putc(json, '[');
+	for (i = 0; e == VERR_OK && i < n; i++) {
+		if (i > 0)
+			e = buf_putc(json, ',');
+		if (e == VERR_OK)
+			e = buf_puts(json, PQgetvalue(res, i, 0));
+	}
+	if (e == VERR_OK)
+		e = buf_putc(json, ']');
+	if (e == VERR_OK && *more) {
+		str_copy(last_created, DB_MAX_TS, PQgetvalue(res, n - 1, 1));
+		str_copy(last_sid, DB_MAX_TS, PQgetvalue(res, n - 1, 2));
 	}
 	PQclear(res);
 	return e;

@@ -32,4 +32,66 @@ enum verr db_ping(struct db *db);
 #define DB_MAX_KEY_NAME 64
 enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t namesz);
 
+/*
+ * Records one call webhook in one round trip: appends to call_events unless
+ * this delivery was stored before (same idempotency_token, or same call,
+ * status and sequence number), and creates or advances the calls row. The
+ * status never moves backwards: a higher-ranked status wins, and within a
+ * rank the higher SequenceNumber. *stored is false for a duplicate delivery
+ * (nothing changed). idempotency_token may be "" (none).
+ */
+struct call_event;
+enum verr db_call_event_record(struct db *db, const struct call_event *ev,
+                               const char *idempotency_token, bool *stored);
+
+/* Outcome of claiming an idempotency key. */
+enum db_idem {
+	DB_IDEM_CLAIMED,  /* this request owns the key: go ahead and dial */
+	DB_IDEM_DONE,     /* answered before: replay *status and body */
+	DB_IDEM_PENDING,  /* another request with this key is still running */
+	DB_IDEM_MISMATCH, /* the key was used with a different request body */
+};
+
+/*
+ * Claims (api_key_name, key) for a request whose body hashes to hash_hex
+ * (lowercase hex SHA-256). A key older than 24 hours is reclaimed. For
+ * DB_IDEM_DONE, *status and body receive the stored response.
+ */
+struct buf;
+enum verr db_idem_claim(struct db *db, const char *api_key_name, const char *key,
+                        const char *hash_hex, enum db_idem *outcome, int *status, struct buf *body);
+/* Stores the final response for a claimed key. */
+enum verr db_idem_complete(struct db *db, const char *api_key_name, const char *key, int status,
+                           const char *body, const char *call_sid);
+/* Releases a claimed key whose request provably dialed nothing, so a retry
+ * with the same key may try again. */
+enum verr db_idem_release(struct db *db, const char *api_key_name, const char *key);
+
+/*
+ * Records a call Twilio accepted (POST /call) and writes the stored call as
+ * a JSON object into json. Callbacks may have created the row first: their
+ * status is kept. api_key_name may be NULL.
+ */
+struct db_call {
+	const char *call_sid, *account_sid, *direction, *from, *to, *status, *api_key_name;
+};
+enum verr db_call_insert(struct db *db, const struct db_call *call, struct buf *json);
+
+/* The call with its events (oldest first) as a JSON object. VERR_NOTFOUND. */
+enum verr db_call_get(struct db *db, const char *call_sid, struct buf *json);
+
+/*
+ * One page of calls, newest first, as a JSON array in json. status and
+ * direction filter when non-NULL; after_created/after_sid (both or neither)
+ * continue after a previous page's last row. When more rows follow, *more is
+ * true and last_created/last_sid hold this page's last row (for the cursor).
+ */
+#define DB_MAX_TS 40
+struct db_call_filter {
+	const char *status, *direction, *after_created, *after_sid;
+	int limit;
+};
+enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct buf *json,
+                        bool *more, char last_created[DB_MAX_TS], char last_sid[DB_MAX_TS]);
+
 #endif

@@ -1,31 +1,150 @@
 /*
  * webhook_fcgi: Twilio's status callbacks (POST /twilio/webhook) and Voice URL
- * requests (POST /twilio/voice). Routing and wiring only.
+ * requests (POST /twilio/voice). Routing and wiring only: verification is
+ * common/sig, validation common/callback, storage common/db, TwiML
+ * common/twiml.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "callback.h"
 #include "config.h"
 #include "db.h"
+#include "form.h"
 #include "health.h"
 #include "log.h"
 #include "server.h"
+#include "sig.h"
+#include "twiml.h"
 
 #define WEBHOOK_MAX_BODY (64 * 1024)
+#define WEBHOOK_MAX_TOKEN 256
 
 struct app {
 	struct config cfg;
 	struct db *db;
 };
 
+/* Builds the TwiML for a Voice URL request into b. */
+static enum verr voice_twiml(const struct app *app, const struct call_event *ev, struct buf *b)
+{
+	struct twiml t;
+	enum verr e = twiml_begin(&t, b);
+	bool inbound = strcmp(ev->direction, "inbound") == 0;
+
+	if (e != VERR_OK)
+		return e;
+	if (inbound && app->cfg.inbound_mode == VOICE_MODE_REJECT)
+		e = twiml_reject(&t, TWIML_REJECT_REJECTED);
+	else if (inbound && app->cfg.inbound_mode == VOICE_MODE_DIAL)
+		e = twiml_dial(&t, app->cfg.forward_to);
+	else
+		e = twiml_say(&t, app->cfg.greeting, NULL, NULL);
+	return e != VERR_OK ? e : twiml_finish(&t);
+}
+
+/* Verifies, validates and stores one webhook; answers 204 for a status
+ * callback, TwiML for a Voice URL request. */
+static void handle_twilio(struct app *app, const struct http_req *req, struct http_resp *resp,
+                          bool voice)
+{
+	struct form form = { NULL, 0 };
+	struct call_event ev;
+	struct buf twiml;
+	bool is_form = http_content_type_is(req, "application/x-www-form-urlencoded");
+	bool is_json = http_content_type_is(req, "application/json");
+	bool stored = false;
+	char detail[FORM_MAX_ERROR], field[64];
+	const char *token = req->twilio_idempotency;
+	enum verr e;
+
+	memset(&ev, 0, sizeof ev);
+	buf_init(&twiml, TWIML_MAX_RESPONSE);
+	http_resp_error(resp, 500, "internal_error", "the webhook could not be processed", NULL);
+
+	if (req->twilio_signature[0] == '\0') {
+		log_warn("webhook refused: no signature", LF_STR("route", req->path),
+		         LF_STR("remote_addr", req->remote_addr));
+		http_resp_error(resp, 400, "missing_signature", "the X-Twilio-Signature header is required", NULL);
+		goto out;
+	}
+	if (is_form && form_parse(req->body, req->body_len, &form, detail, sizeof detail) != VERR_OK) {
+		log_warn("webhook refused: malformed body", LF_STR("error", detail),
+		         LF_STR("remote_addr", req->remote_addr));
+		http_resp_error(resp, 400, "malformed_body", detail, NULL);
+		goto out;
+	}
+	if (!sig_verify(app->cfg.auth_token, app->cfg.public_base_url, req->request_uri, &form,
+	                req->body, req->body_len, is_json, req->twilio_signature)) {
+		log_warn("webhook refused: signature mismatch", LF_STR("route", req->path),
+		         LF_STR("remote_addr", req->remote_addr));
+		http_resp_error(resp, 403, "invalid_signature", "the X-Twilio-Signature does not match", NULL);
+		goto out;
+	}
+	if (!is_form) {
+		http_resp_error(resp, 415, "unsupported_media_type",
+		                "call webhooks must be application/x-www-form-urlencoded", NULL);
+		goto out;
+	}
+	e = callback_parse(&form, app->cfg.account_sid, &ev, field, sizeof field);
+	if (e == VERR_FORBIDDEN) {
+		log_warn("webhook refused: another account", LF_STR("remote_addr", req->remote_addr));
+		http_resp_error(resp, 403, "wrong_account", "the webhook is for another Twilio account", field);
+		goto out;
+	}
+	if (e != VERR_OK) {
+		http_resp_error(resp, e == VERR_INVALID ? 400 : 500,
+		                e == VERR_INVALID ? "invalid_parameter" : "internal_error",
+		                e == VERR_INVALID ? "a webhook parameter is missing or malformed"
+		                                  : "the webhook could not be processed",
+		                e == VERR_INVALID ? field : NULL);
+		goto out;
+	}
+	str_copy(resp->call_sid, sizeof resp->call_sid, ev.call_sid);
+	if (strlen(token) > WEBHOOK_MAX_TOKEN) {
+		http_resp_error(resp, 400, "invalid_parameter", "the idempotency token is too long",
+		                "I-Twilio-Idempotency-Token");
+		goto out;
+	}
+	/* status callbacks always; Voice URL requests only for inbound calls
+	 * (our outbound calls were recorded when placed) */
+	if (!voice || strcmp(ev.direction, "inbound") == 0) {
+		e = db_call_event_record(app->db, &ev, token, &stored);
+		if (e != VERR_OK) {
+			http_resp_error(resp, 503, "database_unavailable",
+			                "the webhook could not be stored; retry later", NULL);
+			http_resp_header(resp, "Retry-After", "5");
+			goto out;
+		}
+		log_info(stored ? "call event stored" : "duplicate call event ignored",
+		         LF_STR("call_sid", ev.call_sid), LF_STR("status", ev.status),
+		         LF_INT("sequence_number", ev.sequence_number));
+	}
+	if (!voice) {
+		http_resp_set(resp, 204, "text/plain", "", 0);
+		goto out;
+	}
+	if (voice_twiml(app, &ev, &twiml) != VERR_OK) {
+		http_resp_error(resp, 500, "internal_error", "could not build the TwiML answer", NULL);
+		goto out;
+	}
+	http_resp_set(resp, 200, "text/xml; charset=utf-8", twiml.data, twiml.len);
+out:
+	callback_event_free(&ev);
+	form_free(&form);
+	buf_free(&twiml);
+}
+
 static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
 {
 	struct app *app = ctx;
+	bool voice = strcmp(req->path, "/twilio/voice") == 0;
 
 	if (health_route(req, resp, app->db))
 		return;
-	if (strcmp(req->path, "/twilio/webhook") != 0 && strcmp(req->path, "/twilio/voice") != 0) {
+	if (!voice && strcmp(req->path, "/twilio/webhook") != 0) {
 		http_resp_error(resp, 404, "not_found", "no such endpoint", NULL);
 		return;
 	}
@@ -34,7 +153,7 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 		http_resp_header(resp, "Allow", "POST");
 		return;
 	}
-	http_resp_error(resp, 501, "not_implemented", "this endpoint is not implemented yet", NULL);
+	handle_twilio(app, req, resp, voice);
 }
 
 int main(int argc, char **argv)
