@@ -106,6 +106,23 @@ static bool get_int(const struct form *f, const char *key, long long min, long l
 	return num_parse(v, min, max, out);
 }
 
+/* Every parameter we interpret must appear at most once: a repeated one is
+ * ambiguous (which value would be stored?). */
+static bool no_repeats(const struct form *f, char *field, size_t fieldsz)
+{
+	static const char *const typed[] = { "CallSid", "AccountSid", "CallStatus", "Direction",
+		"From", "To", "AnsweredBy", "SequenceNumber", "CallDuration", "SipResponseCode" };
+	size_t i;
+
+	for (i = 0; i < sizeof typed / sizeof typed[0]; i++) {
+		if (form_count(f, typed[i]) > 1) {
+			str_copy(field, fieldsz, typed[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
 enum verr callback_parse(const struct form *f, const char *account_sid, struct call_event *ev,
                          char *field, size_t fieldsz)
 {
@@ -121,7 +138,9 @@ enum verr callback_parse(const struct form *f, const char *account_sid, struct c
 	} while (0)
 
 	memset(ev, 0, sizeof *ev);
-	if (sid == NULL || !callback_sid_valid(sid, "CA") || form_count(f, "CallSid") != 1)
+	if (!no_repeats(f, field, fieldsz))
+		return VERR_INVALID;
+	if (sid == NULL || !callback_sid_valid(sid, "CA"))
 		BAD("CallSid");
 	if (acct == NULL || !callback_sid_valid(acct, "AC"))
 		BAD("AccountSid");
@@ -129,7 +148,7 @@ enum verr callback_parse(const struct form *f, const char *account_sid, struct c
 		str_copy(field, fieldsz, "AccountSid");
 		return VERR_FORBIDDEN;
 	}
-	if (status == NULL || !callback_status_valid(status) || form_count(f, "CallStatus") != 1)
+	if (status == NULL || !callback_status_valid(status))
 		BAD("CallStatus");
 	if (dir == NULL || !direction_valid(dir))
 		BAD("Direction");

@@ -5,19 +5,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
 
 #include "apikey.h"
+#include "callback.h"
+#include "callreq.h"
 #include "config.h"
+#include "cursor.h"
 #include "db.h"
+#include "form.h"
 #include "health.h"
 #include "log.h"
+#include "num.h"
+#include "phone.h"
 #include "server.h"
+#include "sig.h"
+#include "twilio.h"
+#include "twiml.h"
 
-#define CALL_MAX_BODY (16 * 1024)
+#define CALL_MAX_BODY CALLREQ_MAX_BODY
+#define CALL_MAX_IDEM_KEY 255
+#define CALL_IDEM_WAIT_MS 25000 /* how long a duplicate waits for the first request */
+#define CALL_IDEM_POLL_MS 100
+#define CALLS_DEFAULT_LIMIT 20
+#define CALLS_MAX_LIMIT 100
+#define CALL_MAX_JSON (256 * 1024)
 
 struct app {
 	struct config cfg;
+	struct phone_policy policy;
 	struct db *db;
+	struct twilio *twilio;
+	char status_callback[CONFIG_MAX_URL + 32];
+	char voice_url[CONFIG_MAX_URL + 32];
 };
 
 /* Authenticates the request before any other work. Returns false with resp
@@ -31,6 +53,7 @@ static bool authenticate(struct app *app, const struct http_req *req, struct htt
 		return true;
 	resp->api_key_name[0] = '\0';
 	if (e == VERR_AUTH) {
+		log_warn("api key refused", LF_STR("remote_addr", req->remote_addr));
 		http_resp_error(resp, 401, "unauthorized",
 		                req->authorization[0] ? "the API key is not valid"
 		                                      : "an API key is required (Authorization: Bearer <key>)",
@@ -44,15 +67,341 @@ static bool authenticate(struct app *app, const struct http_req *req, struct htt
 	return false;
 }
 
+static void db_unavailable(struct http_resp *resp)
+{
+	http_resp_error(resp, 503, "database_unavailable", "the database is not reachable; retry later", NULL);
+	http_resp_header(resp, "Retry-After", "5");
+}
+
+/* HTTP status for a callreq error code (common/callreq.h). */
+static int callreq_status(const char *code)
+{
+	if (strcmp(code, "too_large") == 0)
+		return 413;
+	if (strcmp(code, "invalid_phone_number") == 0)
+		return 422;
+	if (strcmp(code, "destination_not_allowed") == 0)
+		return 403;
+	if (strcmp(code, "internal_error") == 0)
+		return 500;
+	return 400;
+}
+
+static bool idem_key_valid(const char *k)
+{
+	size_t n = strlen(k), i;
+
+	if (n == 0 || n > CALL_MAX_IDEM_KEY)
+		return false;
+	for (i = 0; i < n; i++)
+		if (k[i] < 0x21 || k[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Idempotency-Key handling (DESIGN.md). Returns true when this request owns
+ * the key and should dial; false when resp already holds the answer (a
+ * replay, a conflict, or an error).
+ */
+static bool idem_begin(struct app *app, const struct http_req *req, struct http_resp *resp)
+{
+	char hash[SIG_SHA256_HEX];
+	long long deadline = server_now_ms() + CALL_IDEM_WAIT_MS;
+	enum db_idem outcome;
+	int status = 0;
+
+	if (sig_sha256_hex(req->body, req->body_len, hash) != VERR_OK) {
+		http_resp_error(resp, 500, "internal_error", "could not hash the request", NULL);
+		return false;
+	}
+	for (;;) {
+		enum verr e = db_idem_claim(app->db, resp->api_key_name, req->idempotency_key, hash,
+		                            &outcome, &status, &resp->body);
+
+		if (e != VERR_OK && e != VERR_CONFLICT) {
+			db_unavailable(resp);
+			return false;
+		}
+		if (e == VERR_OK && outcome == DB_IDEM_CLAIMED)
+			return true;
+		if (e == VERR_OK && outcome == DB_IDEM_MISMATCH) {
+			http_resp_error(resp, 422, "idempotency_key_reused",
+			                "this Idempotency-Key was used with a different request body",
+			                "Idempotency-Key");
+			return false;
+		}
+		if (e == VERR_OK && outcome == DB_IDEM_DONE) {
+			resp->status = status;
+			resp->content_type = "application/json; charset=utf-8";
+			http_resp_header(resp, "Idempotent-Replayed", "true");
+			log_info("idempotent replay", LF_INT("status", status));
+			return false;
+		}
+		if (server_now_ms() >= deadline)
+			break;
+		sleep_ms(CALL_IDEM_POLL_MS);
+	}
+	http_resp_error(resp, 409, "idempotency_key_in_progress",
+	                "a request with this Idempotency-Key is still being processed; retry shortly",
+	                "Idempotency-Key");
+	http_resp_header(resp, "Retry-After", "1");
+	return false;
+}
+
+/* Stores the final answer for a claimed key, or releases the key when
+ * nothing was dialed so a retry may try again. */
+static void idem_end(struct app *app, const struct http_req *req, struct http_resp *resp,
+                     bool release)
+{
+	enum verr e;
+
+	if (release)
+		e = db_idem_release(app->db, resp->api_key_name, req->idempotency_key);
+	else
+		e = db_idem_complete(app->db, resp->api_key_name, req->idempotency_key, resp->status,
+		                     buf_str(&resp->body), resp->call_sid[0] ? resp->call_sid : NULL);
+	if (e != VERR_OK)
+		log_error("could not store the idempotency outcome", LF_STR("error", verr_strerror(e)));
+}
+
+/* The call object built from Twilio's answer alone, for when the database
+ * could not take the record. */
+static void call_json_from_twilio(const struct twilio_call *tc, const struct phone_number *to,
+                                  const struct phone_number *from, struct buf *out)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "sid", json_object_new_string(tc->sid));
+	json_object_object_add(o, "account_sid", json_object_new_string(tc->account_sid));
+	json_object_object_add(o, "status", json_object_new_string(tc->status[0] ? tc->status : "queued"));
+	json_object_object_add(o, "direction", json_object_new_string(tc->direction[0] ? tc->direction : "outbound-api"));
+	json_object_object_add(o, "from", json_object_new_string(from->e164));
+	json_object_object_add(o, "to", json_object_new_string(to->e164));
+	json_object_object_add(o, "created_at", json_object_new_string(tc->date_created));
+	buf_reset(out);
+	buf_puts(out, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+static void handle_call(struct app *app, const struct http_req *req, struct http_resp *resp)
+{
+	struct call_request cr;
+	struct callreq_error cerr;
+	struct phone_number to, from;
+	struct twilio_call_params tp;
+	struct twilio_call tc;
+	struct twilio_error terr;
+	struct twiml tw;
+	struct buf twiml, json;
+	bool idem = req->idempotency_key[0] != '\0', claimed = false, release = false;
+	enum verr e;
+
+	buf_init(&twiml, TWIML_MAX_INLINE);
+	buf_init(&json, CALL_MAX_JSON);
+	memset(&tp, 0, sizeof tp);
+	memset(&tc, 0, sizeof tc);
+	memset(&terr, 0, sizeof terr);
+
+	if (!http_content_type_is(req, "application/json")) {
+		http_resp_error(resp, 415, "unsupported_media_type", "send the call as application/json", NULL);
+		goto out;
+	}
+	if (callreq_parse(req->body, req->body_len, &cr, &cerr) != VERR_OK ||
+	    callreq_numbers(&cr, app->cfg.from_number, &app->policy, &to, &from, &cerr) != VERR_OK) {
+		log_warn("call request refused", LF_STR("error", cerr.code), LF_STR("field", cerr.field),
+		         LF_STR("reason", cerr.message));
+		http_resp_error(resp, callreq_status(cerr.code), cerr.code, cerr.message,
+		                cerr.field[0] ? cerr.field : NULL);
+		goto out;
+	}
+	if (idem && !idem_key_valid(req->idempotency_key)) {
+		http_resp_error(resp, 400, "invalid_idempotency_key",
+		                "Idempotency-Key must be 1 to 255 printable ASCII characters", "Idempotency-Key");
+		goto out;
+	}
+	tp.to = to.e164;
+	tp.from = from.e164;
+	tp.status_callback = app->status_callback;
+	tp.timeout = cr.has_timeout ? cr.timeout : 0;
+	tp.record = cr.record;
+	tp.machine_detection = cr.machine_detection;
+	if (cr.say[0] != '\0') {
+		if (twiml_begin(&tw, &twiml) != VERR_OK || twiml_say(&tw, cr.say, NULL, NULL) != VERR_OK ||
+		    twiml_finish(&tw) != VERR_OK) {
+			http_resp_error(resp, 400, "invalid_value",
+			                "the text to say is too long once encoded as TwiML", "say");
+			goto out;
+		}
+		tp.twiml = twiml.data;
+	} else {
+		tp.url = cr.url[0] != '\0' ? cr.url : app->voice_url;
+	}
+	if (idem) {
+		if (!idem_begin(app, req, resp))
+			goto out;
+		claimed = true;
+	}
+
+	e = twilio_call_create(app->twilio, &tp, &tc, &terr);
+	if (e != VERR_OK) {
+		int status;
+		const char *code, *field;
+
+		twilio_error_map(&terr, &status, &code, &field);
+		http_resp_error_twilio(resp, status, code,
+		                       terr.message[0] ? terr.message : verr_strerror(e), field, terr.code);
+		if (terr.retry_after > 0) {
+			char ra[16];
+
+			snprintf(ra, sizeof ra, "%d", terr.retry_after);
+			http_resp_header(resp, "Retry-After", ra);
+		}
+		/* nothing was dialed when Twilio could not be reached or refused the
+		 * request; after a timeout or a 5xx it may have been */
+		release = e == VERR_UPSTREAM_DOWN || (e == VERR_UPSTREAM && terr.http_status < 500);
+		goto out;
+	}
+	str_copy(resp->call_sid, sizeof resp->call_sid, tc.sid);
+	{
+		struct db_call row = { tc.sid, app->cfg.account_sid,
+			tc.direction[0] ? tc.direction : "outbound-api", to.e164, from.e164,
+			tc.status[0] ? tc.status : "queued", resp->api_key_name };
+
+		e = db_call_insert(app->db, &row, &json);
+	}
+	if (e != VERR_OK) {
+		/* Twilio accepted the call: answer 201 all the same. The status
+		 * callbacks we asked for create the row once the database is back. */
+		log_error("call placed but not recorded", LF_STR("call_sid", tc.sid),
+		          LF_STR("error", verr_strerror(e)), LF_PHONE("to", to.e164));
+		call_json_from_twilio(&tc, &to, &from, &json);
+	}
+	http_resp_set(resp, 201, "application/json; charset=utf-8", json.data, json.len);
+	{
+		char location[64];
+
+		snprintf(location, sizeof location, "/calls/%s", tc.sid);
+		http_resp_header(resp, "Location", location);
+	}
+	log_info("call placed", LF_STR("call_sid", tc.sid), LF_PHONE("to", to.e164),
+	         LF_PHONE("from", from.e164));
+out:
+	if (claimed)
+		idem_end(app, req, resp, release);
+	buf_free(&twiml);
+	buf_free(&json);
+}
+
+static void handle_get_call(struct app *app, const char *sid, struct http_resp *resp)
+{
+	struct buf json;
+	enum verr e;
+
+	if (!callback_sid_valid(sid, "CA")) {
+		http_resp_error(resp, 404, "not_found", "no call with that sid", NULL);
+		return;
+	}
+	buf_init(&json, CALL_MAX_JSON);
+	e = db_call_get(app->db, sid, &json);
+	if (e == VERR_OK)
+		http_resp_set(resp, 200, "application/json; charset=utf-8", json.data, json.len);
+	else if (e == VERR_NOTFOUND)
+		http_resp_error(resp, 404, "not_found", "no call with that sid", NULL);
+	else
+		db_unavailable(resp);
+	buf_free(&json);
+}
+
+static bool direction_valid(const char *d)
+{
+	return strcmp(d, "inbound") == 0 || strcmp(d, "outbound-api") == 0 ||
+	       strcmp(d, "outbound-dial") == 0;
+}
+
+static void handle_list(struct app *app, const struct http_req *req, struct http_resp *resp)
+{
+	struct form q = { NULL, 0 };
+	struct db_call_filter f = { NULL, NULL, NULL, NULL, CALLS_DEFAULT_LIMIT };
+	struct buf items, out;
+	char detail[FORM_MAX_ERROR], ts[DB_MAX_TS], sid[DB_MAX_TS], next[CURSOR_MAX];
+	char last_ts[DB_MAX_TS], last_sid[DB_MAX_TS];
+	bool more = false;
+	size_t i;
+	enum verr e;
+
+	buf_init(&items, CALL_MAX_JSON);
+	buf_init(&out, CALL_MAX_JSON + 256);
+	if (form_parse(req->query, strlen(req->query), &q, detail, sizeof detail) != VERR_OK) {
+		http_resp_error(resp, 400, "invalid_query", detail, NULL);
+		goto out;
+	}
+	for (i = 0; i < q.n; i++) {
+		const char *k = q.params[i].key, *v = q.params[i].value;
+		long long n;
+
+		if (form_count(&q, k) != 1) {
+			http_resp_error(resp, 400, "invalid_query", "a query parameter is repeated", k);
+			goto out;
+		}
+		if (strcmp(k, "status") == 0 && callback_status_valid(v)) {
+			f.status = v;
+		} else if (strcmp(k, "direction") == 0 && direction_valid(v)) {
+			f.direction = v;
+		} else if (strcmp(k, "limit") == 0 && num_parse(v, 1, CALLS_MAX_LIMIT, &n)) {
+			f.limit = (int)n;
+		} else if (strcmp(k, "cursor") == 0 && cursor_decode(v, ts, sid)) {
+			f.after_created = ts;
+			f.after_sid = sid;
+		} else if (strcmp(k, "status") == 0 || strcmp(k, "direction") == 0 ||
+		           strcmp(k, "limit") == 0 || strcmp(k, "cursor") == 0) {
+			http_resp_error(resp, 400, "invalid_value",
+			                strcmp(k, "limit") == 0 ? "limit must be an integer from 1 to 100"
+			                : strcmp(k, "cursor") == 0 ? "the cursor is not one this service issued"
+			                : "unknown value", k);
+			goto out;
+		} else {
+			http_resp_error(resp, 400, "unknown_field", "unknown query parameter", k);
+			goto out;
+		}
+	}
+	e = db_calls_list(app->db, &f, &items, &more, last_ts, last_sid);
+	if (e != VERR_OK) {
+		db_unavailable(resp);
+		goto out;
+	}
+	if (more && !cursor_encode(last_ts, last_sid, next))
+		more = false;
+	e = buf_printf(&out, "{\"calls\":%s,\"next_cursor\":%s%s%s}\n", buf_str(&items),
+	               more ? "\"" : "", more ? next : "null", more ? "\"" : "");
+	if (e != VERR_OK) {
+		http_resp_error(resp, 500, "internal_error", "the page is too large", NULL);
+		goto out;
+	}
+	http_resp_set(resp, 200, "application/json; charset=utf-8", out.data, out.len);
+out:
+	form_free(&q);
+	buf_free(&items);
+	buf_free(&out);
+}
+
 static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
 {
 	struct app *app = ctx;
 	bool is_call = strcmp(req->path, "/call") == 0;
-	bool is_calls = strcmp(req->path, "/calls") == 0 || strncmp(req->path, "/calls/", 7) == 0;
+	bool is_list = strcmp(req->path, "/calls") == 0;
+	bool is_one = strncmp(req->path, "/calls/", 7) == 0;
 
 	if (health_route(req, resp, app->db))
 		return;
-	if (!is_call && !is_calls) {
+	if (!is_call && !is_list && !is_one) {
 		http_resp_error(resp, 404, "not_found", "no such endpoint", NULL);
 		return;
 	}
@@ -63,7 +412,12 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 	}
 	if (!authenticate(app, req, resp))
 		return;
-	http_resp_error(resp, 501, "not_implemented", "this endpoint is not implemented yet", NULL);
+	if (is_call)
+		handle_call(app, req, resp);
+	else if (is_list)
+		handle_list(app, req, resp);
+	else
+		handle_get_call(app, req->path + 7, resp);
 }
 
 int main(int argc, char **argv)
@@ -75,16 +429,23 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "-s") == 0)
 		opts.socket_path = argv[2];
-	if (config_load(&app.cfg, CONFIG_NEED_REST, err, sizeof err) != VERR_OK) {
+	if (config_load(&app.cfg, CONFIG_NEED_REST, err, sizeof err) != VERR_OK ||
+	    phone_policy_parse(app.cfg.allowed_countries, config_get("CALL_BLOCKED_NUMBER_TYPES"),
+	                       &app.policy, err, sizeof err) != VERR_OK) {
 		log_error("invalid configuration", LF_STR("error", err));
 		return 2;
 	}
+	snprintf(app.status_callback, sizeof app.status_callback, "%s/twilio/webhook",
+	         app.cfg.public_base_url);
+	snprintf(app.voice_url, sizeof app.voice_url, "%s/twilio/voice", app.cfg.public_base_url);
 	app.db = db_new(app.cfg.database_url);
-	if (app.db == NULL) {
-		log_error("out of memory");
+	app.twilio = twilio_new(&app.cfg);
+	if (app.db == NULL || app.twilio == NULL) {
+		log_error("could not initialise the database or twilio client");
 		return 1;
 	}
 	rc = server_run(&opts, handle, &app);
+	twilio_free(app.twilio);
 	db_free(app.db);
 	return rc;
 }

@@ -1,0 +1,23 @@
+#ifndef VOICE_CURSOR_H
+#define VOICE_CURSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db.h"
+
+/*
+ * Opaque keyset cursors for GET /calls: base64url (no padding) of
+ * "<created_at>|<call sid>", where created_at is the RFC 3339 UTC timestamp
+ * with microseconds that db_calls_list returns. Clients must treat it as
+ * opaque; the server validates every byte of it on the way back in.
+ */
+#define CURSOR_MAX 128
+
+/* Encodes; false if the pieces do not fit CURSOR_MAX. */
+bool cursor_encode(const char *created_at, const char *call_sid, char out[CURSOR_MAX]);
+
+/* Decodes and validates (timestamp shape, SID shape); false when malformed. */
+bool cursor_decode(const char *in, char created_at[DB_MAX_TS], char call_sid[DB_MAX_TS]);
+
+#endif
