@@ -264,9 +264,9 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 			snprintf(ra, sizeof ra, "%d", terr.retry_after);
 			http_resp_header(resp, "Retry-After", ra);
 		}
-		/* nothing was dialed when Twilio could not be reached or refused the
-		 * request; after a timeout or a 5xx it may have been */
-		release = e == VERR_UPSTREAM_DOWN || (e == VERR_UPSTREAM && terr.http_status < 500);
+		/* free the key only when Twilio provably created no call: after a
+		 * timeout, a 5xx or an unreadable 2xx it may have */
+		release = !terr.may_exist && e != VERR_TIMEOUT;
 		goto out;
 	}
 	str_copy(resp->call_sid, sizeof resp->call_sid, tc.sid);

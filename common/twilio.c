@@ -1,0 +1,792 @@
+#include "twilio.h"
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "form.h"
+#include "log.h"
+#include "num.h"
+#include "twiml.h"
+
+#define CALLS_PATH_FMT "%s/2010-04-01/Accounts/%s/Calls.json"
+#define MAX_URL (CONFIG_MAX_URL + 96)
+#define MAX_USER_AGENT 96
+#define MAX_REQUEST_ID 64   /* Twilio-Request-Id we keep for logs */
+#define MAX_RETRY_AFTER 3600
+#define JSON_MAX_DEPTH 16
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_CAP_MS 2000
+#define MIN_ATTEMPT_MS 1000 /* do not start a retry with less time than this */
+/*
+ * A kept-alive connection idle longer than this is not reused, so the server
+ * rarely closes one under us. (When a reused connection dies before any
+ * response byte, libcurl would re-send the request on a new one; on_seek
+ * makes that fail instead once body bytes went out, see there.)
+ */
+#define MAX_IDLE_CONN_S 30L
+
+struct twilio {
+	CURL *curl;
+	struct curl_slist *headers;
+	char url[MAX_URL];
+	char errbuf[CURL_ERROR_SIZE];
+	long long timeout_ms;
+	/* per attempt, reset before each request */
+	const char *req;     /* body being sent, borrowed for the attempt */
+	size_t req_len, req_off;
+	struct buf resp;
+	enum verr resp_err;
+	int retry_after;
+	char request_id[MAX_REQUEST_ID];
+	uint64_t rng;
+};
+
+/* The outcome of one HTTP attempt. */
+struct attempt {
+	CURLcode rc;
+	long http_status;
+	long long latency_ms;
+	bool not_sent;  /* failed before any request byte was written */
+	bool retryable;
+};
+
+/* The Calls create StatusCallbackEvent values, in the order Twilio fires them. */
+static const char *const callback_events[] = { "initiated", "ringing", "answered", "completed" };
+
+static const struct {
+	int code;
+	int status;
+	const char *our_code;
+	const char *field;
+} code_map[] = {
+	{ 21211, 422, "invalid_phone_number", "to" },
+	{ 21214, 422, "invalid_phone_number", "to" },
+	{ 21217, 422, "invalid_phone_number", "to" },
+	{ 21212, 422, "invalid_phone_number", "from" },
+	{ 21210, 422, "caller_id_not_verified", "from" },
+	{ 21215, 403, "destination_not_allowed", "to" },
+	{ 21216, 403, "destination_not_allowed", "to" },
+	{ 20003, 502, "twilio_auth_failed", NULL },
+	{ 20429, 503, "twilio_unavailable", NULL },
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long long ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	/* a signal (SIGTERM) cuts the wait short; the retry then starts early,
+	 * which is still safe because only unprocessed requests are retried */
+	nanosleep(&ts, NULL);
+}
+
+/* s, or NULL (which the logger omits) when s is empty. */
+static const char *nonempty(const char *s)
+{
+	return s[0] != '\0' ? s : NULL;
+}
+
+/* xorshift64: jitter only, not security. */
+static uint64_t rng_next(struct twilio *t)
+{
+	uint64_t x = t->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	t->rng = x;
+	return x;
+}
+
+static bool is_hex_sid(const char *s, char c0, char c1)
+{
+	size_t i;
+
+	if (s[0] != c0 || s[1] != c1)
+		return false;
+	for (i = 2; i < 34; i++) {
+		char c = s[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return s[34] == '\0';
+}
+
+/* Length of a well-formed UTF-8 sequence at s (at most avail bytes), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t avail)
+{
+	size_t n, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (avail < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0u) != 0x80u)
+			return 0;
+	}
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/*
+ * Copies src into dst for display: control characters become spaces, bytes
+ * that are not UTF-8 become '?', and a sequence that does not fit whole is
+ * left out. Always NUL-terminates (dstsz > 0).
+ */
+static void copy_text(char *dst, size_t dstsz, const char *src)
+{
+	const unsigned char *p = (const unsigned char *)src;
+	size_t left = strlen(src), o = 0;
+
+	while (left > 0) {
+		size_t n = utf8_len(p, left);
+
+		if (n == 0 || n == 1) {
+			if (o + 1 >= dstsz)
+				break;
+			dst[o++] = n == 0 ? '?' : (*p < 0x20 || *p == 0x7f) ? ' ' : (char)*p;
+			n = 1;
+		} else {
+			if (o + n >= dstsz)
+				break;
+			memcpy(dst + o, p, n);
+			o += n;
+		}
+		p += n;
+		left -= n;
+	}
+	dst[o] = '\0';
+}
+
+/*
+ * Parses exactly one JSON object from len bytes. Returns a new reference
+ * (caller puts it) or NULL with *e set: VERR_TOOBIG past TWILIO_MAX_RESPONSE,
+ * VERR_INVALID for anything that is not one object (trailing whitespace is
+ * allowed), VERR_NOMEM.
+ */
+static struct json_object *parse_object(const char *body, size_t len, enum verr *e)
+{
+	struct json_tokener *tok;
+	struct json_object *obj;
+	size_t end;
+
+	*e = VERR_INVALID;
+	if (len > TWILIO_MAX_RESPONSE) {
+		*e = VERR_TOOBIG;
+		return NULL;
+	}
+	if (body == NULL || len == 0 || memchr(body, '\0', len) != NULL)
+		return NULL;
+	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (tok == NULL) {
+		*e = VERR_NOMEM;
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	obj = json_tokener_parse_ex(tok, body, (int)len);
+	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(obj, json_type_object))
+		goto bad;
+	for (end = json_tokener_get_parse_end(tok); end < len; end++) {
+		if (strchr(" \t\r\n", body[end]) == NULL)
+			goto bad;
+	}
+	json_tokener_free(tok);
+	*e = VERR_OK;
+	return obj;
+bad:
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return NULL;
+}
+
+/*
+ * Copies the string member key of o into dst; "" when absent or null.
+ * VERR_INVALID when it is another type, holds a NUL, or does not fit.
+ */
+static enum verr get_string(struct json_object *o, const char *key, char *dst, size_t dstsz)
+{
+	struct json_object *v; /* borrowed from o */
+	const char *s;
+
+	dst[0] = '\0';
+	if (!json_object_object_get_ex(o, key, &v) || v == NULL)
+		return VERR_OK;
+	if (!json_object_is_type(v, json_type_string))
+		return VERR_INVALID;
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v))
+		return VERR_INVALID;
+	return str_copy(dst, dstsz, s) ? VERR_OK : VERR_INVALID;
+}
+
+enum verr twilio_call_parse(const char *body, size_t len, struct twilio_call *out)
+{
+	struct json_object *obj;
+	enum verr e;
+
+	memset(out, 0, sizeof(*out));
+	obj = parse_object(body, len, &e);
+	if (obj == NULL)
+		return e;
+	if ((e = get_string(obj, "sid", out->sid, sizeof(out->sid))) == VERR_OK &&
+	    (e = get_string(obj, "status", out->status, sizeof(out->status))) == VERR_OK &&
+	    (e = get_string(obj, "direction", out->direction, sizeof(out->direction))) == VERR_OK &&
+	    (e = get_string(obj, "from", out->from, sizeof(out->from))) == VERR_OK &&
+	    (e = get_string(obj, "to", out->to, sizeof(out->to))) == VERR_OK &&
+	    (e = get_string(obj, "account_sid", out->account_sid, sizeof(out->account_sid))) == VERR_OK)
+		e = get_string(obj, "date_created", out->date_created, sizeof(out->date_created));
+	if (e == VERR_OK && !is_hex_sid(out->sid, 'C', 'A'))
+		e = VERR_INVALID;
+	if (e == VERR_OK && out->account_sid[0] != '\0' && !is_hex_sid(out->account_sid, 'A', 'C'))
+		e = VERR_INVALID;
+	json_object_put(obj);
+	if (e != VERR_OK)
+		memset(out, 0, sizeof(*out));
+	return e;
+}
+
+/* A Twilio error code: a JSON integer, or a string of digits, in 1..999999. */
+static int error_code_of(struct json_object *obj)
+{
+	struct json_object *v; /* borrowed from obj */
+	long long n;
+
+	if (!json_object_object_get_ex(obj, "code", &v) || v == NULL)
+		return 0;
+	if (json_object_is_type(v, json_type_int)) {
+		n = (long long)json_object_get_int64(v);
+		return n >= 1 && n <= 999999 ? (int)n : 0;
+	}
+	if (json_object_is_type(v, json_type_string) &&
+	    num_parse(json_object_get_string(v), 1, 999999, &n))
+		return (int)n;
+	return 0;
+}
+
+void twilio_error_parse(int http_status, const char *body, size_t len, struct twilio_error *out)
+{
+	static const char *const message_keys[] = { "message", "detail", "title" };
+	struct json_object *obj, *v; /* v borrowed from obj */
+	enum verr e;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = VERR_UPSTREAM;
+	out->http_status = http_status;
+	out->may_exist = (http_status >= 200 && http_status <= 299) || http_status >= 500;
+	obj = parse_object(body, len, &e);
+	if (obj != NULL) {
+		out->code = error_code_of(obj);
+		for (i = 0; i < sizeof(message_keys) / sizeof(message_keys[0]); i++) {
+			if (json_object_object_get_ex(obj, message_keys[i], &v) &&
+			    json_object_is_type(v, json_type_string) &&
+			    json_object_get_string_len(v) > 0) {
+				copy_text(out->message, sizeof(out->message), json_object_get_string(v));
+				break;
+			}
+		}
+		json_object_put(obj);
+	}
+	if (out->message[0] == '\0')
+		snprintf(out->message, sizeof(out->message), "twilio answered http %d", http_status);
+}
+
+void twilio_error_map(const struct twilio_error *e, int *our_status, const char **our_code,
+                      const char **our_field)
+{
+	size_t i;
+
+	*our_field = NULL;
+	if (e->kind == VERR_TIMEOUT) {
+		*our_status = 504;
+		*our_code = "twilio_timeout";
+		return;
+	}
+	if (e->kind == VERR_UPSTREAM_DOWN) {
+		*our_status = 503;
+		*our_code = "twilio_unavailable";
+		return;
+	}
+	if (e->kind != VERR_UPSTREAM) {
+		*our_status = 500;
+		*our_code = "internal_error";
+		return;
+	}
+	for (i = 0; i < sizeof(code_map) / sizeof(code_map[0]); i++) {
+		if (code_map[i].code == e->code) {
+			*our_status = code_map[i].status;
+			*our_code = code_map[i].our_code;
+			*our_field = code_map[i].field;
+			return;
+		}
+	}
+	if (e->http_status == 429 || (e->http_status >= 500 && e->http_status <= 599)) {
+		*our_status = 503;
+		*our_code = "twilio_unavailable";
+		return;
+	}
+	*our_status = 502;
+	*our_code = "twilio_error";
+}
+
+enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out)
+{
+	size_t mark = out->len, i;
+	enum verr e;
+	char num[16];
+
+	if (p->to == NULL || p->to[0] == '\0' || p->from == NULL || p->from[0] == '\0')
+		return VERR_INVALID;
+	if ((p->url == NULL) == (p->twiml == NULL))
+		return VERR_INVALID;
+	if ((p->url != NULL && p->url[0] == '\0') || (p->twiml != NULL && p->twiml[0] == '\0'))
+		return VERR_INVALID;
+	if (p->twiml != NULL && strlen(p->twiml) > TWIML_MAX_INLINE)
+		return VERR_TOOBIG;
+	if (p->timeout < 0 || p->timeout > TWILIO_MAX_CALL_TIMEOUT)
+		return VERR_INVALID;
+	if ((e = form_append(out, "To", p->to)) != VERR_OK ||
+	    (e = form_append(out, "From", p->from)) != VERR_OK)
+		goto out;
+	if (p->url != NULL)
+		e = form_append(out, "Url", p->url);
+	else
+		e = form_append(out, "Twiml", p->twiml);
+	if (e != VERR_OK)
+		goto out;
+	if (p->status_callback != NULL) {
+		if ((e = form_append(out, "StatusCallback", p->status_callback)) != VERR_OK ||
+		    (e = form_append(out, "StatusCallbackMethod", "POST")) != VERR_OK)
+			goto out;
+		for (i = 0; i < sizeof(callback_events) / sizeof(callback_events[0]); i++) {
+			if ((e = form_append(out, "StatusCallbackEvent", callback_events[i])) != VERR_OK)
+				goto out;
+		}
+	}
+	if (p->timeout > 0) {
+		snprintf(num, sizeof(num), "%d", p->timeout);
+		if ((e = form_append(out, "Timeout", num)) != VERR_OK)
+			goto out;
+	}
+	if (p->record && (e = form_append(out, "Record", "true")) != VERR_OK)
+		goto out;
+	if (p->machine_detection)
+		e = form_append(out, "MachineDetection", "Enable");
+out:
+	if (e != VERR_OK) {
+		out->len = mark;
+		if (out->data != NULL)
+			out->data[mark] = '\0';
+	}
+	return e;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct twilio *t = ud;
+	enum verr e;
+
+	/* size is 1 (libcurl documents it); refuse rather than overflow */
+	if (size != 1) {
+		t->resp_err = VERR_INVALID;
+		return 0;
+	}
+	e = buf_append(&t->resp, ptr, nmemb);
+	if (e != VERR_OK) {
+		t->resp_err = e;
+		return 0; /* CURLE_WRITE_ERROR */
+	}
+	return nmemb;
+}
+
+/*
+ * The body goes through a read callback, not CURLOPT_POSTFIELDS, for one
+ * reason: libcurl silently re-sends a request on a fresh connection when a
+ * reused one dies before any response byte (Curl_retry_request), and to do so
+ * it must rewind the body. Refusing that rewind once any body byte was handed
+ * over turns the re-send into CURLE_SEND_FAIL_REWIND: Twilio may have created
+ * the call, and a second POST could dial twice.
+ */
+static size_t on_read(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct twilio *t = ud;
+	size_t n = t->req_len - t->req_off;
+
+	if (size != 1)
+		return CURL_READFUNC_ABORT;
+	if (n > nmemb)
+		n = nmemb;
+	memcpy(ptr, t->req + t->req_off, n);
+	t->req_off += n;
+	return n;
+}
+
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+	struct twilio *t = ud;
+
+	if (offset == 0 && origin == SEEK_SET && t->req_off == 0)
+		return CURL_SEEKFUNC_OK;
+	return CURL_SEEKFUNC_CANTSEEK;
+}
+
+/* Header value after "name:" with surrounding blanks removed, copied into
+ * dst, when the line is that header; false otherwise. */
+static bool header_value(const char *line, size_t n, const char *name, char *dst, size_t dstsz)
+{
+	size_t k = strlen(name), a, b, len;
+
+	if (n <= k || strncasecmp(line, name, k) != 0 || line[k] != ':')
+		return false;
+	a = k + 1;
+	b = n;
+	while (a < b && (line[a] == ' ' || line[a] == '\t'))
+		a++;
+	while (b > a && strchr(" \t\r\n", line[b - 1]) != NULL)
+		b--;
+	len = b - a;
+	if (len >= dstsz)
+		len = dstsz - 1;
+	memcpy(dst, line + a, len);
+	dst[len] = '\0';
+	return true;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct twilio *t = ud;
+	char v[MAX_REQUEST_ID];
+	long long secs;
+
+	if (size != 1)
+		return 0;
+	if (nmemb >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+		/* a new response (after 100 Continue): forget the last one's headers */
+		t->retry_after = 0;
+		t->request_id[0] = '\0';
+	} else if (header_value(ptr, nmemb, "Retry-After", v, sizeof(v))) {
+		/* delta-seconds only, clamped; an HTTP-date is ignored */
+		if (num_parse(v, 0, LLONG_MAX, &secs))
+			t->retry_after = secs > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : (int)secs;
+	} else if (header_value(ptr, nmemb, "Twilio-Request-Id", v, sizeof(v))) {
+		copy_text(t->request_id, sizeof(t->request_id), v);
+	}
+	return nmemb;
+}
+
+/* Refuses to send credentials in clear text anywhere but loopback. */
+static bool base_url_ok(const char *base)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	bool ok = false;
+
+	if (u == NULL)
+		return false;
+	if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		goto out;
+	if (strcmp(scheme, "https") == 0)
+		ok = true;
+	else if (strcmp(scheme, "http") == 0)
+		ok = strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 ||
+		     strcmp(host, "[::1]") == 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+#define SETOPT(t, opt, val) (curl_easy_setopt((t)->curl, (opt), (val)) == CURLE_OK)
+
+struct twilio *twilio_new(const struct config *cfg)
+{
+	struct twilio *t = NULL;
+	const char *user, *pass, *why = "out of memory";
+	char ua[MAX_USER_AGENT];
+	struct curl_slist *h;
+	int n;
+
+	if (!is_hex_sid(cfg->account_sid, 'A', 'C')) {
+		why = "TWILIO_ACCOUNT_SID is not AC followed by 32 hex digits";
+		goto fail;
+	}
+	if (cfg->api_key_sid[0] != '\0' && cfg->api_key_secret[0] != '\0') {
+		user = cfg->api_key_sid;
+		pass = cfg->api_key_secret;
+	} else if (cfg->auth_token[0] != '\0') {
+		user = cfg->account_sid;
+		pass = cfg->auth_token;
+	} else {
+		why = "no twilio rest credentials configured";
+		goto fail;
+	}
+	if (!base_url_ok(cfg->api_base_url)) {
+		why = "TWILIO_API_BASE_URL must be https (http only for loopback)";
+		goto fail;
+	}
+	if (cfg->twilio_timeout_ms <= 0 || cfg->twilio_connect_timeout_ms <= 0) {
+		why = "twilio timeouts must be positive";
+		goto fail;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		why = "libcurl initialisation failed";
+		goto fail;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		curl_global_cleanup();
+		goto fail;
+	}
+	buf_init(&t->resp, TWILIO_MAX_RESPONSE);
+	t->timeout_ms = cfg->twilio_timeout_ms < TWILIO_MAX_TOTAL_MS ? cfg->twilio_timeout_ms
+	                                                              : TWILIO_MAX_TOTAL_MS;
+	t->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)t;
+	if (t->rng == 0)
+		t->rng = 0x9e3779b97f4a7c15ull;
+	n = snprintf(t->url, sizeof(t->url), CALLS_PATH_FMT, cfg->api_base_url, cfg->account_sid);
+	if (n < 0 || (size_t)n >= sizeof(t->url)) {
+		why = "TWILIO_API_BASE_URL is too long";
+		goto fail;
+	}
+	snprintf(ua, sizeof(ua), "twilio-voice-c/1.0 libcurl/%s", curl_version_info(CURLVERSION_NOW)->version);
+	t->curl = curl_easy_init();
+	if (t->curl == NULL) {
+		why = "libcurl easy handle could not be created";
+		goto fail;
+	}
+	/* "Expect:" stops libcurl waiting for 100 Continue on larger bodies */
+	if ((t->headers = curl_slist_append(NULL, "Accept: application/json")) == NULL ||
+	    (h = curl_slist_append(t->headers, "Content-Type: application/x-www-form-urlencoded")) == NULL ||
+	    (h = curl_slist_append(h, "Expect:")) == NULL)
+		goto fail;
+	if (!SETOPT(t, CURLOPT_URL, t->url) || !SETOPT(t, CURLOPT_POST, 1L) ||
+	    !SETOPT(t, CURLOPT_HTTPHEADER, t->headers) || !SETOPT(t, CURLOPT_USERAGENT, ua) ||
+	    !SETOPT(t, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) || !SETOPT(t, CURLOPT_USERNAME, user) ||
+	    !SETOPT(t, CURLOPT_PASSWORD, pass) || !SETOPT(t, CURLOPT_SSL_VERIFYPEER, 1L) ||
+	    !SETOPT(t, CURLOPT_SSL_VERIFYHOST, 2L) || !SETOPT(t, CURLOPT_NOSIGNAL, 1L) ||
+	    !SETOPT(t, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->twilio_connect_timeout_ms) ||
+	    !SETOPT(t, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms) ||
+	    !SETOPT(t, CURLOPT_PROTOCOLS_STR, "http,https") ||
+	    !SETOPT(t, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") ||
+	    !SETOPT(t, CURLOPT_FOLLOWLOCATION, 0L) || !SETOPT(t, CURLOPT_TCP_KEEPALIVE, 1L) ||
+	    !SETOPT(t, CURLOPT_MAXAGE_CONN, MAX_IDLE_CONN_S) ||
+	    !SETOPT(t, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)TWILIO_MAX_RESPONSE) ||
+	    !SETOPT(t, CURLOPT_ERRORBUFFER, t->errbuf) || !SETOPT(t, CURLOPT_WRITEFUNCTION, on_body) ||
+	    !SETOPT(t, CURLOPT_WRITEDATA, t) || !SETOPT(t, CURLOPT_READFUNCTION, on_read) ||
+	    !SETOPT(t, CURLOPT_READDATA, t) || !SETOPT(t, CURLOPT_SEEKFUNCTION, on_seek) ||
+	    !SETOPT(t, CURLOPT_SEEKDATA, t) || !SETOPT(t, CURLOPT_HEADERFUNCTION, on_header) ||
+	    !SETOPT(t, CURLOPT_HEADERDATA, t)) {
+		why = "libcurl rejected an option";
+		goto fail;
+	}
+	return t;
+fail:
+	log_error("could not create twilio client", LF_STR("reason", why));
+	twilio_free(t);
+	return NULL;
+}
+
+void twilio_free(struct twilio *t)
+{
+	if (t == NULL)
+		return;
+	if (t->curl != NULL)
+		curl_easy_cleanup(t->curl);
+	curl_slist_free_all(t->headers);
+	buf_free(&t->resp);
+	free(t);
+	curl_global_cleanup();
+}
+
+/* Runs one POST with body and fills a from what libcurl saw. */
+static void attempt_run(struct twilio *t, const struct buf *body, long long budget_ms,
+                        struct attempt *a)
+{
+	long long start = now_ms();
+	long sent = 0;
+
+	buf_reset(&t->resp);
+	t->resp_err = VERR_OK;
+	t->retry_after = 0;
+	t->request_id[0] = '\0';
+	t->errbuf[0] = '\0';
+	a->http_status = 0;
+	a->not_sent = false;
+	a->retryable = false;
+	if (budget_ms > t->timeout_ms)
+		budget_ms = t->timeout_ms;
+	if (budget_ms < 1)
+		budget_ms = 1; /* 0 would mean no timeout at all */
+	curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)budget_ms);
+	t->req = buf_str(body);
+	t->req_len = body->len;
+	t->req_off = 0;
+	curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+	a->rc = curl_easy_perform(t->curl);
+	a->latency_ms = now_ms() - start;
+	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &a->http_status);
+	if (a->rc != CURLE_OK && a->rc != CURLE_WRITE_ERROR && a->rc != CURLE_FILESIZE_EXCEEDED) {
+		/* nothing written to the socket yet: Twilio cannot have seen it */
+		curl_easy_getinfo(t->curl, CURLINFO_REQUEST_SIZE, &sent);
+		a->not_sent = sent == 0;
+		a->retryable = a->not_sent && (a->rc == CURLE_COULDNT_CONNECT ||
+		                               a->rc == CURLE_COULDNT_RESOLVE_HOST);
+	}
+}
+
+/* Fills err from a failed attempt and returns its kind. */
+static enum verr attempt_error(struct twilio *t, const struct attempt *a, struct twilio_error *err)
+{
+	const char *detail = t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(a->rc);
+
+	/* on_seek refused libcurl's silent re-send on a new connection */
+	if (a->rc == CURLE_SEND_FAIL_REWIND)
+		detail = "connection closed before any answer";
+
+	memset(err, 0, sizeof(*err));
+	if (a->rc == CURLE_OK) {
+		twilio_error_parse((int)a->http_status, t->resp.data, t->resp.len, err);
+		err->retry_after = t->retry_after;
+		return VERR_UPSTREAM;
+	}
+	if (a->rc == CURLE_WRITE_ERROR || a->rc == CURLE_FILESIZE_EXCEEDED) {
+		err->kind = VERR_UPSTREAM;
+		err->http_status = (int)a->http_status;
+		err->may_exist = (a->http_status >= 200 && a->http_status <= 299) || a->http_status >= 500;
+		snprintf(err->message, sizeof(err->message),
+		         "twilio response larger than %d bytes", TWILIO_MAX_RESPONSE);
+		return VERR_UPSTREAM;
+	}
+	if (a->not_sent) {
+		err->kind = VERR_UPSTREAM_DOWN;
+		snprintf(err->message, sizeof(err->message), "could not reach twilio: %s", detail);
+		return VERR_UPSTREAM_DOWN;
+	}
+	err->kind = VERR_TIMEOUT;
+	err->http_status = 0;
+	err->may_exist = true;
+	snprintf(err->message, sizeof(err->message), "no answer from twilio after sending: %s", detail);
+	return VERR_TIMEOUT;
+}
+
+/* Jittered exponential backoff for retry number n (1-based), in ms. */
+static long long backoff_ms(struct twilio *t, int n, int retry_after)
+{
+	long long d = (long long)BACKOFF_BASE_MS << (n - 1);
+
+	if (d > BACKOFF_CAP_MS)
+		d = BACKOFF_CAP_MS;
+	d = d / 2 + (long long)(rng_next(t) % (uint64_t)(d / 2 + 1));
+	if ((long long)retry_after * 1000 > d)
+		d = (long long)retry_after * 1000;
+	return d;
+}
+
+enum verr twilio_call_create(struct twilio *t, const struct twilio_call_params *p,
+                             struct twilio_call *out, struct twilio_error *err)
+{
+	struct buf body;
+	struct attempt a;
+	long long deadline = now_ms() + TWILIO_MAX_TOTAL_MS, wait = 0;
+	enum verr e;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	memset(err, 0, sizeof(*err));
+	buf_init(&body, TWILIO_MAX_REQUEST);
+	e = twilio_call_body(p, &body);
+	if (e != VERR_OK) {
+		err->kind = e;
+		snprintf(err->message, sizeof(err->message), "could not build the call request: %s",
+		         verr_strerror(e));
+		goto out;
+	}
+	for (n = 1;; n++) {
+		attempt_run(t, &body, deadline - now_ms(), &a);
+		if (a.rc == CURLE_OK && a.http_status >= 200 && a.http_status <= 299) {
+			e = twilio_call_parse(t->resp.data, t->resp.len, out);
+			if (e == VERR_OK) {
+				memset(err, 0, sizeof(*err));
+				log_info("twilio request", LF_STR("endpoint", "calls.create"),
+				         LF_INT("attempt", n), LF_INT("http_status", a.http_status),
+				         LF_INT("latency_ms", a.latency_ms), LF_PHONE("to", p->to),
+				         LF_PHONE("from", p->from), LF_STR("call_sid", out->sid),
+				         LF_STR("call_status", out->status),
+				         LF_STR("twilio_request_id", nonempty(t->request_id)));
+				goto out;
+			}
+			memset(err, 0, sizeof(*err));
+			err->kind = VERR_UPSTREAM;
+			err->http_status = (int)a.http_status;
+			err->may_exist = true;
+			snprintf(err->message, sizeof(err->message),
+			         "twilio answered http %ld with an unreadable call resource", a.http_status);
+			log_warn("twilio request", LF_STR("endpoint", "calls.create"),
+			         LF_INT("attempt", n), LF_INT("http_status", a.http_status),
+			         LF_INT("latency_ms", a.latency_ms), LF_PHONE("to", p->to),
+			         LF_PHONE("from", p->from), LF_STR("error", "unreadable call resource"),
+			         LF_STR("twilio_request_id", nonempty(t->request_id)));
+			e = VERR_UPSTREAM;
+			goto out;
+		}
+		e = attempt_error(t, &a, err);
+		if (e == VERR_UPSTREAM && err->code == 20429)
+			a.retryable = true;
+		wait = 0;
+		if (a.retryable && n < TWILIO_MAX_ATTEMPTS) {
+			wait = backoff_ms(t, n, err->retry_after);
+			if (now_ms() + wait + MIN_ATTEMPT_MS > deadline)
+				wait = 0;
+		}
+		log_warn("twilio request", LF_STR("endpoint", "calls.create"), LF_INT("attempt", n),
+		         LF_INT("http_status", err->http_status), LF_INT("twilio_code", err->code),
+		         LF_INT("latency_ms", a.latency_ms), LF_PHONE("to", p->to),
+		         LF_PHONE("from", p->from), LF_STR("result", verr_strerror(e)),
+		         LF_STR("error", e == VERR_UPSTREAM ? NULL : err->message),
+		         LF_INT("retry_in_ms", wait), LF_STR("twilio_request_id", nonempty(t->request_id)));
+		if (wait == 0)
+			break;
+		sleep_ms(wait);
+	}
+	/* rate limited with no Retry-After: Twilio says retry with backoff; give
+	 * the client a second rather than nothing */
+	if (err->retry_after == 0 && (err->code == 20429 || err->http_status == 429))
+		err->retry_after = 1;
+out:
+	buf_free(&body);
+	return e;
+}

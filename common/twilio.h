@@ -1,0 +1,177 @@
+#ifndef VOICE_TWILIO_H
+#define VOICE_TWILIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+
+/*
+ * Twilio REST client for the Calls resource (TWILIO.md section 2; Calls
+ * create in twilio_api_v2010.json). One struct twilio per worker process,
+ * created after fork: it owns one libcurl easy handle that is reused for
+ * every request, so a worker keeps one TLS connection to Twilio alive instead
+ * of handshaking per call. Not thread-safe; workers are single-threaded.
+ */
+
+#define TWILIO_MAX_REQUEST (16 * 1024)  /* form body we send */
+#define TWILIO_MAX_RESPONSE (64 * 1024) /* body we accept; more is an error */
+#define TWILIO_MAX_ATTEMPTS 3           /* tries, only where a retry is safe */
+#define TWILIO_MAX_TOTAL_MS 25000       /* all tries and waits; nginx gives /call 30 s */
+#define TWILIO_MAX_SID 35               /* "CA" + 32 hex + NUL */
+#define TWILIO_MAX_STATUS 32
+#define TWILIO_MAX_DIRECTION 32
+#define TWILIO_MAX_ENDPOINT 128         /* to / from as Twilio echoes them */
+#define TWILIO_MAX_DATE 64              /* RFC 2822 date */
+#define TWILIO_MAX_MESSAGE 512
+#define TWILIO_MAX_CALL_TIMEOUT 600     /* Calls "Timeout", seconds */
+
+struct twilio;
+
+/*
+ * Creates the client from cfg (read now; cfg may be freed afterwards).
+ * Authenticates with HTTP Basic using the API key pair when both
+ * api_key_sid and api_key_secret are set (Twilio's recommendation), else
+ * account_sid:auth_token. TLS peer and host verification are on, only http
+ * and https are allowed, redirects are not followed, and the connect and total
+ * timeouts come from cfg->twilio_connect_timeout_ms and cfg->twilio_timeout_ms
+ * (the total capped at TWILIO_MAX_TOTAL_MS). api_base_url must be https, or
+ * http to 127.0.0.1, localhost or [::1] (a local simulator): credentials never
+ * cross a network in clear text.
+ * Returns NULL (and logs why, without secrets) when memory or libcurl
+ * initialisation fails, or cfg lacks a valid account SID, credentials or base
+ * URL (config_load with CONFIG_NEED_REST guarantees them). The caller frees
+ * the result with twilio_free.
+ */
+struct twilio *twilio_new(const struct config *cfg);
+
+/* Closes the connection and frees t; t may be NULL. */
+void twilio_free(struct twilio *t);
+
+/*
+ * What to send to Calls create. Strings are borrowed for the duration of the
+ * call. to and from are required; exactly one of url and twiml is required.
+ */
+struct twilio_call_params {
+	const char *to;              /* E.164 */
+	const char *from;            /* E.164; a Twilio number or verified caller ID */
+	const char *url;             /* TwiML URL, or NULL */
+	const char *twiml;           /* inline TwiML (<= TWIML_MAX_INLINE bytes), or NULL */
+	const char *status_callback; /* NULL: no StatusCallback, no events */
+	int timeout;                 /* ring seconds 1..TWILIO_MAX_CALL_TIMEOUT; 0 = Twilio's default */
+	bool record;                 /* Record=true */
+	bool machine_detection;      /* MachineDetection=Enable */
+};
+
+/* The created Call resource. Absent or null fields are "". */
+struct twilio_call {
+	char sid[TWILIO_MAX_SID];           /* always ^CA[0-9a-fA-F]{32}$ */
+	char status[TWILIO_MAX_STATUS];     /* "queued" for a new call */
+	char direction[TWILIO_MAX_DIRECTION];
+	char from[TWILIO_MAX_ENDPOINT];
+	char to[TWILIO_MAX_ENDPOINT];
+	char account_sid[TWILIO_MAX_SID];
+	char date_created[TWILIO_MAX_DATE]; /* RFC 2822, as Twilio wrote it */
+};
+
+/*
+ * Why a request failed. kind is the value twilio_call_create returned:
+ *   VERR_UPSTREAM       Twilio answered: http_status is set, code when the
+ *                       body carried one (also used for an unreadable 2xx)
+ *   VERR_UPSTREAM_DOWN  no request reached Twilio (DNS, refused, TLS, or the
+ *                       connect phase timed out): http_status 0
+ *   VERR_TIMEOUT        the request may have been sent but no complete answer
+ *                       came (timed out, or the connection dropped after
+ *                       sending): Twilio may have placed the call
+ * message is Twilio's text (it may quote the numbers sent, so log it only
+ * masked or not at all) or ours. retry_after is Twilio's Retry-After in
+ * seconds, 0 when not known (1 for a 429 that gave none).
+ * may_exist is true when Twilio may have created the call despite the error:
+ * after VERR_TIMEOUT, a 2xx whose body was unreadable or too large, or a 5xx.
+ * A caller must not let a client retry dial again in that case.
+ */
+struct twilio_error {
+	enum verr kind;
+	int http_status;
+	int code;
+	char message[TWILIO_MAX_MESSAGE];
+	int retry_after;
+	bool may_exist;
+};
+
+/*
+ * Appends the form body of Calls create to out (initialise out with
+ * TWILIO_MAX_REQUEST): To, From, Url or Twiml, then, when status_callback is
+ * set, StatusCallback, StatusCallbackMethod=POST and StatusCallbackEvent once
+ * each for initiated, ringing, answered, completed (Twilio sends only
+ * "completed" otherwise), then Timeout, Record=true, MachineDetection=Enable
+ * when asked for. Encoded with form_append (quote_plus, as twilio-python).
+ * Errors: VERR_INVALID (to or from NULL or empty, neither or both of url and
+ * twiml, timeout out of range), VERR_TOOBIG (twiml over TWIML_MAX_INLINE, or
+ * out's max), VERR_NOMEM. out is unchanged on error.
+ */
+enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out);
+
+/*
+ * Creates a call: POST {api_base_url}/2010-04-01/Accounts/{AccountSid}/Calls.json
+ * with twilio_call_body. On success fills out. On failure fills err (kind,
+ * status, code, message, retry_after) and returns:
+ *   VERR_INVALID, VERR_TOOBIG, VERR_NOMEM  from twilio_call_body; nothing sent
+ *   VERR_UPSTREAM        Twilio answered with an error or an unreadable body
+ *   VERR_UPSTREAM_DOWN   Twilio could not be reached; the request was not sent
+ *   VERR_TIMEOUT         sent but no complete answer in time; the call may exist
+ * Retries only what Twilio guarantees was not processed: error 20429 and
+ * failures to connect or resolve before anything was sent, at most
+ * TWILIO_MAX_ATTEMPTS tries with jittered exponential backoff, all within
+ * TWILIO_MAX_TOTAL_MS. Never retries after a timeout or once the request may
+ * have been sent. Logs every attempt (numbers masked, no credentials).
+ * out and err may not be NULL.
+ */
+enum verr twilio_call_create(struct twilio *t, const struct twilio_call_params *p,
+                             struct twilio_call *out, struct twilio_error *err);
+
+/*
+ * Parses a 2xx Calls create body (len bytes, need not be NUL-terminated) into
+ * out. Only the fields of struct twilio_call are read; others are ignored,
+ * because Twilio adds fields without notice. Errors: VERR_TOOBIG (len over
+ * TWILIO_MAX_RESPONSE), VERR_INVALID (not one JSON object, an embedded NUL,
+ * sid missing or not ^CA[0-9a-fA-F]{32}$, account_sid not ^AC[0-9a-fA-F]{32}$,
+ * or a known field that is not a string or null or does not fit). out is
+ * zeroed on error.
+ */
+enum verr twilio_call_parse(const char *body, size_t len, struct twilio_call *out);
+
+/*
+ * Fills out from an HTTP error answer. Understands Twilio's body
+ * {"code","message","more_info","status"} and RFC 9457 problem details
+ * {"type","title","status","detail","code"}; anything else (HTML, empty,
+ * truncated) leaves code 0 with a message naming the HTTP status. Sets kind
+ * to VERR_UPSTREAM, retry_after to 0 and may_exist for a 2xx or 5xx status. Control characters in the message
+ * become spaces; it is cut at a UTF-8 boundary to fit. Never fails.
+ */
+void twilio_error_parse(int http_status, const char *body, size_t len, struct twilio_error *out);
+
+/*
+ * Maps a failure to our HTTP answer (DESIGN.md, POST /call). Pure and
+ * table-driven; the strings are static. field is "to", "from" or NULL.
+ *   21211, 21214, 21217          422 invalid_phone_number   field to
+ *   21212                        422 invalid_phone_number   field from
+ *   21210                        422 caller_id_not_verified field from
+ *       (From is a valid number that Twilio will not present as caller ID
+ *       for this account; the caller's "from", or our TWILIO_FROM_NUMBER
+ *       when the caller gave none, must change - so not a 502)
+ *   21215, 21216                 403 destination_not_allowed field to
+ *   20003                        502 twilio_auth_failed
+ *   20429, or HTTP 429           503 twilio_unavailable (Retry-After: e->retry_after)
+ *   other HTTP 5xx               503 twilio_unavailable
+ *   any other answer             502 twilio_error
+ *   kind VERR_UPSTREAM_DOWN      503 twilio_unavailable
+ *   kind VERR_TIMEOUT            504 twilio_timeout
+ *   kind anything else           500 internal_error (a local failure)
+ */
+void twilio_error_map(const struct twilio_error *e, int *our_status, const char **our_code,
+                      const char **our_field);
+
+#endif
