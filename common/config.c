@@ -319,6 +319,9 @@ enum verr config_load(struct config *cfg, unsigned need, char *err, size_t errsz
 	REQUIRE(cfg->inbound_mode != VOICE_MODE_DIAL || cfg->forward_to[0] != '\0',
 	        "VOICE_FORWARD_TO is not set (VOICE_INBOUND_MODE=dial needs it)");
 
+	TRY(get_str("VOICE_SPOOL_DIR", "/var/spool/twilio-voice", cfg->spool_dir,
+	            sizeof cfg->spool_dir, err, errsz));
+
 	TRY(get_ms("TWILIO_TIMEOUT_MS", 15000, 1000, 120000, &cfg->twilio_timeout_ms, err, errsz));
 	TRY(get_ms("TWILIO_CONNECT_TIMEOUT_MS", 5000, 100, 60000, &cfg->twilio_connect_timeout_ms,
 	           err, errsz));

@@ -221,6 +221,8 @@ int server_run(const struct server_opts *opts, server_handler_fn fn, void *ctx)
 		}
 		serve_one(&r, opts, fn, ctx, &body);
 		FCGX_Finish_r(&r);
+		if (opts->after != NULL)
+			opts->after(ctx);
 	}
 	FCGX_Free(&r, 0);
 	buf_free(&body);

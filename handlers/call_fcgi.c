@@ -20,6 +20,7 @@
 #include "log.h"
 #include "num.h"
 #include "phone.h"
+#include "record.h"
 #include "server.h"
 #include "sig.h"
 #include "twilio.h"
@@ -201,7 +202,7 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	struct twilio_error terr;
 	struct twiml tw;
 	struct buf twiml, json;
-	bool idem = req->idempotency_key[0] != '\0', claimed = false, release = false;
+	bool idem = req->idempotency_key[0] != '\0', claimed = false, release = false, spooled;
 	enum verr e;
 
 	buf_init(&twiml, TWIML_MAX_INLINE);
@@ -275,13 +276,14 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 			tc.direction[0] ? tc.direction : "outbound-api", to.e164, from.e164,
 			tc.status[0] ? tc.status : "queued", resp->api_key_name };
 
-		e = db_call_insert(app->db, &row, &json);
+		e = record_call(app->db, app->cfg.spool_dir, &row, &json, &spooled);
 	}
-	if (e != VERR_OK) {
-		/* Twilio accepted the call: answer 201 all the same. The status
-		 * callbacks we asked for create the row once the database is back. */
-		log_error("call placed but not recorded", LF_STR("call_sid", tc.sid),
-		          LF_STR("error", verr_strerror(e)), LF_PHONE("to", to.e164));
+	if (e != VERR_OK || spooled) {
+		/* Twilio accepted the call: answer 201 all the same, from Twilio's
+		 * answer. Spooled, the record reaches the database when it is back. */
+		if (e != VERR_OK)
+			log_error("call placed but not recorded", LF_STR("call_sid", tc.sid),
+			          LF_STR("error", verr_strerror(e)), LF_PHONE("to", to.e164));
 		call_json_from_twilio(&tc, &to, &from, &json);
 	}
 	http_resp_set(resp, 201, "application/json; charset=utf-8", json.data, json.len);
@@ -392,6 +394,14 @@ out:
 	buf_free(&out);
 }
 
+/* After each response: move spooled records into the database. */
+static void replay(void *ctx)
+{
+	struct app *app = ctx;
+
+	record_replay(app->db, app->cfg.spool_dir, app->cfg.account_sid);
+}
+
 static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
 {
 	struct app *app = ctx;
@@ -423,7 +433,7 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 int main(int argc, char **argv)
 {
 	static struct app app;
-	struct server_opts opts = { "call", CALL_MAX_BODY, NULL };
+	struct server_opts opts = { "call", CALL_MAX_BODY, NULL, replay };
 	char err[256];
 	int rc;
 

@@ -15,6 +15,7 @@
 #include "form.h"
 #include "health.h"
 #include "log.h"
+#include "record.h"
 #include "server.h"
 #include "sig.h"
 #include "twiml.h"
@@ -55,7 +56,7 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 	struct buf twiml;
 	bool is_form = http_content_type_is(req, "application/x-www-form-urlencoded");
 	bool is_json = http_content_type_is(req, "application/json");
-	bool stored = false;
+	bool stored = false, spooled = false;
 	char detail[FORM_MAX_ERROR], field[64];
 	const char *token = req->twilio_idempotency;
 	enum verr e;
@@ -111,14 +112,16 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 	/* status callbacks always; Voice URL requests only for inbound calls
 	 * (our outbound calls were recorded when placed) */
 	if (!voice || strcmp(ev.direction, "inbound") == 0) {
-		e = db_call_event_record(app->db, &ev, token, &stored);
+		e = record_event(app->db, app->cfg.spool_dir, &ev, token, req->body, req->body_len,
+		                 &stored, &spooled);
 		if (e != VERR_OK) {
 			http_resp_error(resp, 503, "database_unavailable",
 			                "the webhook could not be stored; retry later", NULL);
 			http_resp_header(resp, "Retry-After", "5");
 			goto out;
 		}
-		log_info(stored ? "call event stored" : "duplicate call event ignored",
+		log_info(spooled ? "call event spooled" : stored ? "call event stored"
+		                                                 : "duplicate call event ignored",
 		         LF_STR("call_sid", ev.call_sid), LF_STR("status", ev.status),
 		         LF_INT("sequence_number", ev.sequence_number));
 	}
@@ -135,6 +138,14 @@ out:
 	callback_event_free(&ev);
 	form_free(&form);
 	buf_free(&twiml);
+}
+
+/* After each response: move spooled records into the database. */
+static void replay(void *ctx)
+{
+	struct app *app = ctx;
+
+	record_replay(app->db, app->cfg.spool_dir, app->cfg.account_sid);
 }
 
 static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
@@ -159,7 +170,7 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 int main(int argc, char **argv)
 {
 	static struct app app;
-	struct server_opts opts = { "webhook", WEBHOOK_MAX_BODY, NULL };
+	struct server_opts opts = { "webhook", WEBHOOK_MAX_BODY, NULL, replay };
 	char err[256];
 	int rc;
 

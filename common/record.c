@@ -1,0 +1,155 @@
+#include "record.h"
+
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "form.h"
+#include "log.h"
+#include "server.h"
+#include "spool.h"
+
+#define RECORD_REPLAY_BATCH 64
+
+/* Serialises a record {"kind":…, fields…} and spools it. */
+static enum verr spool_json(const char *spool_dir, struct json_object *o)
+{
+	size_t len = 0;
+	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+
+	return s != NULL ? spool_put(spool_dir, s, len) : VERR_NOMEM;
+}
+
+static void add_str(struct json_object *o, const char *key, const char *value)
+{
+	if (value != NULL)
+		json_object_object_add(o, key, json_object_new_string(value));
+}
+
+enum verr record_event(struct db *db, const char *spool_dir, const struct call_event *ev,
+                       const char *token, const char *body, size_t body_len, bool *stored,
+                       bool *spooled)
+{
+	struct json_object *o;
+	enum verr e = db_call_event_record(db, ev, token, stored);
+
+	*spooled = false;
+	if (e != VERR_DB_DOWN && e != VERR_DB)
+		return e;
+	o = json_object_new_object();
+	if (o == NULL)
+		return VERR_NOMEM;
+	add_str(o, "kind", "event");
+	add_str(o, "token", token);
+	json_object_object_add(o, "body", json_object_new_string_len(body, (int)body_len));
+	e = spool_json(spool_dir, o);
+	json_object_put(o);
+	if (e == VERR_OK) {
+		*spooled = *stored = true;
+		log_warn("database unavailable: call event spooled", LF_STR("call_sid", ev->call_sid),
+		         LF_STR("status", ev->status));
+	}
+	return e;
+}
+
+enum verr record_call(struct db *db, const char *spool_dir, const struct db_call *call,
+                      struct buf *json, bool *spooled)
+{
+	struct json_object *o;
+	enum verr e = db_call_insert(db, call, json);
+
+	*spooled = false;
+	if (e != VERR_DB_DOWN && e != VERR_DB)
+		return e;
+	buf_reset(json);
+	o = json_object_new_object();
+	if (o == NULL)
+		return VERR_NOMEM;
+	add_str(o, "kind", "call");
+	add_str(o, "call_sid", call->call_sid);
+	add_str(o, "account_sid", call->account_sid);
+	add_str(o, "direction", call->direction);
+	add_str(o, "from", call->from);
+	add_str(o, "to", call->to);
+	add_str(o, "status", call->status);
+	add_str(o, "api_key_name", call->api_key_name);
+	e = spool_json(spool_dir, o);
+	json_object_put(o);
+	if (e == VERR_OK) {
+		*spooled = true;
+		log_warn("database unavailable: call record spooled", LF_STR("call_sid", call->call_sid));
+	}
+	return e;
+}
+
+static const char *get_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+struct replay_ctx {
+	struct db *db;
+	const char *account_sid;
+};
+
+/* Stores one spooled record; VERR_INVALID for one that can never be stored. */
+static enum verr replay_one(const char *record, size_t len, void *arg)
+{
+	struct replay_ctx *ctx = arg;
+	struct json_object *o = json_tokener_parse(record);
+	const char *kind = o != NULL ? get_str(o, "kind") : NULL;
+	enum verr e = VERR_INVALID;
+
+	(void)len;
+	if (kind != NULL && strcmp(kind, "event") == 0) {
+		const char *body = get_str(o, "body"), *token = get_str(o, "token");
+		struct form f = { NULL, 0 };
+		struct call_event ev;
+		char err[FORM_MAX_ERROR], field[64];
+		bool stored;
+
+		memset(&ev, 0, sizeof ev);
+		if (body != NULL && form_parse(body, strlen(body), &f, err, sizeof err) == VERR_OK &&
+		    callback_parse(&f, ctx->account_sid, &ev, field, sizeof field) == VERR_OK)
+			e = db_call_event_record(ctx->db, &ev, token != NULL ? token : "", &stored);
+		callback_event_free(&ev);
+		form_free(&f);
+	} else if (kind != NULL && strcmp(kind, "call") == 0) {
+		struct db_call c = { get_str(o, "call_sid"), get_str(o, "account_sid"),
+			get_str(o, "direction"), get_str(o, "from"), get_str(o, "to"), get_str(o, "status"),
+			get_str(o, "api_key_name") };
+		struct buf json;
+
+		buf_init(&json, 64 * 1024);
+		if (c.call_sid != NULL && c.account_sid != NULL && c.direction != NULL &&
+		    c.from != NULL && c.to != NULL && c.status != NULL)
+			e = db_call_insert(ctx->db, &c, &json);
+		buf_free(&json);
+	}
+	json_object_put(o);
+	/* a statement the database refuses (VERR_DB) will be refused again */
+	return e == VERR_DB ? VERR_INVALID : e;
+}
+
+void record_replay(struct db *db, const char *spool_dir, const char *account_sid)
+{
+	static long long next_check;
+	struct replay_ctx ctx = { db, account_sid };
+	long long now = server_now_ms();
+	size_t done = 0;
+	enum verr e;
+
+	if (now < next_check)
+		return;
+	next_check = now + RECORD_REPLAY_INTERVAL_MS;
+	if (!spool_pending(spool_dir))
+		return;
+	e = spool_replay(spool_dir, replay_one, &ctx, RECORD_REPLAY_BATCH, &done);
+	if (done > 0 || e != VERR_OK)
+		log_info("spool replayed", LF_INT("records", (long long)done),
+		         LF_STR("stopped_by", e != VERR_OK ? verr_strerror(e) : NULL));
+}

@@ -1,0 +1,38 @@
+#ifndef VOICE_RECORD_H
+#define VOICE_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "callback.h"
+#include "db.h"
+#include "err.h"
+
+/*
+ * "Never lose a call record": store in PostgreSQL, or, when it is
+ * unreachable, in the local spool (common/spool.h), replayed into the
+ * database by record_replay once it answers again.
+ */
+
+/*
+ * Stores a verified webhook (db_call_event_record). When the database is
+ * unreachable the raw form body is spooled instead and *spooled is set.
+ * *stored is false for a duplicate delivery. Fails only when neither worked.
+ */
+enum verr record_event(struct db *db, const char *spool_dir, const struct call_event *ev,
+                       const char *token, const char *body, size_t body_len, bool *stored,
+                       bool *spooled);
+
+/* Records a call Twilio accepted (db_call_insert, JSON into json), or spools
+ * it and sets *spooled (json is then left empty). */
+enum verr record_call(struct db *db, const char *spool_dir, const struct db_call *call,
+                      struct buf *json, bool *spooled);
+
+/* Replays spooled records into the database; cheap when the spool is empty
+ * (checked at most every RECORD_REPLAY_INTERVAL_MS). account_sid validates
+ * spooled webhooks as on arrival. */
+#define RECORD_REPLAY_INTERVAL_MS 2000
+void record_replay(struct db *db, const char *spool_dir, const char *account_sid);
+
+#endif

@@ -1,0 +1,218 @@
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "num.h"
+
+#define SPOOL_SUFFIX ".rec"
+#define SPOOL_MAX_NAME 128
+#define SPOOL_MAX_PATH 1200
+#define SPOOL_SCAN 256 /* names sorted per replay pass */
+
+static enum verr ensure_dir(const char *dir)
+{
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return VERR_IO;
+	return VERR_OK;
+}
+
+static bool path_join(char *out, size_t outsz, const char *dir, const char *name)
+{
+	int n = snprintf(out, outsz, "%s/%s", dir, name);
+
+	return n > 0 && (size_t)n < outsz;
+}
+
+static enum verr write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return VERR_IO;
+		p += w;
+		len -= (size_t)w;
+	}
+	return VERR_OK;
+}
+
+enum verr spool_put(const char *dir, const void *record, size_t len)
+{
+	static unsigned counter;
+	char name[SPOOL_MAX_NAME], tmp[SPOOL_MAX_PATH], final[SPOOL_MAX_PATH];
+	struct timespec ts;
+	enum verr e;
+	int fd, dfd;
+
+	if (len > SPOOL_MAX_RECORD)
+		return VERR_TOOBIG;
+	if (ensure_dir(dir) != VERR_OK) {
+		log_error("could not create the spool directory", LF_STR("dir", dir),
+		          LF_STR("error", strerror(errno)));
+		return VERR_IO;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* zero-padded time first: names sort oldest first */
+	snprintf(name, sizeof name, "%020lld-%d-%u", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
+	         (int)getpid(), counter++);
+	if (!path_join(tmp, sizeof tmp, dir, ".tmp-") || !path_join(final, sizeof final, dir, name))
+		return VERR_TOOBIG;
+	snprintf(tmp, sizeof tmp, "%s/.tmp-%s", dir, name);
+	strncat(final, SPOOL_SUFFIX, sizeof final - strlen(final) - 1);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return VERR_IO;
+	e = write_all(fd, record, len);
+	if (e == VERR_OK && fsync(fd) != 0)
+		e = VERR_IO;
+	if (close(fd) != 0)
+		e = VERR_IO;
+	if (e == VERR_OK && rename(tmp, final) != 0)
+		e = VERR_IO;
+	if (e != VERR_OK) {
+		unlink(tmp);
+		log_error("could not write to the spool", LF_STR("dir", dir), LF_STR("error", strerror(errno)));
+		return e;
+	}
+	/* make the rename itself durable */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return VERR_OK;
+}
+
+static bool is_record(const char *name)
+{
+	size_t n = strlen(name), s = sizeof SPOOL_SUFFIX - 1;
+
+	return name[0] != '.' && n > s && strcmp(name + n - s, SPOOL_SUFFIX) == 0;
+}
+
+/* A record claimed by a worker that no longer exists ("<name>.rec.<pid>")
+ * goes back to the queue. */
+static void reclaim_if_orphaned(const char *dir, const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	char from[SPOOL_MAX_PATH], to[SPOOL_MAX_PATH];
+	long long pid;
+
+	if (dot == NULL || !num_parse(dot + 1, 1, 1 << 30, &pid) || kill((pid_t)pid, 0) == 0 ||
+	    errno != ESRCH)
+		return;
+	if (!path_join(from, sizeof from, dir, name) || !path_join(to, sizeof to, dir, name))
+		return;
+	to[strlen(dir) + 1 + (size_t)(dot - name)] = '\0';
+	rename(from, to);
+}
+
+bool spool_pending(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool found = false;
+
+	if (d == NULL)
+		return false;
+	while (!found && (de = readdir(d)) != NULL)
+		found = is_record(de->d_name) || (strstr(de->d_name, SPOOL_SUFFIX ".") != NULL);
+	closedir(d);
+	return found;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static enum verr read_file(const char *path, struct buf *out)
+{
+	char chunk[8192];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	enum verr e = VERR_OK;
+
+	if (fd < 0)
+		return VERR_IO;
+	buf_reset(out);
+	while (e == VERR_OK && (n = read(fd, chunk, sizeof chunk)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			e = VERR_IO;
+			break;
+		}
+		e = buf_append(out, chunk, (size_t)n);
+	}
+	close(fd);
+	return e;
+}
+
+enum verr spool_replay(const char *dir, spool_fn fn, void *ctx, size_t max, size_t *done)
+{
+	char *names[SPOOL_SCAN];
+	size_t n = 0, i;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct buf rec;
+	enum verr stop = VERR_OK;
+
+	*done = 0;
+	if (d == NULL)
+		return errno == ENOENT ? VERR_OK : VERR_IO;
+	while (n < SPOOL_SCAN && (de = readdir(d)) != NULL) {
+		if (strstr(de->d_name, SPOOL_SUFFIX ".") != NULL)
+			reclaim_if_orphaned(dir, de->d_name);
+		else if (is_record(de->d_name) && (names[n] = strdup(de->d_name)) != NULL)
+			n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof names[0], cmp_names);
+	buf_init(&rec, SPOOL_MAX_RECORD);
+	for (i = 0; i < n && *done < max && stop == VERR_OK; i++) {
+		char path[SPOOL_MAX_PATH], claimed[SPOOL_MAX_PATH + 16], rejected[SPOOL_MAX_PATH + 16];
+		enum verr e;
+
+		if (!path_join(path, sizeof path, dir, names[i]))
+			continue;
+		snprintf(claimed, sizeof claimed, "%s.%d", path, (int)getpid());
+		if (rename(path, claimed) != 0)
+			continue; /* another worker took it */
+		e = read_file(claimed, &rec);
+		if (e == VERR_OK)
+			e = fn(buf_str(&rec), rec.len, ctx);
+		if (e == VERR_OK) {
+			unlink(claimed);
+			(*done)++;
+		} else if (e == VERR_INVALID || e == VERR_TOOBIG) {
+			char sub[SPOOL_MAX_PATH];
+
+			snprintf(sub, sizeof sub, "%s/rejected", dir);
+			ensure_dir(sub);
+			snprintf(rejected, sizeof rejected, "%s/%s", sub, names[i]);
+			rename(claimed, rejected);
+			log_error("spooled record rejected", LF_STR("record", names[i]));
+		} else {
+			rename(claimed, path);
+			stop = e;
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	buf_free(&rec);
+	return stop;
+}
