@@ -1,0 +1,329 @@
+"""Helpers for the integration tests (python3 standard library only).
+
+The stack is started by stack.py (deploy/up) into $VOICE_ITEST_DIR; its
+effective settings are in $VOICE_ITEST_DIR/stack.env. Every helper is bounded
+in time; nothing here starts a process that outlives the call.
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shlex
+import ssl
+import subprocess
+import sys
+import time
+import traceback
+import urllib.parse
+
+ITEST_DIR = os.environ.get("VOICE_ITEST_DIR", "")
+SOURCE_DIR = os.environ.get(
+    "VOICE_SOURCE_DIR",
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+VOICECTL = os.path.join(SOURCE_DIR, "deploy", "voicectl")
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, message):
+    """Fails the current test with message unless cond holds."""
+    if not cond:
+        raise TestFailure(message)
+
+
+def load_env(path=None):
+    """Reads stack.env (KEY='value' lines as written by deploy/up)."""
+    path = path or os.path.join(ITEST_DIR, "stack.env")
+    env = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            key, raw = line.split("=", 1)
+            parts = shlex.split(raw) if raw else [""]
+            env[key] = parts[0] if parts else ""
+    return env
+
+
+_ENV = None
+
+
+def env():
+    global _ENV
+    if _ENV is None:
+        if not ITEST_DIR:
+            raise TestFailure("VOICE_ITEST_DIR is not set (run through ctest, or export it)")
+        _ENV = load_env()
+    return _ENV
+
+
+# HTTP -----------------------------------------------------------------------
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case name -> value (last wins)
+        self.body = body
+
+    def header(self, name, default=None):
+        return self.headers.get(name.lower(), default)
+
+    def json(self):
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise TestFailure(f"response is not JSON ({e}): {self.body[:200]!r}")
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:200]!r}>"
+
+
+def tls_context():
+    ctx = ssl.create_default_context(cafile=env()["VOICE_TLS_CERT"])
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def request(method, path, body=None, headers=None, https=True, port=None, host="127.0.0.1",
+            timeout=15):
+    """One request to the stack's nginx; returns Response. body: bytes, str or
+    a JSON-able object (sent as application/json)."""
+    hdrs = dict(headers or {})
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+        hdrs.setdefault("Content-Type", "application/json")
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if https:
+        conn = http.client.HTTPSConnection(host, int(port or env()["VOICE_HTTPS_PORT"]),
+                                           timeout=timeout, context=tls_context())
+    else:
+        conn = http.client.HTTPConnection(host, int(port or env()["VOICE_HTTP_PORT"]),
+                                          timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        data = r.read()
+        headers = {k.lower(): v for k, v in r.getheaders()}
+        return Response(r.status, headers, data)
+    finally:
+        conn.close()
+
+
+def get(path, **kw):
+    return request("GET", path, **kw)
+
+
+def post(path, body=None, **kw):
+    return request("POST", path, body=body, **kw)
+
+
+def check_json_error(resp, status, what):
+    """Asserts resp is a DESIGN.md JSON error with this status."""
+    check(resp.status == status, f"{what}: expected {status}, got {resp!r}")
+    ctype = resp.header("content-type", "")
+    check(ctype.lower().replace(" ", "") == "application/json;charset=utf-8",
+          f"{what}: Content-Type is {ctype!r}")
+    doc = resp.json()
+    err = doc.get("error") if isinstance(doc, dict) else None
+    check(isinstance(err, dict) and isinstance(err.get("code"), str) and err["code"]
+          and isinstance(err.get("message"), str) and err["message"],
+          f"{what}: body is not {{\"error\":{{\"code\",\"message\"}}}}: {doc!r}")
+    check(re.fullmatch(r"[a-z0-9_]+", err["code"]) is not None,
+          f"{what}: error code {err['code']!r} is not snake_case")
+    check(resp.header("x-request-id"), f"{what}: no X-Request-Id header")
+    return err
+
+
+# Database ---------------------------------------------------------------------
+
+def _pg_args_env():
+    """psql arguments and environment for DATABASE_URL, with the password
+    moved to PGPASSWORD (never on a command line)."""
+    url = env()["DATABASE_URL"]
+    penv = dict(os.environ)
+    penv.pop("PGPASSWORD", None)
+    if re.match(r"^postgres(ql)?://", url):
+        parts = urllib.parse.urlsplit(url)
+        if "@" in parts.netloc:
+            userinfo, hosts = parts.netloc.rsplit("@", 1)
+            if ":" in userinfo:
+                user, pw = userinfo.split(":", 1)
+                penv["PGPASSWORD"] = urllib.parse.unquote(pw)
+                url = urllib.parse.urlunsplit(parts._replace(netloc=user + "@" + hosts))
+    penv["PGCONNECT_TIMEOUT"] = "5"
+    return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-t", "-A", "-F", "\x1f",
+            "-d", url], penv
+
+
+def psql(sql, timeout=30, **variables):
+    """Runs sql (psql variables as :'name'); returns rows as lists of str."""
+    args, penv = _pg_args_env()
+    for k, v in variables.items():
+        args += ["-v", f"{k}={v}"]
+    p = subprocess.run(args, input=sql, capture_output=True, text=True, env=penv,
+                       timeout=timeout)
+    if p.returncode != 0:
+        raise TestFailure(f"psql failed ({p.returncode}): {p.stderr.strip()}")
+    return [line.split("\x1f") for line in p.stdout.splitlines() if line != ""]
+
+
+def sha256_hex(s):
+    return hashlib.sha256(s.encode("utf-8")).hexdigest()
+
+
+# voicectl ----------------------------------------------------------------------
+
+def voicectl(*args, timeout=60):
+    e = dict(os.environ)
+    e["VOICE_RUN_DIR"] = ITEST_DIR
+    e.pop("DATABASE_URL", None)
+    return subprocess.run([VOICECTL, *args], capture_output=True, text=True, env=e,
+                          timeout=timeout)
+
+
+def key_create(name):
+    p = voicectl("key", "create", name)
+    if p.returncode != 0:
+        raise TestFailure(f"voicectl key create {name} failed: {p.stderr.strip()}")
+    secret = p.stdout.strip()
+    check(p.stdout == secret + "\n", f"voicectl key create printed more than the secret: {p.stdout!r}")
+    check(re.fullmatch(r"vk_[0-9a-f]{64}", secret) is not None,
+          f"voicectl key create printed {secret!r}, not vk_ + 64 hex")
+    return secret
+
+
+def key_revoke(name):
+    p = voicectl("key", "revoke", name)
+    if p.returncode != 0:
+        raise TestFailure(f"voicectl key revoke {name} failed: {p.stderr.strip()}")
+
+
+def unique_name(prefix):
+    return f"{prefix}-{int(time.time() * 1000)}-{os.getpid()}"
+
+
+# Embedded PostgreSQL and processes ----------------------------------------------
+
+def _as_pg(args):
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *args]
+    return args
+
+
+def embedded_pg():
+    return env().get("VOICE_EMBEDDED_PG") == "1"
+
+
+def pg_stop():
+    e = env()
+    p = subprocess.run(_as_pg([os.path.join(e["VOICE_PG_BIN"], "pg_ctl"), "-D", e["VOICE_PG_DATA"],
+                               "-m", "fast", "-w", "-t", "30", "stop"]),
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise TestFailure(f"pg_ctl stop failed: {p.stderr.strip()}")
+
+
+def pg_start():
+    e = env()
+    p = subprocess.run(_as_pg([os.path.join(e["VOICE_PG_BIN"], "pg_ctl"), "-D", e["VOICE_PG_DATA"],
+                               "-l", os.path.join(e["VOICE_LOG_DIR"], "postgres.log"),
+                               "-w", "-t", "60", "start"]),
+                       capture_output=True, text=True, timeout=90)
+    if p.returncode != 0:
+        raise TestFailure(f"pg_ctl start failed: {p.stderr.strip()}")
+
+
+def pg_running():
+    e = env()
+    p = subprocess.run(_as_pg([os.path.join(e["VOICE_PG_BIN"], "pg_ctl"), "-D", e["VOICE_PG_DATA"],
+                               "status"]), capture_output=True, text=True, timeout=30)
+    return p.returncode == 0
+
+
+def pid_alive(pid):
+    """True if pid is a live (not zombie) process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def worker_pids(pool):
+    """PIDs spawn-fcgi recorded for pool ("call", "webhook", "sim")."""
+    path = os.path.join(env()["VOICE_PID_DIR"], f"{pool}.pid")
+    with open(path, encoding="utf-8") as f:
+        return [int(x) for x in f.read().split()]
+
+
+def log_lines(pool):
+    """The pool's log (JSON lines on the workers' stderr) as a list of str."""
+    path = os.path.join(env()["VOICE_LOG_DIR"], f"{pool}.log")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def wait_until(fn, timeout, what, interval=0.2):
+    """Calls fn until it returns a truthy value (returned) or timeout seconds
+    pass (TestFailure naming what). Exceptions from fn count as not yet."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            v = fn()
+            if v:
+                return v
+            last = v
+        except (OSError, http.client.HTTPException, TestFailure) as e:
+            last = e
+        if time.monotonic() >= deadline:
+            raise TestFailure(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+# Runner -----------------------------------------------------------------------
+
+_TESTS = []
+
+
+def test(fn):
+    """Registers a test; tests run in definition order."""
+    _TESTS.append(fn)
+    return fn
+
+
+def run(argv=None):
+    """Runs the registered tests; stops at the first failure. Prints
+    "N passed, N failed" and exits 0 only if all passed. Optional argv names
+    a subset."""
+    names = set((argv or sys.argv)[1:])
+    passed = failed = 0
+    for fn in _TESTS:
+        if names and fn.__name__ not in names:
+            continue
+        t0 = time.monotonic()
+        try:
+            fn()
+        except TestFailure as e:
+            failed += 1
+            print(f"FAIL {fn.__name__}: {e}", flush=True)
+            break
+        except Exception:  # an unexpected error is a failure too, with its trace
+            failed += 1
+            print(f"FAIL {fn.__name__}: unexpected error", flush=True)
+            traceback.print_exc()
+            break
+        passed += 1
+        print(f"ok   {fn.__name__} ({time.monotonic() - t0:.1f}s)", flush=True)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    sys.exit(1 if failed or passed == 0 else 0)

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""The foundation's "done when" list, against the stack stack.py started:
+health and readiness through nginx, the http->https redirect, readiness
+following PostgreSQL with the same worker processes, API keys (create, use,
+revoke, stored only hashed), a worker refusing to start without
+TWILIO_ACCOUNT_SID, nginx's own JSON errors, X-Request-Id, /metrics."""
+
+import os
+import re
+import stat
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from harness import check, test  # noqa: E402
+
+REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@test
+def health_and_readiness():
+    for path in ("/healthz", "/readyz", "/healthz/webhook", "/readyz/webhook"):
+        r = h.get(path)
+        check(r.status == 200, f"GET {path}: expected 200, got {r!r}")
+        check(REQUEST_ID.fullmatch(r.header("x-request-id", "")),
+              f"GET {path}: X-Request-Id {r.header('x-request-id')!r} is not nginx's id")
+
+
+@test
+def http_redirects_to_https():
+    e = h.env()
+    r = h.get("/healthz?probe=1", https=False)
+    check(r.status in (301, 308), f"plain http: expected a redirect, got {r!r}")
+    want = f"https://127.0.0.1:{e['VOICE_HTTPS_PORT']}/healthz?probe=1"
+    check(r.header("location") == want, f"redirect Location {r.header('location')!r}, want {want!r}")
+
+
+@test
+def request_id_is_nginx_s_and_unique():
+    a = h.get("/healthz", headers={"X-Request-Id": "client-chosen"})
+    b = h.get("/healthz")
+    ida, idb = a.header("x-request-id", ""), b.header("x-request-id", "")
+    check(REQUEST_ID.fullmatch(ida), f"X-Request-Id {ida!r}: a client may not choose it")
+    check(ida != idb, "two requests got the same X-Request-Id")
+    hits = [line for line in h.log_lines("call") if ida in line]
+    check(hits, f"the call worker's log has no line with request id {ida}")
+
+
+@test
+def nginx_errors_are_json():
+    err = h.check_json_error(h.get("/no/such/route"), 404, "GET /no/such/route")
+    check(err["code"] == "not_found", f"404 code is {err['code']!r}")
+    h.check_json_error(h.post("/twilio/unknown", b"x"), 404, "POST /twilio/unknown")
+    big = b'{"to":"' + b"1" * (17 * 1024) + b'"}'
+    err = h.check_json_error(h.post("/call", big, headers={"Content-Type": "application/json"}),
+                             413, "POST /call with 17 KiB")
+    check(err["code"] == "payload_too_large", f"413 code is {err['code']!r}")
+    h.check_json_error(h.post("/healthz", b"x" * 2048), 413, "POST /healthz with 2 KiB")
+
+
+@test
+def api_keys_authenticate_and_revoke():
+    name = h.unique_name("ci")
+    secret = h.key_create(name)
+    body = {"to": "+14155550100"}
+    try:
+        r = h.post("/call", body, headers={"Authorization": f"Bearer {secret}"}, timeout=40)
+        check(r.status != 401, f"POST /call with a fresh key was refused: {r!r}")
+        check(r.header("x-request-id"), "POST /call: no X-Request-Id")
+
+        for what, hdrs in (("no key", {}),
+                           ("an unknown key", {"Authorization": "Bearer vk_" + "0" * 64}),
+                           ("a malformed header", {"Authorization": "Basic Zm9vOmJhcg=="})):
+            r = h.post("/call", body, headers=hdrs)
+            h.check_json_error(r, 401, f"POST /call with {what}")
+            check((r.header("www-authenticate") or "").startswith("Bearer"),
+                  f"POST /call with {what}: WWW-Authenticate is {r.header('www-authenticate')!r}")
+
+        dup = h.voicectl("key", "create", name)
+        check(dup.returncode != 0 and dup.stdout == "",
+              "voicectl key create accepted a second active key with the same name")
+        listing = h.voicectl("key", "list")
+        check(listing.returncode == 0 and name in listing.stdout,
+              f"voicectl key list does not show {name}: {listing.stdout!r}")
+        check(h.sha256_hex(secret) not in listing.stdout, "voicectl key list shows a hash")
+    finally:
+        h.key_revoke(name)
+    r = h.post("/call", body, headers={"Authorization": f"Bearer {secret}"})
+    h.check_json_error(r, 401, "POST /call with a revoked key")
+    again = h.voicectl("key", "revoke", name)
+    check(again.returncode != 0, "revoking an already revoked key succeeded")
+
+
+@test
+def keys_stored_only_hashed():
+    name = h.unique_name("hash")
+    secret = h.key_create(name)
+    try:
+        rows = h.psql("SELECT t::text FROM api_keys t")
+        dump = "\n".join(r[0] for r in rows)
+        check(secret not in dump and secret[3:] not in dump,
+              "the plain-text API key is in the api_keys table")
+        got = h.psql("SELECT key_hash FROM api_keys WHERE name = :'n' AND revoked_at IS NULL",
+                     n=name)
+        check(got == [[h.sha256_hex(secret)]],
+              f"api_keys.key_hash for {name} is {got!r}, not the SHA-256 of the secret")
+        rls = h.psql("SELECT relname FROM pg_class WHERE relname IN "
+                     "('api_keys','calls','call_events','schema_migrations') "
+                     "AND relkind = 'r' AND NOT relrowsecurity")
+        check(rls == [], f"tables without row-level security: {rls!r}")
+        mig = h.psql("SELECT version FROM schema_migrations ORDER BY version")
+        check(mig and mig[0] == ["0001"], f"schema_migrations is {mig!r}")
+    finally:
+        h.key_revoke(name)
+
+
+@test
+def migrate_is_idempotent():
+    before = h.psql("SELECT version, applied_at FROM schema_migrations ORDER BY version")
+    p = h.voicectl("migrate")
+    check(p.returncode == 0, f"voicectl migrate (again) failed: {p.stderr.strip()}")
+    after = h.psql("SELECT version, applied_at FROM schema_migrations ORDER BY version")
+    check(before == after, "a second migrate changed schema_migrations")
+
+
+@test
+def worker_without_account_sid_exits_2():
+    e = h.env()
+    base = {k: v for k, v in e.items()
+            if k.startswith(("TWILIO_", "DATABASE_URL", "PUBLIC_BASE_URL", "LOG_LEVEL"))}
+    base.pop("TWILIO_ACCOUNT_SID", None)
+    base.update({"PATH": "/usr/bin:/bin", "VOICE_ENV_FILE": "/nonexistent",
+                 "ASAN_OPTIONS": "detect_leaks=0"})
+    for binary in (e["VOICE_CALL_BIN"], e["VOICE_WEBHOOK_BIN"]):
+        p = subprocess.Popen([binary], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=base, text=True)
+        try:
+            _, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()  # the process we started, by its PID
+            p.communicate()
+            raise h.TestFailure(f"{binary} without TWILIO_ACCOUNT_SID did not exit within 10s")
+        lines = [line for line in err.splitlines() if line.strip()]
+        check(p.returncode == 2,
+              f"{binary} without TWILIO_ACCOUNT_SID exited {p.returncode}, want 2 (stderr {err!r})")
+        check(len(lines) == 1 and "TWILIO_ACCOUNT_SID" in lines[0],
+              f"{binary}: want one stderr line naming TWILIO_ACCOUNT_SID, got {err!r}")
+
+
+@test
+def files_are_not_world_writable():
+    e = h.env()
+    for d in (e["VOICE_SOCK_DIR"], e["VOICE_PID_DIR"], e["VOICE_LOG_DIR"], e["VOICE_RUN_DIR"]):
+        for root, dirs, files in os.walk(d):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                try:
+                    mode = os.lstat(path).st_mode
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISLNK(mode):
+                    continue
+                check(not mode & stat.S_IWOTH, f"{path} is world-writable")
+    mode = os.stat(os.path.join(e["VOICE_RUN_DIR"], "stack.env")).st_mode
+    check(stat.S_IMODE(mode) == 0o600, f"stack.env has mode {oct(stat.S_IMODE(mode))}, want 0600")
+
+
+@test
+def nginx_config_passes_test():
+    e = h.env()
+    nd = e["VOICE_NGINX_DIR"]
+    p = subprocess.run(["nginx", "-t", "-p", nd, "-c", os.path.join(nd, "nginx.conf")],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0, f"nginx -t failed: {p.stderr.strip()}")
+
+
+@test
+def readiness_follows_postgres():
+    if not h.embedded_pg():
+        print("     (skipped: not an embedded PostgreSQL)")
+        return
+    pools = {pool: h.worker_pids(pool) for pool in ("call", "webhook")}
+    for pool, pids in pools.items():
+        check(pids and all(h.pid_alive(p) for p in pids), f"{pool} workers {pids} are not all alive")
+    h.wait_until(lambda: h.get("/readyz").status == 200, 10, "/readyz 200 before the test")
+    h.pg_stop()
+    try:
+        h.wait_until(lambda: h.get("/readyz").status == 503, 10, "/readyz 503 with PostgreSQL stopped")
+        r = h.get("/readyz/webhook")
+        check(r.status == 503, f"/readyz/webhook with PostgreSQL stopped: {r!r}")
+        h.check_json_error(h.get("/readyz"), 503, "/readyz with PostgreSQL stopped")
+        r = h.get("/healthz")
+        check(r.status == 200, f"/healthz with PostgreSQL stopped: {r!r}")
+    finally:
+        if not h.pg_running():
+            h.pg_start()
+    h.wait_until(lambda: h.get("/readyz").status == 200, 20, "/readyz 200 after PostgreSQL restart")
+    h.wait_until(lambda: h.get("/readyz/webhook").status == 200, 20,
+                 "/readyz/webhook 200 after PostgreSQL restart")
+    for pool, pids in pools.items():
+        now = h.worker_pids(pool)
+        check(now == pids, f"{pool} worker PIDs changed across the PostgreSQL restart: {pids} -> {now}")
+        check(all(h.pid_alive(p) for p in now), f"{pool} workers {now} died across the restart")
+
+
+@test
+def metrics_from_loopback():
+    # nginx allows loopback (allow 127.0.0.1; deny all): the request reaches
+    # the call worker instead of nginx's 403.
+    r = h.get("/metrics")
+    check(r.status != 403, f"GET /metrics from 127.0.0.1 was refused: {r!r}")
+    check(r.status == 200, f"GET /metrics from 127.0.0.1: expected 200, got {r!r}")
+    ctype = r.header("content-type", "")
+    check(ctype.startswith("text/plain"), f"/metrics Content-Type is {ctype!r}, want Prometheus text")
+
+
+if __name__ == "__main__":
+    h.run()
