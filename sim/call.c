@@ -1,0 +1,611 @@
+#include "call.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "buf.h"
+#include "hook.h"
+#include "log.h"
+#include "phone.h"
+#include "scenario.h"
+#include "store.h"
+#include "twimlcheck.h"
+
+#define SIMCALL_MAX_EVENTS 8
+#define SIMCALL_API_VERSION "2010-04-01"
+#define SIMCALL_MAX_URI 160
+
+static void rand_hex(char *out, size_t nbytes)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[32];
+	size_t i;
+
+	if (nbytes > sizeof rnd)
+		nbytes = sizeof rnd;
+	if (getrandom(rnd, nbytes, 0) != (ssize_t)nbytes) {
+		/* getrandom on Linux does not fail for <= 256 bytes once seeded */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		for (i = 0; i < nbytes; i++)
+			rnd[i] = (unsigned char)((unsigned long)ts.tv_nsec >> (i % 8) ^ (unsigned long)getpid() ^ i);
+	}
+	for (i = 0; i < nbytes; i++) {
+		out[2 * i] = hex[rnd[i] >> 4];
+		out[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	out[2 * nbytes] = '\0';
+}
+
+enum verr simcall_new_sid(const char *prefix, char out[SIMCALL_MAX_SID])
+{
+	if (strlen(prefix) != 2)
+		return VERR_INVALID;
+	out[0] = prefix[0];
+	out[1] = prefix[1];
+	rand_hex(out + 2, 16);
+	return VERR_OK;
+}
+
+void simcall_rfc2822(time_t t, char out[SIMCALL_MAX_DATE])
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	if (strftime(out, SIMCALL_MAX_DATE, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
+		out[0] = '\0';
+}
+
+void simcall_sleep_ms(long long ms)
+{
+	struct timespec ts, rem;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &rem) != 0 && errno == EINTR)
+		ts = rem;
+}
+
+static int add_str(struct json_object *o, const char *k, const char *v)
+{
+	return json_object_object_add(o, k, v != NULL ? json_object_new_string(v) : NULL);
+}
+
+static const char *get_str(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static long long get_int(struct json_object *o, const char *k, long long def)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_int))
+		return def;
+	return (long long)json_object_get_int64(v);
+}
+
+static bool get_bool(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_boolean) &&
+	       json_object_get_boolean(v);
+}
+
+struct json_object *simcall_state_new(const struct simcfg *cfg, const char *sid,
+                                      const struct simcall_req *req, const char *scenario)
+{
+	static const char *const subs[] = {
+		"notifications", "Notifications", "recordings", "Recordings",
+		"payments", "Payments", "events", "Events", "siprec", "Siprec",
+		"streams", "Streams", "transcriptions", "Transcriptions",
+		"user_defined_message_subscriptions", "UserDefinedMessageSubscriptions",
+		"user_defined_messages", "UserDefinedMessages",
+	};
+	struct json_object *doc = json_object_new_object();
+	struct json_object *call = json_object_new_object();
+	struct json_object *sim = json_object_new_object();
+	struct json_object *sr = json_object_new_object();
+	char now[SIMCALL_MAX_DATE], uri[SIMCALL_MAX_URI], fmt[SIMPARAMS_MAX_FORMATTED];
+	size_t i;
+	int rc = 0;
+
+	if (doc == NULL || call == NULL || sim == NULL || sr == NULL) {
+		json_object_put(doc);
+		json_object_put(call);
+		json_object_put(sim);
+		json_object_put(sr);
+		return NULL;
+	}
+	json_object_object_add(doc, "call", call);
+	json_object_object_add(doc, "sim", sim);
+	simcall_rfc2822(time(NULL), now);
+	/* Fields in the order of the OAS example. */
+	rc |= add_str(call, "account_sid", cfg->account_sid);
+	rc |= add_str(call, "answered_by", NULL);
+	rc |= add_str(call, "api_version", SIMCALL_API_VERSION);
+	rc |= add_str(call, "caller_name", NULL);
+	rc |= add_str(call, "date_created", now);
+	rc |= add_str(call, "date_updated", now);
+	rc |= add_str(call, "direction", "outbound-api");
+	rc |= add_str(call, "duration", NULL);
+	rc |= add_str(call, "end_time", NULL);
+	rc |= add_str(call, "forwarded_from", NULL);
+	rc |= add_str(call, "from", req->from);
+	simparams_format_number(req->from, fmt);
+	rc |= add_str(call, "from_formatted", fmt);
+	rc |= add_str(call, "group_sid", NULL);
+	rc |= add_str(call, "parent_call_sid", NULL);
+	rc |= add_str(call, "phone_number_sid", NULL);
+	rc |= add_str(call, "price", NULL);
+	rc |= add_str(call, "price_unit", "USD");
+	rc |= add_str(call, "sid", sid);
+	rc |= add_str(call, "start_time", NULL);
+	rc |= add_str(call, "status", "queued");
+	for (i = 0; i < sizeof subs / sizeof subs[0]; i += 2) {
+		snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s/Calls/%s/%s.json", cfg->account_sid,
+		         sid, subs[i + 1]);
+		rc |= add_str(sr, subs[i], uri);
+	}
+	rc |= json_object_object_add(call, "subresource_uris", json_object_get(sr));
+	json_object_put(sr);
+	rc |= add_str(call, "to", req->to);
+	simparams_format_number(req->to, fmt);
+	rc |= add_str(call, "to_formatted", fmt);
+	rc |= add_str(call, "trunk_sid", NULL);
+	snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s/Calls/%s.json", cfg->account_sid, sid);
+	rc |= add_str(call, "uri", uri);
+	rc |= add_str(call, "queue_time", "0");
+
+	rc |= add_str(sim, "scenario", scenario);
+	rc |= add_str(sim, "url", req->url);
+	rc |= add_str(sim, "method", req->method);
+	rc |= add_str(sim, "fallback_url", req->fallback_url);
+	rc |= add_str(sim, "fallback_method", req->fallback_method);
+	rc |= add_str(sim, "twiml", req->twiml);
+	rc |= add_str(sim, "application_sid", req->application_sid);
+	rc |= add_str(sim, "status_callback", req->status_callback);
+	rc |= add_str(sim, "status_callback_method", req->status_callback_method);
+	rc |= json_object_object_add(sim, "events", json_object_new_int64(req->events));
+	rc |= json_object_object_add(sim, "timeout", json_object_new_int64(req->timeout));
+	rc |= json_object_object_add(sim, "record", json_object_new_boolean(req->record));
+	rc |= json_object_object_add(sim, "test_credentials",
+	                             json_object_new_boolean(req->test_credentials));
+	if (rc != 0) {
+		json_object_put(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+/* ISO country of an E.164 number via libphonenumber, "" when unknown. */
+static void country_of(const char *e164, char out[PHONE_MAX_REGION])
+{
+	struct phone_number pn;
+	char why[PHONE_MAX_REASON];
+
+	out[0] = '\0';
+	if (e164 != NULL && e164[0] == '+' && phone_parse(e164, NULL, &pn, why, sizeof why) == VERR_OK &&
+	    strcmp(pn.region, PHONE_REGION_NONGEO) != 0)
+		str_copy(out, PHONE_MAX_REGION, pn.region);
+}
+
+enum verr simcall_base_params(struct form *f, const char *account_sid, const char *sid,
+                              const char *from, const char *to, const char *status,
+                              const char *direction)
+{
+	static const char *const geo[] = { "City", "State", "Zip", "Country" };
+	static const char *const who[] = { "Called", "To", "Caller", "From" };
+	char from_cc[PHONE_MAX_REGION], to_cc[PHONE_MAX_REGION], key[32];
+	enum verr e = VERR_OK;
+	size_t i, j;
+
+	country_of(from, from_cc);
+	country_of(to, to_cc);
+	if ((e = form_add(f, "AccountSid", account_sid)) != VERR_OK ||
+	    (e = form_add(f, "ApiVersion", SIMCALL_API_VERSION)) != VERR_OK ||
+	    (e = form_add(f, "CallSid", sid)) != VERR_OK ||
+	    (e = form_add(f, "CallStatus", status)) != VERR_OK ||
+	    (e = form_add(f, "Called", to)) != VERR_OK ||
+	    (e = form_add(f, "Caller", from)) != VERR_OK ||
+	    (e = form_add(f, "CallerName", "")) != VERR_OK ||
+	    (e = form_add(f, "Direction", direction)) != VERR_OK ||
+	    (e = form_add(f, "ForwardedFrom", "")) != VERR_OK ||
+	    (e = form_add(f, "From", from)) != VERR_OK ||
+	    (e = form_add(f, "To", to)) != VERR_OK)
+		return e;
+	for (i = 0; i < sizeof who / sizeof who[0]; i++) {
+		bool callee = i < 2;
+
+		for (j = 0; j < sizeof geo / sizeof geo[0]; j++) {
+			const char *v = "";
+
+			if (j == 3)
+				v = callee ? to_cc : from_cc;
+			snprintf(key, sizeof key, "%s%s", who[i], geo[j]);
+			if ((e = form_add(f, key, v)) != VERR_OK)
+				return e;
+		}
+	}
+	return VERR_OK;
+}
+
+static struct json_object *params_json(const struct form *f)
+{
+	struct json_object *arr = json_object_new_array();
+	size_t i;
+
+	for (i = 0; arr != NULL && f != NULL && i < f->n; i++) {
+		struct json_object *pair = json_object_new_array();
+
+		if (pair == NULL)
+			break;
+		json_object_array_add(pair, json_object_new_string(f->params[i].key));
+		json_object_array_add(pair, json_object_new_string(f->params[i].value));
+		json_object_array_add(arr, pair);
+	}
+	return arr;
+}
+
+static void record_attempt(const struct simcfg *cfg, const char *sid, const char *kind,
+                           const char *event, long long seq, const char *method,
+                           const struct form *params, const char *token, int attempt,
+                           const struct simhook_res *res)
+{
+	struct json_object *rec = json_object_new_object();
+	char now[SIMCALL_MAX_DATE];
+
+	if (rec == NULL)
+		return;
+	simcall_rfc2822(time(NULL), now);
+	add_str(rec, "time", now);
+	add_str(rec, "call_sid", sid);
+	add_str(rec, "kind", kind);
+	add_str(rec, "event", event);
+	json_object_object_add(rec, "sequence_number", seq >= 0 ? json_object_new_int64(seq) : NULL);
+	add_str(rec, "url", buf_str(&res->url));
+	add_str(rec, "method", method);
+	json_object_object_add(rec, "params", params_json(params));
+	add_str(rec, "idempotency_token", token);
+	add_str(rec, "signature", res->signature);
+	json_object_object_add(rec, "attempt", json_object_new_int(attempt));
+	json_object_object_add(rec, "http_status", json_object_new_int64(res->status));
+	add_str(rec, "error", res->error[0] != '\0' ? res->error : NULL);
+	if (simstore_log_append(cfg->state_dir, SIMSTORE_CALLBACKS, rec) != VERR_OK)
+		log_warn("could not record a webhook attempt", LF_STR("call_sid", sid));
+	json_object_put(rec);
+}
+
+void simcall_deliver(const struct simcfg *cfg, const char *sid, const char *kind,
+                     const char *event, long long seq, const char *url, const char *method,
+                     const struct form *params, const char *token, long *status,
+                     struct buf *body)
+{
+	struct simhook_res res;
+	int attempt;
+	enum verr e = VERR_IO;
+
+	simhook_res_init(&res);
+	for (attempt = 1; attempt <= 2; attempt++) {
+		e = simhook_send(cfg, url, method, params, token, &res);
+		record_attempt(cfg, sid, kind, event, seq, method, params, token, attempt, &res);
+		log_info("webhook delivered", LF_STR("call_sid", sid), LF_STR("kind", kind),
+		         LF_STR("event", event), LF_INT("http_status", res.status),
+		         LF_STR("error", res.error[0] != '\0' ? res.error : NULL));
+		if (!res.connect_failed)
+			break;
+		simcall_sleep_ms(simcfg_scaled_ms(cfg, 1000));
+	}
+	(void)e;
+	*status = res.status;
+	if (body != NULL) {
+		buf_reset(body);
+		if (res.body.len > 0)
+			(void)buf_append(body, res.body.data, res.body.len);
+	}
+	simhook_res_free(&res);
+}
+
+/* One queued status callback (kept for out-of-order delivery). */
+struct pending {
+	struct form params;
+	char event[16];
+	char token[SIMCALL_MAX_TOKEN];
+	long long seq;
+	int copies;
+};
+
+struct run {
+	const struct simcfg *cfg;
+	struct json_object *doc;  /* owned */
+	struct json_object *call; /* borrowed from doc */
+	const char *sid, *from, *to;
+	const char *status_callback, *status_callback_method;
+	unsigned events;
+	bool callbacks;
+	struct simscen scen;
+	long long seq;
+	struct pending pending[SIMCALL_MAX_EVENTS];
+	size_t npending;
+};
+
+static void save(struct run *r, const char *status)
+{
+	char now[SIMCALL_MAX_DATE];
+
+	simcall_rfc2822(time(NULL), now);
+	add_str(r->call, "status", status);
+	add_str(r->call, "date_updated", now);
+	if (simstore_call_put(r->cfg->state_dir, r->sid, r->doc) != VERR_OK)
+		log_error("could not save call state", LF_STR("call_sid", r->sid));
+}
+
+static void send_pending(struct run *r, struct pending *p)
+{
+	int i;
+	long status;
+
+	for (i = 0; i < p->copies; i++)
+		simcall_deliver(r->cfg, r->sid, "status-callback", p->event, p->seq,
+		                r->status_callback, r->status_callback_method, &p->params, p->token,
+		                &status, NULL);
+}
+
+/*
+ * Fires event (a StatusCallbackEvent name) with CallStatus status when it was
+ * asked for. extra holds terminal-only parameters (may be NULL).
+ */
+static void emit(struct run *r, unsigned ev, const char *event, const char *status,
+                 const struct form *extra)
+{
+	struct pending *p;
+	char now[SIMCALL_MAX_DATE], seq[24];
+	size_t i;
+	bool ok;
+
+	if (!r->callbacks || (r->events & ev) == 0 || r->npending >= SIMCALL_MAX_EVENTS)
+		return;
+	p = &r->pending[r->npending];
+	memset(p, 0, sizeof *p);
+	str_copy(p->event, sizeof p->event, event);
+	rand_hex(p->token, 16);
+	p->seq = r->seq++;
+	p->copies = (ev == SIMEV_COMPLETED && r->scen.duplicate) ? 2 : 1;
+	simcall_rfc2822(time(NULL), now);
+	snprintf(seq, sizeof seq, "%lld", p->seq);
+	ok = simcall_base_params(&p->params, r->cfg->account_sid, r->sid, r->from, r->to, status,
+	                         "outbound-api") == VERR_OK &&
+	     form_add(&p->params, "Timestamp", now) == VERR_OK &&
+	     form_add(&p->params, "CallbackSource", "call-progress-events") == VERR_OK &&
+	     form_add(&p->params, "SequenceNumber", seq) == VERR_OK;
+	for (i = 0; ok && extra != NULL && i < extra->n; i++)
+		ok = form_add(&p->params, extra->params[i].key, extra->params[i].value) == VERR_OK;
+	if (!ok) {
+		log_error("could not build a status callback", LF_STR("call_sid", r->sid));
+		form_free(&p->params);
+		return;
+	}
+	r->npending++;
+	if (!r->scen.reverse) {
+		send_pending(r, p);
+		form_free(&p->params);
+		r->npending--;
+	}
+}
+
+/* Asks the answer URL (then FallbackUrl) for TwiML; true if usable. */
+static bool fetch_answer(struct run *r, struct json_object *sim)
+{
+	const char *url = get_str(sim, "url"), *twiml = get_str(sim, "twiml");
+	const char *fallback = get_str(sim, "fallback_url");
+	struct form params = { 0 };
+	struct buf body;
+	struct simtwiml tw;
+	long status = 0;
+	bool ok = false;
+
+	if (url == NULL) {
+		if (twiml == NULL)
+			return true; /* ApplicationSid: the application's TwiML is not simulated */
+		ok = simtwiml_check(twiml, strlen(twiml), &tw);
+		if (!ok)
+			log_warn("inline twiml refused", LF_STR("call_sid", r->sid), LF_STR("why", tw.why));
+		return ok;
+	}
+	buf_init(&body, SIMHOOK_MAX_BODY);
+	if (simcall_base_params(&params, r->cfg->account_sid, r->sid, r->from, r->to,
+	                        "in-progress", "outbound-api") != VERR_OK)
+		goto out;
+	simcall_deliver(r->cfg, r->sid, "voice-url", NULL, -1, url, get_str(sim, "method"),
+	                &params, NULL, &status, &body);
+	ok = status == 200 && simtwiml_check(body.data, body.len, &tw);
+	if (!ok && fallback != NULL) {
+		if (form_add(&params, "ErrorCode", "11200") != VERR_OK ||
+		    form_add(&params, "ErrorUrl", url) != VERR_OK)
+			goto out;
+		simcall_deliver(r->cfg, r->sid, "fallback-url", NULL, -1, fallback,
+		                get_str(sim, "fallback_method"), &params, NULL, &status, &body);
+		ok = status == 200 && simtwiml_check(body.data, body.len, &tw);
+	}
+out:
+	form_free(&params);
+	buf_free(&body);
+	return ok;
+}
+
+static void finish(struct run *r, const char *status, const char *sip, long long talk_s,
+                   bool record)
+{
+	struct form extra = { 0 };
+	char now[SIMCALL_MAX_DATE], secs[24], mins[24], uri[SIMCALL_MAX_URI];
+	char rec_sid[SIMCALL_MAX_SID];
+
+	simcall_rfc2822(time(NULL), now);
+	snprintf(secs, sizeof secs, "%lld", talk_s);
+	snprintf(mins, sizeof mins, "%lld", (talk_s + 59) / 60);
+	add_str(r->call, "end_time", now);
+	add_str(r->call, "duration", secs);
+	save(r, status);
+	if (form_add(&extra, "CallDuration", secs) != VERR_OK ||
+	    form_add(&extra, "Duration", mins) != VERR_OK ||
+	    form_add(&extra, "SipResponseCode", sip) != VERR_OK)
+		goto out;
+	if (record && strcmp(status, "completed") == 0 && simcall_new_sid("RE", rec_sid) == VERR_OK) {
+		snprintf(uri, sizeof uri, "https://api.twilio.com/2010-04-01/Accounts/%s/Recordings/%s",
+		         r->cfg->account_sid, rec_sid);
+		if (form_add(&extra, "RecordingSid", rec_sid) != VERR_OK ||
+		    form_add(&extra, "RecordingUrl", uri) != VERR_OK ||
+		    form_add(&extra, "RecordingDuration", secs) != VERR_OK)
+			goto out;
+	}
+	emit(r, SIMEV_COMPLETED, "completed", status, &extra);
+out:
+	form_free(&extra);
+}
+
+void simcall_run(const struct simcfg *cfg, const char *sid)
+{
+	struct run r;
+	struct json_object *sim;
+	size_t i;
+
+	memset(&r, 0, sizeof r);
+	r.cfg = cfg;
+	r.sid = sid;
+	if (simstore_call_get(cfg->state_dir, sid, &r.doc) != VERR_OK ||
+	    !json_object_object_get_ex(r.doc, "call", &r.call) ||
+	    !json_object_object_get_ex(r.doc, "sim", &sim)) {
+		log_error("could not load call state", LF_STR("call_sid", sid));
+		json_object_put(r.doc);
+		return;
+	}
+	r.from = get_str(r.call, "from");
+	r.to = get_str(r.call, "to");
+	r.status_callback = get_str(sim, "status_callback");
+	r.status_callback_method = get_str(sim, "status_callback_method");
+	r.events = (unsigned)get_int(sim, "events", SIMEV_COMPLETED);
+	if (r.from == NULL || r.to == NULL) {
+		json_object_put(r.doc);
+		return;
+	}
+	if (get_bool(sim, "test_credentials")) {
+		/* Test credentials never connect nor fire callbacks (TWILIO.md 6). */
+		json_object_put(r.doc);
+		return;
+	}
+	/* With ApplicationSid the StatusCallback* parameters are ignored. */
+	r.callbacks = r.status_callback != NULL && get_str(sim, "application_sid") == NULL;
+	if (r.status_callback_method == NULL)
+		r.status_callback_method = "POST";
+	simscen_lookup(r.to, &r.scen);
+
+	emit(&r, SIMEV_INITIATED, "initiated", "initiated", NULL);
+	simcall_sleep_ms(simcfg_scaled_ms(cfg, r.scen.ring_ms));
+	if (r.scen.outcome == SIMSCEN_FAILED) {
+		finish(&r, "failed", "404", 0, false);
+		goto flush;
+	}
+	save(&r, "ringing");
+	emit(&r, SIMEV_RINGING, "ringing", "ringing", NULL);
+	if (r.scen.outcome == SIMSCEN_BUSY) {
+		simcall_sleep_ms(simcfg_scaled_ms(cfg, r.scen.answer_ms));
+		finish(&r, "busy", "486", 0, false);
+		goto flush;
+	}
+	if (r.scen.outcome == SIMSCEN_NO_ANSWER) {
+		simcall_sleep_ms(simcfg_scaled_ms(cfg, get_int(sim, "timeout", 60) * 1000));
+		finish(&r, "no-answer", "487", 0, false);
+		goto flush;
+	}
+	simcall_sleep_ms(simcfg_scaled_ms(cfg, r.scen.answer_ms));
+	if (!fetch_answer(&r, sim)) {
+		finish(&r, "failed", "500", 0, false);
+		goto flush;
+	}
+	{
+		char now[SIMCALL_MAX_DATE];
+
+		simcall_rfc2822(time(NULL), now);
+		add_str(r.call, "start_time", now);
+	}
+	save(&r, "in-progress");
+	emit(&r, SIMEV_ANSWERED, "answered", "in-progress", NULL);
+	simcall_sleep_ms(simcfg_scaled_ms(cfg, r.scen.talk_ms));
+	finish(&r, "completed", "200", r.scen.talk_ms / 1000, get_bool(sim, "record"));
+flush:
+	for (i = r.npending; i > 0; i--) {
+		send_pending(&r, &r.pending[i - 1]);
+		form_free(&r.pending[i - 1].params);
+	}
+	json_object_put(r.doc);
+}
+
+/* In the grandchild: drop everything inherited from the FastCGI worker. */
+static void detach(void)
+{
+	struct sigaction sa;
+	struct rlimit rl;
+	int fd, maxfd = 1024;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	(void)setsid();
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		maxfd = rl.rlim_cur > 65536 ? 65536 : (int)rl.rlim_cur;
+	for (fd = 0; fd < maxfd; fd++)
+		if (fd != 2)
+			close(fd);
+	fd = open("/dev/null", O_RDWR);
+	if (fd == 0)
+		(void)dup2(0, 1);
+	alarm(SIMCALL_MAX_SECONDS);
+}
+
+enum verr simcall_spawn(const struct simcfg *cfg, const char *sid)
+{
+	pid_t pid = fork(), w;
+	int st = 0;
+
+	if (pid < 0)
+		return VERR_IO;
+	if (pid == 0) {
+		pid_t gc = fork();
+
+		if (gc != 0)
+			_exit(gc < 0 ? 1 : 0);
+		detach();
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
+			simcall_run(cfg, sid);
+		_exit(0);
+	}
+	while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	if (w < 0)
+		return VERR_OK; /* SIGCHLD ignored: the child was reaped for us */
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? VERR_OK : VERR_IO;
+}

@@ -1,0 +1,291 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "buf.h"
+
+#define SIMSTORE_MAX_PATH 1100
+
+static const char *const log_names[] = { "requests.jsonl", "callbacks.jsonl" };
+
+int simstore_sid_ok(const char *s, const char *prefix)
+{
+	size_t i;
+
+	if (strncmp(s, prefix, 2) != 0 || strlen(s) != 34)
+		return 0;
+	for (i = 2; i < 34; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+		      (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+static enum verr mkdir_one(const char *path)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return VERR_OK;
+	return VERR_IO;
+}
+
+enum verr simstore_init(const char *dir, char *err, size_t errsz)
+{
+	char path[SIMSTORE_MAX_PATH];
+	struct stat st;
+
+	if (mkdir_one(dir) != VERR_OK || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errsz, "could not create state directory %s: %s", dir, strerror(errno));
+		return VERR_IO;
+	}
+	snprintf(path, sizeof path, "%s/calls", dir);
+	if (mkdir_one(path) != VERR_OK || access(path, W_OK) != 0) {
+		snprintf(err, errsz, "could not create %s: %s", path, strerror(errno));
+		return VERR_IO;
+	}
+	return VERR_OK;
+}
+
+static enum verr write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return VERR_IO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return VERR_OK;
+}
+
+/* Reads the whole of fd (at most max bytes) into b. */
+static enum verr read_all(int fd, struct buf *b)
+{
+	char chunk[8192];
+
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof chunk);
+		enum verr e;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return VERR_IO;
+		if (r == 0)
+			return VERR_OK;
+		if ((e = buf_append(b, chunk, (size_t)r)) != VERR_OK)
+			return e;
+	}
+}
+
+static const char *plain(struct json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                             JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+enum verr simstore_call_put(const char *dir, const char *sid, struct json_object *doc)
+{
+	char path[SIMSTORE_MAX_PATH], tmp[SIMSTORE_MAX_PATH];
+	const char *text;
+	size_t n;
+	int fd;
+	enum verr e;
+
+	if (!simstore_sid_ok(sid, "CA"))
+		return VERR_INVALID;
+	text = plain(doc);
+	if (text == NULL)
+		return VERR_NOMEM;
+	n = strlen(text);
+	if (n > SIMSTORE_MAX_DOC)
+		return VERR_TOOBIG;
+	snprintf(path, sizeof path, "%s/calls/%s.json", dir, sid);
+	snprintf(tmp, sizeof tmp, "%s/calls/.%s.%ld.tmp", dir, sid, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return VERR_IO;
+	e = write_all(fd, text, n);
+	if (close(fd) != 0 && e == VERR_OK)
+		e = VERR_IO;
+	if (e == VERR_OK && rename(tmp, path) != 0)
+		e = VERR_IO;
+	if (e != VERR_OK)
+		unlink(tmp);
+	return e;
+}
+
+enum verr simstore_call_get(const char *dir, const char *sid, struct json_object **out)
+{
+	char path[SIMSTORE_MAX_PATH];
+	struct buf b;
+	int fd;
+	enum verr e;
+
+	*out = NULL;
+	if (!simstore_sid_ok(sid, "CA"))
+		return VERR_INVALID;
+	snprintf(path, sizeof path, "%s/calls/%s.json", dir, sid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? VERR_NOTFOUND : VERR_IO;
+	buf_init(&b, SIMSTORE_MAX_DOC);
+	e = read_all(fd, &b);
+	close(fd);
+	if (e == VERR_OK) {
+		*out = json_tokener_parse(buf_str(&b));
+		if (*out == NULL || !json_object_is_type(*out, json_type_object)) {
+			json_object_put(*out);
+			*out = NULL;
+			e = VERR_INVALID;
+		}
+	}
+	buf_free(&b);
+	return e;
+}
+
+static int open_log(const char *dir, enum simstore_log which, int flags, int lock)
+{
+	char path[SIMSTORE_MAX_PATH];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", dir, log_names[which]);
+	fd = open(path, flags | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, lock) != 0) {
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+enum verr simstore_log_append(const char *dir, enum simstore_log which, struct json_object *rec)
+{
+	struct buf line;
+	const char *text = plain(rec);
+	int fd;
+	enum verr e;
+
+	if (text == NULL)
+		return VERR_NOMEM;
+	buf_init(&line, SIMSTORE_MAX_LINE);
+	if ((e = buf_puts(&line, text)) != VERR_OK || (e = buf_putc(&line, '\n')) != VERR_OK) {
+		buf_free(&line);
+		return e;
+	}
+	fd = open_log(dir, which, O_WRONLY | O_APPEND, LOCK_EX);
+	if (fd < 0) {
+		buf_free(&line);
+		return VERR_IO;
+	}
+	e = write_all(fd, line.data, line.len);
+	close(fd);
+	buf_free(&line);
+	return e;
+}
+
+enum verr simstore_log_read(const char *dir, enum simstore_log which, const char *call_sid,
+                            size_t budget, struct json_object **out, int *truncated)
+{
+	struct buf b;
+	struct json_object *arr = NULL, *rec;
+	char *end, *start;
+	size_t used = 2, kept, i;
+	int fd;
+	enum verr e;
+
+	*out = NULL;
+	*truncated = 0;
+	fd = open_log(dir, which, O_RDONLY, LOCK_SH);
+	if (fd < 0)
+		return VERR_IO;
+	buf_init(&b, SIMSTORE_MAX_LOG);
+	e = read_all(fd, &b);
+	close(fd);
+	if (e != VERR_OK)
+		goto out;
+	arr = json_object_new_array();
+	if (arr == NULL) {
+		e = VERR_NOMEM;
+		goto out;
+	}
+	/* Walk lines newest first so the budget keeps the newest records. */
+	end = b.data != NULL ? b.data + b.len : NULL;
+	while (end != NULL && end > b.data) {
+		size_t len;
+		struct json_object *sid;
+
+		if (end[-1] == '\n')
+			*--end = '\0';
+		start = end;
+		while (start > b.data && start[-1] != '\n')
+			start--;
+		len = (size_t)(end - start);
+		end = start;
+		if (len == 0)
+			continue;
+		rec = json_tokener_parse(start);
+		if (rec == NULL)
+			continue;
+		if (call_sid != NULL &&
+		    (!json_object_object_get_ex(rec, "call_sid", &sid) ||
+		     !json_object_is_type(sid, json_type_string) ||
+		     strcmp(json_object_get_string(sid), call_sid) != 0)) {
+			json_object_put(rec);
+			continue;
+		}
+		if (used + len + 1 > budget) {
+			json_object_put(rec);
+			*truncated = 1;
+			break;
+		}
+		used += len + 1;
+		if (json_object_array_add(arr, rec) != 0) {
+			json_object_put(rec);
+			e = VERR_NOMEM;
+			goto out;
+		}
+	}
+	/* Reverse into oldest-first order. */
+	kept = json_object_array_length(arr);
+	for (i = 0; i < kept / 2; i++) {
+		struct json_object *a = json_object_get(json_object_array_get_idx(arr, i));
+		struct json_object *z = json_object_get(json_object_array_get_idx(arr, kept - 1 - i));
+
+		json_object_array_put_idx(arr, i, z);
+		json_object_array_put_idx(arr, kept - 1 - i, a);
+	}
+	*out = arr;
+	arr = NULL;
+out:
+	json_object_put(arr);
+	buf_free(&b);
+	return e;
+}
+
+enum verr simstore_log_clear(const char *dir, enum simstore_log which)
+{
+	int fd = open_log(dir, which, O_WRONLY, LOCK_EX);
+	enum verr e = VERR_OK;
+
+	if (fd < 0)
+		return VERR_IO;
+	if (ftruncate(fd, 0) != 0)
+		e = VERR_IO;
+	close(fd);
+	return e;
+}

@@ -1,0 +1,55 @@
+#ifndef SIM_STORE_H
+#define SIM_STORE_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+/*
+ * The simulator's shared state under SIM_STATE_DIR, so every FastCGI worker
+ * and every call process sees the same thing:
+ *   calls/<CallSid>.json  one JSON document per call, replaced atomically
+ *                         (write to a temporary file, then rename)
+ *   requests.jsonl        one line per REST request received
+ *   callbacks.jsonl       one line per webhook delivery attempted
+ * Log appends and reads hold flock(2) on the log file.
+ */
+#define SIMSTORE_MAX_DOC (1024 * 1024)      /* one call document */
+#define SIMSTORE_MAX_LINE (256 * 1024)      /* one log line */
+#define SIMSTORE_MAX_LOG (32 * 1024 * 1024) /* a log file read back */
+
+enum simstore_log { SIMSTORE_REQUESTS = 0, SIMSTORE_CALLBACKS };
+
+struct json_object;
+
+/* Creates dir and dir/calls when missing (mode 0700). VERR_IO with a detail
+ * in err. */
+enum verr simstore_init(const char *dir, char *err, size_t errsz);
+
+/* Atomically replaces the document of call sid (a CA/… SID, checked) with
+ * doc (borrowed). VERR_INVALID (bad sid), VERR_TOOBIG, VERR_IO, VERR_NOMEM. */
+enum verr simstore_call_put(const char *dir, const char *sid, struct json_object *doc);
+
+/* Reads the document of call sid; caller frees *out with json_object_put.
+ * VERR_NOTFOUND, VERR_INVALID (bad sid or unreadable JSON), VERR_IO. */
+enum verr simstore_call_get(const char *dir, const char *sid, struct json_object **out);
+
+/* Appends rec (borrowed) as one line. VERR_TOOBIG, VERR_IO, VERR_NOMEM. */
+enum verr simstore_log_append(const char *dir, enum simstore_log which, struct json_object *rec);
+
+/*
+ * Reads a log back as a new JSON array (caller frees), oldest first. When
+ * call_sid is not NULL only records whose "call_sid" equals it are kept.
+ * When the kept records serialise to more than budget bytes the oldest are
+ * dropped and *truncated is set to 1. VERR_IO, VERR_NOMEM, VERR_TOOBIG.
+ */
+enum verr simstore_log_read(const char *dir, enum simstore_log which, const char *call_sid,
+                            size_t budget, struct json_object **out, int *truncated);
+
+/* Empties a log. VERR_IO. */
+enum verr simstore_log_clear(const char *dir, enum simstore_log which);
+
+/* True if s is two letters followed by 32 hex digits (a Twilio SID). */
+int simstore_sid_ok(const char *s, const char *prefix);
+
+#endif
