@@ -66,6 +66,10 @@ enum verr http_resp_set(struct http_resp *r, int status, const char *content_typ
 {
 	r->status = status;
 	r->content_type = content_type;
+	if (status < 400) { /* an earlier provisional error no longer applies */
+		r->error_code[0] = '\0';
+		r->twilio_code = 0;
+	}
 	buf_reset(&r->body);
 	return buf_append(&r->body, body, len);
 }

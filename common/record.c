@@ -34,7 +34,7 @@ enum verr record_event(struct db *db, const char *spool_dir, const struct call_e
 	enum verr e = db_call_event_record(db, ev, token, stored);
 
 	*spooled = false;
-	if (e != VERR_DB_DOWN && e != VERR_DB)
+	if (e != VERR_DB_DOWN) /* a refused statement would be refused again */
 		return e;
 	o = json_object_new_object();
 	if (o == NULL)
@@ -59,7 +59,7 @@ enum verr record_call(struct db *db, const char *spool_dir, const struct db_call
 	enum verr e = db_call_insert(db, call, json);
 
 	*spooled = false;
-	if (e != VERR_DB_DOWN && e != VERR_DB)
+	if (e != VERR_DB_DOWN) /* a refused statement would be refused again */
 		return e;
 	buf_reset(json);
 	o = json_object_new_object();

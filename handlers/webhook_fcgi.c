@@ -28,6 +28,20 @@ struct app {
 	struct db *db;
 };
 
+/* I-Twilio-Idempotency-Token is not signed: accept only what a token looks
+ * like (printable ASCII, bounded), so no client can make a write fail. */
+static bool token_valid(const char *t)
+{
+	size_t n = strlen(t), i;
+
+	if (n > WEBHOOK_MAX_TOKEN)
+		return false;
+	for (i = 0; i < n; i++)
+		if (t[i] < 0x21 || t[i] > 0x7e)
+			return false;
+	return true;
+}
+
 /* Builds the TwiML for a Voice URL request into b. */
 static enum verr voice_twiml(const struct app *app, const struct call_event *ev, struct buf *b)
 {
@@ -104,8 +118,9 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 		goto out;
 	}
 	str_copy(resp->call_sid, sizeof resp->call_sid, ev.call_sid);
-	if (strlen(token) > WEBHOOK_MAX_TOKEN) {
-		http_resp_error(resp, 400, "invalid_parameter", "the idempotency token is too long",
+	if (!token_valid(token)) {
+		http_resp_error(resp, 400, "invalid_parameter",
+		                "the idempotency token must be at most 256 printable ASCII characters",
 		                "I-Twilio-Idempotency-Token");
 		goto out;
 	}

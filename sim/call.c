@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <time.h>
@@ -586,6 +587,28 @@ static void detach(void)
 	alarm(SIMCALL_MAX_SECONDS);
 }
 
+/* Records this call process as SIM_STATE_DIR/pids/<pid>.pid so deploy/down
+ * and the test fixture can stop it by PID (it left the worker's process
+ * group with setsid). Best effort: the path is written into pidfile. */
+static void pidfile_write(const struct simcfg *cfg, char *pidfile, size_t sz)
+{
+	char dir[SIMCFG_MAX_PATH + 8];
+	FILE *f;
+
+	pidfile[0] = '\0';
+	snprintf(dir, sizeof dir, "%s/pids", cfg->state_dir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return;
+	snprintf(pidfile, sz, "%s/%d.pid", dir, (int)getpid());
+	f = fopen(pidfile, "w");
+	if (f == NULL) {
+		pidfile[0] = '\0';
+		return;
+	}
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+}
+
 enum verr simcall_spawn(const struct simcfg *cfg, const char *sid)
 {
 	pid_t pid = fork(), w;
@@ -598,9 +621,14 @@ enum verr simcall_spawn(const struct simcfg *cfg, const char *sid)
 
 		if (gc != 0)
 			_exit(gc < 0 ? 1 : 0);
+		char pidfile[SIMCFG_MAX_PATH + 32];
+
 		detach();
+		pidfile_write(cfg, pidfile, sizeof pidfile);
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
 			simcall_run(cfg, sid);
+		if (pidfile[0] != '\0')
+			unlink(pidfile);
 		_exit(0);
 	}
 	while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
