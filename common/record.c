@@ -119,9 +119,15 @@ static enum verr replay_one(const char *record, size_t len, void *arg)
 		callback_event_free(&ev);
 		form_free(&f);
 	} else if (kind != NULL && strcmp(kind, "call") == 0) {
-		struct db_call c = { get_str(o, "call_sid"), get_str(o, "account_sid"),
-			get_str(o, "direction"), get_str(o, "from"), get_str(o, "to"), get_str(o, "status"),
-			get_str(o, "api_key_name") };
+		struct db_call c = {
+			.call_sid = get_str(o, "call_sid"),
+			.account_sid = get_str(o, "account_sid"),
+			.direction = get_str(o, "direction"),
+			.from = get_str(o, "from"),
+			.to = get_str(o, "to"),
+			.status = get_str(o, "status"),
+			.api_key_name = get_str(o, "api_key_name"),
+		};
 		struct buf json;
 
 		buf_init(&json, 64 * 1024);

@@ -272,9 +272,15 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	}
 	str_copy(resp->call_sid, sizeof resp->call_sid, tc.sid);
 	{
-		struct db_call row = { tc.sid, app->cfg.account_sid,
-			tc.direction[0] ? tc.direction : "outbound-api", to.e164, from.e164,
-			tc.status[0] ? tc.status : "queued", resp->api_key_name };
+		struct db_call row = {
+			.call_sid = tc.sid,
+			.account_sid = app->cfg.account_sid,
+			.direction = tc.direction[0] ? tc.direction : "outbound-api",
+			.from = from.e164,
+			.to = to.e164,
+			.status = tc.status[0] ? tc.status : "queued",
+			.api_key_name = resp->api_key_name,
+		};
 
 		e = record_call(app->db, app->cfg.spool_dir, &row, &json, &spooled);
 	}
