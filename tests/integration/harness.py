@@ -173,6 +173,22 @@ def psql(sql, timeout=30, **variables):
     return [line.split("\x1f") for line in p.stdout.splitlines() if line != ""]
 
 
+def twilio_signature(url, params, token=None):
+    """X-Twilio-Signature for a POST to url with params [(key, value), ...],
+    computed here, independently of common/sig (TWILIO.md section 1): keys
+    sorted, each key's distinct values sorted, key+value appended to the URL,
+    HMAC-SHA1 with the auth token, base64."""
+    import base64
+    import hmac
+    token = token if token is not None else env()["TWILIO_AUTH_TOKEN"]
+    s = url
+    for key in sorted({k for k, _ in params}):
+        for value in sorted({v for k, v in params if k == key}):
+            s += key + value
+    mac = hmac.new(token.encode("utf-8"), s.encode("utf-8"), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
 def sha256_hex(s):
     return hashlib.sha256(s.encode("utf-8")).hexdigest()
 

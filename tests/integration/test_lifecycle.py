@@ -100,9 +100,6 @@ def inbound_call_via_voicectl():
 
 @test
 def callback_while_database_down_is_spooled_then_replayed():
-    import hashlib
-    import hmac
-    import base64
     import secrets
     import urllib.parse
     e = h.env()
@@ -111,9 +108,7 @@ def callback_while_database_down_is_spooled_then_replayed():
               "Direction": "outbound-api", "From": "+14155550199", "To": "+14155550100",
               "SequenceNumber": "3", "CallDuration": "7"}
     url = e["PUBLIC_BASE_URL"] + "/twilio/webhook"
-    signed = url + "".join(k + params[k] for k in sorted(params))
-    sig = base64.b64encode(hmac.new(e["TWILIO_AUTH_TOKEN"].encode(), signed.encode(),
-                                    hashlib.sha1).digest()).decode()
+    sig = h.twilio_signature(url, list(params.items()))
     body = urllib.parse.urlencode(params)
     hdrs = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig,
             "I-Twilio-Idempotency-Token": "spool-" + sid}

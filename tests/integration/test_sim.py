@@ -8,8 +8,6 @@ auth token. python3 standard library only.
 """
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -83,13 +81,7 @@ def check_twilio_error(resp, status, code, what):
 
 
 def expected_signature(url, params):
-    s = url
-    keys = sorted({k for k, _ in params})
-    for k in keys:
-        for v in sorted({v for kk, v in params if kk == k}):
-            s += k + v
-    mac = hmac.new(token().encode(), s.encode(), hashlib.sha1).digest()
-    return base64.b64encode(mac).decode()
+    return h.twilio_signature(url, params, token())
 
 
 # Receiver for webhooks ----------------------------------------------------------

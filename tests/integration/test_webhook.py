@@ -13,8 +13,6 @@ against the same database do not collide.
 
 import base64
 import concurrent.futures
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -44,15 +42,7 @@ REQUEST_TIMEOUT = 20                 # seconds per request
 
 # Signing (independent of common/sig) ------------------------------------------
 
-def twilio_signature(url, params, token=None):
-    """X-Twilio-Signature for a POST to url with params [(key, value), ...]."""
-    token = token if token is not None else h.env()["TWILIO_AUTH_TOKEN"]
-    s = url
-    for key in sorted({k for k, _ in params}):
-        for value in sorted({v for k, v in params if k == key}):
-            s += key + value
-    mac = hmac.new(token.encode("utf-8"), s.encode("utf-8"), hashlib.sha1)
-    return base64.b64encode(mac.digest()).decode("ascii")
+twilio_signature = h.twilio_signature
 
 
 def new_sid():
