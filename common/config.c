@@ -321,6 +321,10 @@ enum verr config_load(struct config *cfg, unsigned need, char *err, size_t errsz
 
 	TRY(get_str("VOICE_SPOOL_DIR", "/var/spool/twilio-voice", cfg->spool_dir,
 	            sizeof cfg->spool_dir, err, errsz));
+	TRY(get_str("VOICE_METRICS_FILE", "/dev/shm/twilio-voice.metrics", cfg->metrics_file,
+	            sizeof cfg->metrics_file, err, errsz));
+	REQUIRE(cfg->metrics_file[0] == '/' && cfg->metrics_file[strlen(cfg->metrics_file) - 1] != '/',
+	        "VOICE_METRICS_FILE must be an absolute file path such as /dev/shm/twilio-voice.metrics");
 
 	TRY(get_ms("TWILIO_TIMEOUT_MS", 15000, 1000, 120000, &cfg->twilio_timeout_ms, err, errsz));
 	TRY(get_ms("TWILIO_CONNECT_TIMEOUT_MS", 5000, 100, 60000, &cfg->twilio_connect_timeout_ms,

@@ -38,6 +38,7 @@ struct config {
 	char greeting[CONFIG_MAX_TEXT];          /* VOICE_GREETING */
 	char forward_to[CONFIG_MAX_NUMBER];      /* VOICE_FORWARD_TO, "" unless dial */
 	char spool_dir[CONFIG_MAX_URL];          /* VOICE_SPOOL_DIR */
+	char metrics_file[CONFIG_MAX_URL];       /* VOICE_METRICS_FILE, an absolute path */
 	long long twilio_timeout_ms;
 	long long twilio_connect_timeout_ms;
 };

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "callback.h"
 #include "log.h"
+#include "metrics.h"
 #include "num.h"
 
 #define DB_CONNECT_TIMEOUT "5"
@@ -59,9 +60,11 @@ static const struct {
 		"SELECT name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", 1, true },
 	/* FK checks run at the end of the statement, so the event may precede
 	 * the calls row it references. The calls upsert runs only for a new
-	 * event: a duplicate delivery changes nothing. */
+	 * event: a duplicate delivery changes nothing. Returns whether the event
+	 * was new, the call's status after it, and before it (prev reads the
+	 * statement's snapshot, taken before the upsert). */
 	[STMT_EVENT_RECORD] = { "event_record",
-		"WITH ev AS ("
+		"WITH prev AS (SELECT status FROM calls WHERE call_sid = $1), ev AS ("
 		"  INSERT INTO call_events (call_sid, status, sequence_number, idempotency_token, payload)"
 		"  VALUES ($1, $2, $3::integer, $4, $5::jsonb)"
 		"  ON CONFLICT DO NOTHING RETURNING id"
@@ -77,7 +80,8 @@ static const struct {
 		"    duration_seconds = coalesce(EXCLUDED.duration_seconds, c.duration_seconds),"
 		"    sip_response_code = coalesce(EXCLUDED.sip_response_code, c.sip_response_code)"
 		"  RETURNING c.status"
-		") SELECT (SELECT count(*) FROM ev)::integer, (SELECT status FROM up)", 12, true },
+		") SELECT (SELECT count(*) FROM ev)::integer, (SELECT status FROM up),"
+		" (SELECT status FROM prev)", 12, true },
 	/* an existing key is taken over only once it is older than 24 hours */
 	[STMT_IDEM_CLAIM] = { "idem_claim",
 		"INSERT INTO idempotency_keys AS k (api_key_name, idem_key, request_hash)"
@@ -120,6 +124,7 @@ struct db {
 	char *conninfo;
 	PGconn *conn;
 	bool prepared[STMT__COUNT];
+	bool connected_once; /* a later connection is a reconnect */
 };
 
 struct db *db_new(const char *conninfo)
@@ -180,6 +185,9 @@ static enum verr db_connect(struct db *db)
 		return VERR_DB_DOWN;
 	}
 	log_info("connected to the database", LF_INT("server_version", PQserverVersion(db->conn)));
+	if (db->connected_once)
+		metrics_count_db_reconnect();
+	db->connected_once = true;
 	return VERR_OK;
 }
 
@@ -230,8 +238,10 @@ static enum verr db_run(struct db *db, enum stmt id, const char *const *params,
 			db_disconnect(db);
 			continue;
 		}
-		if (e != VERR_OK)
+		if (e != VERR_OK) {
+			metrics_count_db_error(e);
 			return e;
+		}
 		res = PQexecPrepared(db->conn, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0);
 		if (PQresultStatus(res) == want) {
 			*out = res;
@@ -245,6 +255,7 @@ static enum verr db_run(struct db *db, enum stmt id, const char *const *params,
 			         LF_STR("error", msg));
 			if (attempt == 0 && stmts[id].retry_safe)
 				continue;
+			metrics_count_db_error(VERR_DB_DOWN);
 			return VERR_DB_DOWN;
 		}
 		if (sqlstate != NULL) {
@@ -255,8 +266,10 @@ static enum verr db_run(struct db *db, enum stmt id, const char *const *params,
 		log_error("database statement failed", LF_STR("statement", stmts[id].name),
 		          LF_STR("error", msg));
 		PQclear(res);
+		metrics_count_db_error(VERR_DB);
 		return VERR_DB;
 	}
+	metrics_count_db_error(VERR_DB_DOWN);
 	return VERR_DB_DOWN;
 }
 
@@ -311,6 +324,12 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 	*stored = false;
 	if (e == VERR_OK)
 		*stored = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+	/* the call's first terminal status: the event is new, its status won,
+	 * and the call had no terminal status before */
+	if (*stored && !PQgetisnull(res, 0, 1) && strcmp(PQgetvalue(res, 0, 1), ev->status) == 0 &&
+	    metrics_status_final(ev->status) &&
+	    (PQgetisnull(res, 0, 2) || !metrics_status_final(PQgetvalue(res, 0, 2))))
+		metrics_count_call_final(ev->status);
 	PQclear(res);
 	return e;
 }

@@ -12,7 +12,8 @@
  * re-established (and statements re-prepared) on the next call, so a worker
  * survives a PostgreSQL restart without being restarted. Functions return
  * VERR_DB_DOWN when PostgreSQL cannot be reached and VERR_DB when it answered
- * with an error (detail logged, never returned to clients).
+ * with an error (detail logged, never returned to clients; both counted in
+ * voice_db_errors_total, reconnections in voice_db_reconnects_total).
  */
 struct db;
 
@@ -38,7 +39,8 @@ enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t
  * status and sequence number), and creates or advances the calls row. The
  * status never moves backwards: a higher-ranked status wins, and within a
  * rank the higher SequenceNumber. *stored is false for a duplicate delivery
- * (nothing changed). idempotency_token may be "" (none).
+ * (nothing changed). idempotency_token may be "" (none). The first terminal
+ * status stored for a call counts in voice_calls_final_total.
  */
 struct call_event;
 enum verr db_call_event_record(struct db *db, const struct call_event *ev,

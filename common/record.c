@@ -6,6 +6,7 @@
 
 #include "form.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "spool.h"
 
@@ -46,6 +47,7 @@ enum verr record_event(struct db *db, const char *spool_dir, const struct call_e
 	json_object_put(o);
 	if (e == VERR_OK) {
 		*spooled = *stored = true;
+		metrics_count_spool(METRICS_SPOOL_SPOOLED);
 		log_warn("database unavailable: call event spooled", LF_STR("call_sid", ev->call_sid),
 		         LF_STR("status", ev->status));
 	}
@@ -77,6 +79,7 @@ enum verr record_call(struct db *db, const char *spool_dir, const struct db_call
 	json_object_put(o);
 	if (e == VERR_OK) {
 		*spooled = true;
+		metrics_count_spool(METRICS_SPOOL_SPOOLED);
 		log_warn("database unavailable: call record spooled", LF_STR("call_sid", call->call_sid));
 	}
 	return e;
@@ -138,7 +141,13 @@ static enum verr replay_one(const char *record, size_t len, void *arg)
 	}
 	json_object_put(o);
 	/* a statement the database refuses (VERR_DB) will be refused again */
-	return e == VERR_DB ? VERR_INVALID : e;
+	if (e == VERR_DB)
+		e = VERR_INVALID;
+	if (e == VERR_OK)
+		metrics_count_spool(METRICS_SPOOL_REPLAYED);
+	else if (e == VERR_INVALID)
+		metrics_count_spool(METRICS_SPOOL_REJECTED);
+	return e;
 }
 
 void record_replay(struct db *db, const char *spool_dir, const char *account_sid)

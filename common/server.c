@@ -13,6 +13,7 @@
 #include <fcgiapp.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "num.h"
 
 #define SERVER_BACKLOG 128
@@ -33,6 +34,15 @@ long long server_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Microseconds from a monotonic clock, for request latency. */
+static long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static const char *param(FCGX_Request *r, const char *name)
@@ -118,7 +128,7 @@ static void serve_one(FCGX_Request *r, const struct server_opts *opts, server_ha
 	char rid[SERVER_MAX_REQUEST_ID + 1];
 	const char *q, *doc;
 	char *path = NULL;
-	long long start = server_now_ms();
+	long long start_us = now_us(), latency_us;
 	int refuse;
 
 	memset(&req, 0, sizeof req);
@@ -159,9 +169,11 @@ static void serve_one(FCGX_Request *r, const struct server_opts *opts, server_ha
 	}
 	write_response(r, &resp, rid);
 
+	latency_us = now_us() - start_us;
+	metrics_count_request(opts->name, req.path, resp.status, latency_us);
 	log_emit(resp.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
 	         LF_STR("worker", opts->name), LF_STR("method", req.method), LF_STR("route", req.path),
-	         LF_INT("status", resp.status), LF_INT("latency_ms", server_now_ms() - start),
+	         LF_INT("status", resp.status), LF_INT("latency_ms", latency_us / 1000),
 	         LF_STR("remote_addr", req.remote_addr),
 	         LF_STR("api_key", resp.api_key_name[0] ? resp.api_key_name : NULL),
 	         LF_STR("call_sid", resp.call_sid[0] ? resp.call_sid : NULL),

@@ -14,6 +14,7 @@
 
 #include "form.h"
 #include "log.h"
+#include "metrics.h"
 #include "num.h"
 #include "twiml.h"
 
@@ -741,6 +742,7 @@ enum verr twilio_call_create(struct twilio *t, const struct twilio_call_params *
 			e = twilio_call_parse(t->resp.data, t->resp.len, out);
 			if (e == VERR_OK) {
 				memset(err, 0, sizeof(*err));
+				metrics_count_twilio(METRICS_TWILIO_CREATED, 0);
 				log_info("twilio request", LF_STR("endpoint", "calls.create"),
 				         LF_INT("attempt", n), LF_INT("http_status", a.http_status),
 				         LF_INT("latency_ms", a.latency_ms), LF_PHONE("to", p->to),
@@ -755,6 +757,7 @@ enum verr twilio_call_create(struct twilio *t, const struct twilio_call_params *
 			err->may_exist = true;
 			snprintf(err->message, sizeof(err->message),
 			         "twilio answered http %ld with an unreadable call resource", a.http_status);
+			metrics_count_twilio(METRICS_TWILIO_ERROR, 0);
 			log_warn("twilio request", LF_STR("endpoint", "calls.create"),
 			         LF_INT("attempt", n), LF_INT("http_status", a.http_status),
 			         LF_INT("latency_ms", a.latency_ms), LF_PHONE("to", p->to),
@@ -764,6 +767,10 @@ enum verr twilio_call_create(struct twilio *t, const struct twilio_call_params *
 			goto out;
 		}
 		e = attempt_error(t, &a, err);
+		metrics_count_twilio(e == VERR_UPSTREAM_DOWN ? METRICS_TWILIO_UNAVAILABLE
+		                     : e == VERR_TIMEOUT     ? METRICS_TWILIO_TIMEOUT
+		                                             : METRICS_TWILIO_ERROR,
+		                     err->code);
 		if (e == VERR_UPSTREAM && err->code == 20429)
 			a.retryable = true;
 		wait = 0;

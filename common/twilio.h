@@ -126,7 +126,8 @@ enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out);
  * failures to connect or resolve before anything was sent, at most
  * TWILIO_MAX_ATTEMPTS tries with jittered exponential backoff, all within
  * TWILIO_MAX_TOTAL_MS. Never retries after a timeout or once the request may
- * have been sent. Logs every attempt (numbers masked, no credentials).
+ * have been sent. Logs every attempt (numbers masked, no credentials) and
+ * counts it in voice_twilio_requests_total (common/metrics.h).
  * out and err may not be NULL.
  */
 enum verr twilio_call_create(struct twilio *t, const struct twilio_call_params *p,

@@ -1,5 +1,6 @@
 /*
- * call_fcgi: POST /call places an outbound call; GET /calls… reads the record.
+ * call_fcgi: POST /call places an outbound call; GET /calls… reads the record;
+ * GET /metrics answers for every worker of both pools.
  * Routing and wiring only; the logic lives in common/.
  */
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "form.h"
 #include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "num.h"
 #include "phone.h"
 #include "record.h"
@@ -415,7 +417,7 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 	bool is_list = strcmp(req->path, "/calls") == 0;
 	bool is_one = strncmp(req->path, "/calls/", 7) == 0;
 
-	if (health_route(req, resp, app->db))
+	if (health_route(req, resp, app->db) || metrics_route(req, resp))
 		return;
 	if (!is_call && !is_list && !is_one) {
 		http_resp_error(resp, 404, "not_found", "no such endpoint", NULL);
@@ -451,6 +453,7 @@ int main(int argc, char **argv)
 		log_error("invalid configuration", LF_STR("error", err));
 		return 2;
 	}
+	metrics_init(app.cfg.metrics_file, opts.name); /* on failure: disabled, logged */
 	snprintf(app.status_callback, sizeof app.status_callback, "%s/twilio/webhook",
 	         app.cfg.public_base_url);
 	snprintf(app.voice_url, sizeof app.voice_url, "%s/twilio/voice", app.cfg.public_base_url);
@@ -463,5 +466,6 @@ int main(int argc, char **argv)
 	rc = server_run(&opts, handle, &app);
 	twilio_free(app.twilio);
 	db_free(app.db);
+	metrics_close();
 	return rc;
 }

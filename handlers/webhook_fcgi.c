@@ -15,6 +15,7 @@
 #include "form.h"
 #include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "record.h"
 #include "server.h"
 #include "sig.h"
@@ -80,6 +81,7 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 	http_resp_error(resp, 500, "internal_error", "the webhook could not be processed", NULL);
 
 	if (req->twilio_signature[0] == '\0') {
+		metrics_count_sig_failure(METRICS_SIG_MISSING);
 		log_warn("webhook refused: no signature", LF_STR("route", req->path),
 		         LF_STR("remote_addr", req->remote_addr));
 		http_resp_error(resp, 400, "missing_signature", "the X-Twilio-Signature header is required", NULL);
@@ -93,6 +95,7 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 	}
 	if (!sig_verify(app->cfg.auth_token, app->cfg.public_base_url, req->request_uri, &form,
 	                req->body, req->body_len, is_json, req->twilio_signature)) {
+		metrics_count_sig_failure(METRICS_SIG_MISMATCH);
 		log_warn("webhook refused: signature mismatch", LF_STR("route", req->path),
 		         LF_STR("remote_addr", req->remote_addr));
 		http_resp_error(resp, 403, "invalid_signature", "the X-Twilio-Signature does not match", NULL);
@@ -168,7 +171,7 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 	struct app *app = ctx;
 	bool voice = strcmp(req->path, "/twilio/voice") == 0;
 
-	if (health_route(req, resp, app->db))
+	if (health_route(req, resp, app->db) || metrics_route(req, resp))
 		return;
 	if (!voice && strcmp(req->path, "/twilio/webhook") != 0) {
 		http_resp_error(resp, 404, "not_found", "no such endpoint", NULL);
@@ -195,6 +198,7 @@ int main(int argc, char **argv)
 		log_error("invalid configuration", LF_STR("error", err));
 		return 2;
 	}
+	metrics_init(app.cfg.metrics_file, opts.name); /* on failure: disabled, logged */
 	app.db = db_new(app.cfg.database_url);
 	if (app.db == NULL) {
 		log_error("out of memory");
@@ -202,5 +206,6 @@ int main(int argc, char **argv)
 	}
 	rc = server_run(&opts, handle, &app);
 	db_free(app.db);
+	metrics_close();
 	return rc;
 }

@@ -15,6 +15,7 @@ static const char *const vars[] = {
 	"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET",
 	"TWILIO_FROM_NUMBER", "TWILIO_API_BASE_URL", "PUBLIC_BASE_URL", "DATABASE_URL",
 	"CALL_ALLOWED_COUNTRIES", "LOG_LEVEL", "TWILIO_TIMEOUT_MS", "TWILIO_CONNECT_TIMEOUT_MS",
+	"VOICE_METRICS_FILE",
 };
 
 static void set_valid_env(void)
@@ -42,6 +43,7 @@ static void test_valid(void **state)
 	assert_string_equal(cfg.api_base_url, "https://api.twilio.com");      /* default */
 	assert_int_equal(cfg.twilio_timeout_ms, 15000);
 	assert_int_equal(cfg.log_level, LOG_INFO);
+	assert_string_equal(cfg.metrics_file, "/dev/shm/twilio-voice.metrics"); /* default */
 
 	setenv("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef", 1);
 	setenv("TWILIO_API_KEY_SECRET", "abcdefabcdefabcdefabcdefabcdefab", 1);
@@ -76,6 +78,8 @@ static void test_invalid(void **state)
 		{ "LOG_LEVEL", "loud", 0, "LOG_LEVEL" },
 		{ "TWILIO_TIMEOUT_MS", "15s", 0, "TWILIO_TIMEOUT_MS" },
 		{ "TWILIO_CONNECT_TIMEOUT_MS", "60000", 0, "TWILIO_CONNECT_TIMEOUT_MS" },
+		{ "VOICE_METRICS_FILE", "run/metrics.shm", 0, "VOICE_METRICS_FILE" },
+		{ "VOICE_METRICS_FILE", "/run/voice/", 0, "VOICE_METRICS_FILE" },
 	};
 	struct config cfg;
 	size_t i;

@@ -1,0 +1,140 @@
+#ifndef VOICE_METRICS_H
+#define VOICE_METRICS_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+#include "err.h"
+#include "http.h"
+
+/*
+ * Prometheus metrics shared by every worker process of both pools on a host.
+ *
+ * The counters live in one file (VOICE_METRICS_FILE) mapped MAP_SHARED by
+ * every worker: a header (magic, layout version, sizes) and METRICS_MAX_SLOTS
+ * slots of 64-bit counters. Each worker claims one slot by its pid with a
+ * compare-and-swap and adds to it with relaxed atomic increments, so counting
+ * takes no lock and no system call. A worker takes over the slot of a dead
+ * pid and keeps adding to what it holds, and claiming never zeroes a slot, so
+ * totals survive worker restarts. GET /metrics sums every slot. Counters are
+ * zero only in a new file; they restart from zero when the file is removed
+ * (a reboot, for /dev/shm), which Prometheus' rate() treats as a reset.
+ *
+ * Every label has a fixed set of values (unknown ones become "other"), so the
+ * number of series is bounded. The families, in the text exposition format
+ * version 0.0.4 (prometheus.io/docs/instrumenting/exposition_formats):
+ *   voice_http_requests_total{pool,route,status}
+ *   voice_http_request_duration_seconds{pool,route}  histogram
+ *   voice_twilio_requests_total{outcome,code}
+ *   voice_webhook_signature_failures_total{reason}
+ *   voice_db_errors_total{kind}
+ *   voice_db_reconnects_total
+ *   voice_calls_final_total{status}
+ *   voice_spool_records_total{action}
+ *   voice_worker_starts_total{pool}
+ *
+ * Not thread-safe per process (workers are single-threaded); safe across
+ * processes. Until metrics_init succeeds every metrics_count_* call does
+ * nothing, so a worker without metrics serves requests as before.
+ */
+
+#define METRICS_MAGIC 0x766d7472u /* "vmtr" */
+#define METRICS_VERSION 1u        /* bump whenever the layout changes */
+#define METRICS_MAX_SLOTS 256     /* worker processes per host, both pools */
+#define METRICS_MAX_TEXT (192 * 1024) /* the /metrics body, all series non-zero */
+#define METRICS_MAX_PATH 1024
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/*
+ * Opens the shared file at path, creating it (mode 0600) when it does not
+ * exist. Workers starting at once serialise on the file's flock: one sizes
+ * and initialises a new file (or one whose creator died half-way), and a
+ * file of an older build's layout (our magic, another version) is replaced
+ * by a new one, atomically by rename; its counters restart. Then claims a
+ * slot for this pid (a dead worker's, else a free one) and counts
+ * voice_worker_starts_total{pool}. pool is "call", "webhook" or anything
+ * else ("other"); not kept. On failure logs one warn line, leaves metrics
+ * disabled in this process and returns:
+ *   VERR_IO        the file cannot be created, opened, locked, sized, read
+ *                  or mapped (a missing directory, no permission, ...)
+ *   VERR_CONFLICT  path names something that is not a metrics file (left
+ *                  alone)
+ *   VERR_TOOBIG    every slot belongs to a live process
+ *   VERR_INVALID   path is NULL, empty or longer than METRICS_MAX_PATH
+ * Calling it again while enabled returns VERR_OK and does nothing.
+ */
+enum verr metrics_init(const char *path, const char *pool);
+
+/* Frees this process's slot for the next worker (its counts stay) and
+ * unmaps the file; metrics are disabled afterwards. Safe when disabled, and
+ * in a forked child (the parent's slot is left alone). */
+void metrics_close(void);
+
+/* The slot this process counts into, or -1 when metrics are disabled. */
+int metrics_slot(void);
+
+/* One request answered: pool as for metrics_init, path the request path
+ * (mapped to its route template), status the HTTP status, usec its latency
+ * in microseconds. */
+void metrics_count_request(const char *pool, const char *path, int status, long long usec);
+
+/*
+ * One HTTP request to Twilio's REST API (each attempt counts):
+ *   METRICS_TWILIO_CREATED      2xx with a readable call resource
+ *   METRICS_TWILIO_ERROR        Twilio answered anything else (VERR_UPSTREAM)
+ *   METRICS_TWILIO_UNAVAILABLE  not reached, nothing sent (VERR_UPSTREAM_DOWN)
+ *   METRICS_TWILIO_TIMEOUT      sent, no complete answer (VERR_TIMEOUT)
+ * code is Twilio's error code (0 when none); codes outside the fixed list
+ * (20003 20429 21210 21211 21212 21214 21215 21216 21217) are "other".
+ */
+enum metrics_twilio {
+	METRICS_TWILIO_CREATED,
+	METRICS_TWILIO_ERROR,
+	METRICS_TWILIO_UNAVAILABLE,
+	METRICS_TWILIO_TIMEOUT,
+};
+void metrics_count_twilio(enum metrics_twilio outcome, int code);
+
+/* A webhook refused before any work: no X-Twilio-Signature, or a bad one. */
+enum metrics_sig { METRICS_SIG_MISSING, METRICS_SIG_MISMATCH };
+void metrics_count_sig_failure(enum metrics_sig reason);
+
+/* A database statement failed: PostgreSQL unreachable (VERR_DB_DOWN), or it
+ * answered with an error (VERR_DB). Other values are ignored. */
+void metrics_count_db_error(enum verr kind);
+/* A lost database connection was established again. */
+void metrics_count_db_reconnect(void);
+
+/* A call reached its final status (stored, and the first terminal status of
+ * that call). status is a Twilio CallStatus; non-terminal ones are ignored. */
+void metrics_count_call_final(const char *status);
+/* True for the terminal CallStatus values: completed, busy, failed,
+ * no-answer, canceled. */
+bool metrics_status_final(const char *status);
+
+/* A record spooled because the database was unreachable, replayed into it,
+ * or rejected by it on replay (moved aside for an operator). */
+enum metrics_spool { METRICS_SPOOL_SPOOLED, METRICS_SPOOL_REPLAYED, METRICS_SPOOL_REJECTED };
+void metrics_count_spool(enum metrics_spool action);
+
+/*
+ * Appends the sum of every slot to out in the text exposition format 0.0.4:
+ * # HELP and # TYPE once per family, counters ending in _total, histograms
+ * with cumulative _bucket{le=...} series up to le="+Inf", then _sum and
+ * _count. Series that never counted are left out, except for the small
+ * families (every label value) and one zero series per outcome, so alert
+ * expressions have something to match. VERR_IO when metrics are disabled;
+ * VERR_TOOBIG, VERR_NOMEM from out (whose max should be METRICS_MAX_TEXT or
+ * more); out may then hold a partial text.
+ */
+enum verr metrics_render(struct buf *out);
+
+/*
+ * Answers GET or HEAD /metrics with metrics_render (200, METRICS_CONTENT_TYPE),
+ * 503 metrics_unavailable when metrics are disabled, 405 for other methods.
+ * No authentication: nginx allows /metrics from loopback only. Returns false,
+ * leaving resp alone, for any other path so the caller routes it.
+ */
+bool metrics_route(const struct http_req *req, struct http_resp *resp);
+
+#endif
