@@ -25,6 +25,7 @@ enum stmt {
 	STMT_IDEM_GET,
 	STMT_IDEM_COMPLETE,
 	STMT_IDEM_RELEASE,
+	STMT_IDEM_PURGE,
 	STMT_CALL_INSERT,
 	STMT_CALL_GET,
 	STMT_CALLS_LIST,
@@ -100,6 +101,8 @@ static const struct {
 	[STMT_IDEM_RELEASE] = { "idem_release",
 		"DELETE FROM idempotency_keys WHERE api_key_name = $1 AND idem_key = $2"
 		" AND state = 'pending'", 2, true },
+	[STMT_IDEM_PURGE] = { "idem_purge",
+		"DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'", 0, true },
 	[STMT_CALL_INSERT] = { "call_insert",
 		"INSERT INTO calls AS c (call_sid, account_sid, direction, from_number, to_number,"
 		"   status, api_key_name) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -401,6 +404,19 @@ enum verr db_idem_release(struct db *db, const char *api_key_name, const char *k
 	PGresult *res;
 	enum verr e = db_run(db, STMT_IDEM_RELEASE, params, PGRES_COMMAND_OK, &res, NULL);
 
+	PQclear(res);
+	return e;
+}
+
+enum verr db_idem_purge(struct db *db, long long *deleted)
+{
+	PGresult *res;
+	enum verr e = db_run(db, STMT_IDEM_PURGE, NULL, PGRES_COMMAND_OK, &res, NULL);
+	long long n = 0;
+
+	if (e == VERR_OK)
+		num_parse(PQcmdTuples(res), 0, 1LL << 62, &n);
+	*deleted = n;
 	PQclear(res);
 	return e;
 }

@@ -69,6 +69,10 @@ enum verr db_idem_complete(struct db *db, const char *api_key_name, const char *
  * with the same key may try again. */
 enum verr db_idem_release(struct db *db, const char *api_key_name, const char *key);
 
+/* Deletes idempotency keys older than 24 hours (they can no longer match);
+ * *deleted receives the count. */
+enum verr db_idem_purge(struct db *db, long long *deleted);
+
 /*
  * Records a call Twilio accepted (POST /call) and writes the stored call as
  * a JSON object into json. Callbacks may have created the row first: their

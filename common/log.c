@@ -128,23 +128,25 @@ static void redact(struct buf *b)
 	}
 }
 
-static void format_time(char *out, size_t outsz)
+void log_timestamp(char *out, size_t outsz, bool micro)
 {
 	struct timespec ts;
 	struct tm tm;
+	int frac;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
+	frac = (int)(micro ? ts.tv_nsec / 1000L : ts.tv_nsec / 1000000L) % (micro ? 1000000 : 1000);
 	/* values are clamped so the compiler can prove the output fits */
-	snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
+	snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%0*dZ", (tm.tm_year + 1900) % 10000,
 	         (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-	         tm.tm_sec % 100, (int)(ts.tv_nsec / 1000000L) % 1000);
+	         tm.tm_sec % 100, micro ? 6 : 3, frac);
 }
 
 void log_emit(enum log_level level, const char *msg, ...)
 {
 	static const char *const names[] = { "debug", "info", "warn", "error" };
-	char ts[40], masked[LOG_MASKED_MAX];
+	char ts[LOG_MAX_TIME], masked[LOG_MASKED_MAX];
 	struct buf b;
 	struct log_field f;
 	va_list ap;
@@ -153,7 +155,7 @@ void log_emit(enum log_level level, const char *msg, ...)
 	if (!log_enabled(level))
 		return;
 	buf_init(&b, LOG_MAX_LINE);
-	format_time(ts, sizeof ts);
+	log_timestamp(ts, sizeof ts, false);
 	e = buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", ts, names[level]);
 	if (e == VERR_OK)
 		e = log_json_string(&b, msg);

@@ -49,6 +49,11 @@ bool log_enabled(enum log_level level);
 #define LOG_MAX_SECRETS 8
 void log_add_secret(const char *secret);
 
+/* Writes the current UTC time as RFC 3339 with milliseconds (or
+ * microseconds when micro) into out, which should hold LOG_MAX_TIME bytes. */
+#define LOG_MAX_TIME 40
+void log_timestamp(char *out, size_t outsz, bool micro);
+
 /* Sets the request id added to every line until cleared with NULL. Copied;
  * truncated to LOG_MAX_REQUEST_ID bytes. */
 #define LOG_MAX_REQUEST_ID 64

@@ -54,6 +54,33 @@ enum verr record_event(struct db *db, const char *spool_dir, const struct call_e
 	return e;
 }
 
+/* The API's call object for a call not (yet) in the database: the same
+ * fields as the stored one (db.c CALL_FIELDS), created_at = now. */
+static void call_json(const struct db_call *c, struct buf *json)
+{
+	struct json_object *o = json_object_new_object();
+	char now[LOG_MAX_TIME];
+
+	log_timestamp(now, sizeof now, true);
+	buf_reset(json);
+	if (o == NULL)
+		return;
+	add_str(o, "sid", c->call_sid);
+	add_str(o, "account_sid", c->account_sid);
+	add_str(o, "status", c->status);
+	add_str(o, "direction", c->direction);
+	add_str(o, "from", c->from);
+	add_str(o, "to", c->to);
+	json_object_object_add(o, "sequence_number", NULL);
+	json_object_object_add(o, "answered_by", NULL);
+	json_object_object_add(o, "duration_seconds", NULL);
+	json_object_object_add(o, "sip_response_code", NULL);
+	add_str(o, "created_at", now);
+	add_str(o, "updated_at", now);
+	buf_puts(json, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
 enum verr record_call(struct db *db, const char *spool_dir, const struct db_call *call,
                       struct buf *json, bool *spooled)
 {
@@ -61,9 +88,11 @@ enum verr record_call(struct db *db, const char *spool_dir, const struct db_call
 	enum verr e = db_call_insert(db, call, json);
 
 	*spooled = false;
+	if (e == VERR_OK)
+		return e;
+	call_json(call, json);
 	if (e != VERR_DB_DOWN) /* a refused statement would be refused again */
 		return e;
-	buf_reset(json);
 	o = json_object_new_object();
 	if (o == NULL)
 		return VERR_NOMEM;

@@ -25,7 +25,8 @@ enum verr record_event(struct db *db, const char *spool_dir, const struct call_e
                        bool *spooled);
 
 /* Records a call Twilio accepted (db_call_insert, JSON into json), or spools
- * it and sets *spooled (json is then left empty). */
+ * it and sets *spooled. json always receives the call object: built from
+ * call itself (created_at now) when the database did not take it. */
 enum verr record_call(struct db *db, const char *spool_dir, const struct db_call *call,
                       struct buf *json, bool *spooled);
 

@@ -32,6 +32,7 @@
 #define CALL_MAX_IDEM_KEY 255
 #define CALL_IDEM_WAIT_MS 25000 /* how long a duplicate waits for the first request */
 #define CALL_IDEM_POLL_MS 100
+#define CALL_IDEM_PURGE_MS (10 * 60 * 1000) /* how often a worker purges expired keys */
 #define CALLS_DEFAULT_LIMIT 20
 #define CALLS_MAX_LIMIT 100
 #define CALL_MAX_JSON (256 * 1024)
@@ -43,6 +44,7 @@ struct app {
 	struct twilio *twilio;
 	char status_callback[CONFIG_MAX_URL + 32];
 	char voice_url[CONFIG_MAX_URL + 32];
+	long long next_purge_ms;
 };
 
 /* Authenticates the request before any other work. Returns false with resp
@@ -175,25 +177,6 @@ static void idem_end(struct app *app, const struct http_req *req, struct http_re
 		log_error("could not store the idempotency outcome", LF_STR("error", verr_strerror(e)));
 }
 
-/* The call object built from Twilio's answer alone, for when the database
- * could not take the record. */
-static void call_json_from_twilio(const struct twilio_call *tc, const struct phone_number *to,
-                                  const struct phone_number *from, struct buf *out)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "sid", json_object_new_string(tc->sid));
-	json_object_object_add(o, "account_sid", json_object_new_string(tc->account_sid));
-	json_object_object_add(o, "status", json_object_new_string(tc->status[0] ? tc->status : "queued"));
-	json_object_object_add(o, "direction", json_object_new_string(tc->direction[0] ? tc->direction : "outbound-api"));
-	json_object_object_add(o, "from", json_object_new_string(from->e164));
-	json_object_object_add(o, "to", json_object_new_string(to->e164));
-	json_object_object_add(o, "created_at", json_object_new_string(tc->date_created));
-	buf_reset(out);
-	buf_puts(out, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
-}
-
 static void handle_call(struct app *app, const struct http_req *req, struct http_resp *resp)
 {
 	struct call_request cr;
@@ -286,14 +269,11 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 
 		e = record_call(app->db, app->cfg.spool_dir, &row, &json, &spooled);
 	}
-	if (e != VERR_OK || spooled) {
-		/* Twilio accepted the call: answer 201 all the same, from Twilio's
-		 * answer. Spooled, the record reaches the database when it is back. */
-		if (e != VERR_OK)
-			log_error("call placed but not recorded", LF_STR("call_sid", tc.sid),
-			          LF_STR("error", verr_strerror(e)), LF_PHONE("to", to.e164));
-		call_json_from_twilio(&tc, &to, &from, &json);
-	}
+	/* Twilio accepted the call: answer 201 whatever happened to the record
+	 * (spooled, it reaches the database when that is back) */
+	if (e != VERR_OK)
+		log_error("call placed but not recorded", LF_STR("call_sid", tc.sid),
+		          LF_STR("error", verr_strerror(e)), LF_PHONE("to", to.e164));
 	http_resp_set(resp, 201, "application/json; charset=utf-8", json.data, json.len);
 	{
 		char location[64];
@@ -402,12 +382,19 @@ out:
 	buf_free(&out);
 }
 
-/* After each response: move spooled records into the database. */
-static void replay(void *ctx)
+/* After each response: move spooled records into the database, and now and
+ * then drop idempotency keys past their 24 hours. */
+static void after_response(void *ctx)
 {
 	struct app *app = ctx;
+	long long now = server_now_ms(), deleted = 0;
 
 	record_replay(app->db, app->cfg.spool_dir, app->cfg.account_sid);
+	if (now < app->next_purge_ms)
+		return;
+	app->next_purge_ms = now + CALL_IDEM_PURGE_MS;
+	if (db_idem_purge(app->db, &deleted) == VERR_OK && deleted > 0)
+		log_info("expired idempotency keys deleted", LF_INT("keys", deleted));
 }
 
 static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
@@ -441,7 +428,7 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 int main(int argc, char **argv)
 {
 	static struct app app;
-	struct server_opts opts = { "call", CALL_MAX_BODY, NULL, replay };
+	struct server_opts opts = { "call", CALL_MAX_BODY, NULL, after_response };
 	char err[256];
 	int rc;
 
