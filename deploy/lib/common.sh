@@ -8,6 +8,24 @@ say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() { say "$*"; exit 1; }
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
+# install_packages LIST_FILE...: apt-get installs the Debian packages named in
+# the files (one a line, # comments) that are not installed yet. An existing
+# nginx (any flavour) satisfies nginx-light. Shared by deploy/up and tests/run.
+install_packages() {
+	local missing=() p
+	for p in $(sed -e 's/#.*//' "$@"); do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && continue
+		[ "$p" = nginx-light ] && command -v nginx >/dev/null && continue
+		missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	is_root || die "missing packages (${missing[*]}); run as root or set VOICE_SKIP_INSTALL=1"
+	say "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
 # Absolute path of the run directory and everything under it.
 run_paths() {
 	mkdir -p "$VOICE_RUN_DIR"
