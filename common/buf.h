@@ -25,6 +25,9 @@ void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 /* Empties b keeping its storage. */
 void buf_reset(struct buf *b);
+/* Drops everything after the first len bytes (a mark taken from b->len
+ * earlier), keeping the storage; a len past b->len changes nothing. */
+void buf_truncate(struct buf *b, size_t len);
 /* Appends n bytes of p. VERR_TOOBIG past max, VERR_NOMEM. */
 enum verr buf_append(struct buf *b, const void *p, size_t n);
 /* Appends the C string s. */

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "utf8.h"
 
 /* json-c nesting limit: the object plus room for a wrong-typed array or
  * object value to be reported as invalid_type rather than invalid_json. */
@@ -107,41 +108,6 @@ static int raw_key_index(const char *raw, size_t n, enum verr *e)
 }
 
 /*
- * Length of the well-formed UTF-8 sequence at s[i] (RFC 3629 §4: no
- * overlong forms, no surrogates, nothing above U+10FFFF), or 0.
- */
-static size_t utf8_len(const unsigned char *s, size_t n, size_t i)
-{
-	unsigned char c = s[i], lo = 0x80, hi = 0xbf;
-	size_t k, len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
-		return 0;
-	for (k = 2; k < len; k++)
-		if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-			return 0;
-	return len;
-}
-
-/*
  * json-c's strict mode still takes single quotes, NaN, Infinity and raw
  * control characters in strings, lets overlong UTF-8 through even with
  * JSON_TOKENER_VALIDATE_UTF8, and silently keeps the last of duplicate
@@ -172,7 +138,7 @@ static enum verr scan_strict(const char *s, size_t n, struct callreq_error *err)
 					          "body is not valid json: raw control character in a string");
 					return VERR_INVALID;
 				}
-				u = utf8_len((const unsigned char *)s, n, j);
+				u = utf8_decode((const unsigned char *)s + j, n - j, NULL);
 				if (u == 0) {
 					set_error(err, "invalid_json", NULL,
 					          "body is not valid json: invalid utf-8 at byte %zu", j);
@@ -311,20 +277,6 @@ static bool v_country(struct json_object *v, struct call_request *r, struct call
 	return true;
 }
 
-/* Decodes one code point of valid UTF-8 (json-c validated it) at s[*i]. */
-static uint32_t utf8_next(const unsigned char *s, size_t n, size_t *i)
-{
-	uint32_t c = s[*i];
-	size_t k, extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
-
-	if (extra > 0)
-		c &= 0x3fu >> extra;
-	(*i)++;
-	for (k = 0; k < extra && *i < n; k++, (*i)++)
-		c = (c << 6) | (s[*i] & 0x3fu);
-	return c;
-}
-
 static bool v_say(struct json_object *v, struct call_request *r, struct callreq_error *err)
 {
 	const char *s;
@@ -334,10 +286,12 @@ static bool v_say(struct json_object *v, struct call_request *r, struct callreq_
 	if (!get_string(v, "say", CALLREQ_MAX_SAY - 1, &s, &n, err))
 		return false;
 	while (i < n) {
-		uint32_t c = utf8_next((const unsigned char *)s, n, &i);
+		uint32_t c;
+		size_t k = utf8_decode((const unsigned char *)s + i, n - i, &c);
 
-		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || (c >= 0x7f && c <= 0x9f) ||
-		    c == 0xfffe || c == 0xffff) {
+		/* scan_strict and json-c leave valid utf-8; k == 0 stops, not stalls */
+		if (k == 0 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
+		    (c >= 0x7f && c <= 0x9f) || c == 0xfffe || c == 0xffff) {
 			set_error(err, "invalid_value", "say",
 			          "say must not contain control characters other than tab and newline");
 			return false;
@@ -345,6 +299,7 @@ static bool v_say(struct json_object *v, struct call_request *r, struct callreq_
 		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
 			blank = false;
 		chars++;
+		i += k;
 	}
 	if (chars > CALLREQ_MAX_SAY_CHARS) {
 		set_error(err, "invalid_value", "say", "say is too long (at most %d characters)",

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* Longest key quoted by name in an error detail; longer keys go by position. */
 #define FORM_MAX_QUOTED_KEY 40
 
@@ -39,53 +41,6 @@ static int hexval(unsigned char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
-}
-
-/*
- * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
- * U+10FFFF.
- */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t need, k;
-		unsigned char lo = 0x80, hi = 0xbf;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else {
-			return false;
-		}
-		if (n - i - 1 < need)
-			return false;
-		for (k = 1; k <= need; k++) {
-			unsigned char cc = s[i + k];
-
-			if (k == 1 ? (cc < lo || cc > hi) : (cc < 0x80 || cc > 0xbf))
-				return false;
-		}
-		i += need + 1;
-	}
-	return true;
 }
 
 /*
@@ -132,7 +87,7 @@ static enum decode_fail decode(const char *s, size_t n, size_t max, char **out, 
 		d[o++] = (char)c;
 	}
 	d[o] = '\0';
-	if (!utf8_valid((const unsigned char *)d, o)) {
+	if (!utf8_valid(d, o)) {
 		free(d);
 		return DECODE_UTF8;
 	}
@@ -344,8 +299,7 @@ enum verr form_add(struct form *f, const char *key, const char *value)
 	vlen = strlen(value);
 	if (klen > FORM_MAX_KEY || vlen > FORM_MAX_VALUE || f->n >= FORM_MAX_PARAMS)
 		return VERR_TOOBIG;
-	if (!utf8_valid((const unsigned char *)key, klen) ||
-	    !utf8_valid((const unsigned char *)value, vlen))
+	if (!utf8_valid(key, klen) || !utf8_valid(value, vlen))
 		return VERR_INVALID;
 	k = copy_str(key, klen);
 	v = copy_str(value, vlen);
@@ -407,9 +361,7 @@ enum verr form_append(struct buf *b, const char *key, const char *value)
 		e = buf_putc(b, '=');
 	if (e == VERR_OK)
 		e = encode(b, value);
-	if (e != VERR_OK && b->data != NULL) {
-		b->len = old;
-		b->data[old] = '\0';
-	}
+	if (e != VERR_OK)
+		buf_truncate(b, old);
 	return e;
 }

@@ -53,11 +53,8 @@ enum verr http_resp_header(struct http_resp *r, const char *name, const char *va
 		if (*p == '\r' || *p == '\n')
 			return VERR_INVALID;
 	e = buf_printf(&r->headers, "%s: %s\r\n", name, value);
-	if (e != VERR_OK) {
-		r->headers.len = mark;
-		if (r->headers.data != NULL)
-			r->headers.data[mark] = '\0';
-	}
+	if (e != VERR_OK)
+		buf_truncate(&r->headers, mark);
 	return e;
 }
 

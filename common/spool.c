@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "file.h"
 #include "log.h"
 #include "num.h"
 
@@ -34,28 +34,12 @@ static bool path_join(char *out, size_t outsz, const char *dir, const char *name
 	return n > 0 && (size_t)n < outsz;
 }
 
-static enum verr write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return VERR_IO;
-		p += w;
-		len -= (size_t)w;
-	}
-	return VERR_OK;
-}
-
 enum verr spool_put(const char *dir, const void *record, size_t len)
 {
 	static unsigned counter;
-	char name[SPOOL_MAX_NAME], tmp[SPOOL_MAX_PATH], final[SPOOL_MAX_PATH];
+	char name[SPOOL_MAX_NAME];
 	struct timespec ts;
 	enum verr e;
-	int fd, dfd;
 
 	if (len > SPOOL_MAX_RECORD)
 		return VERR_TOOBIG;
@@ -66,34 +50,12 @@ enum verr spool_put(const char *dir, const void *record, size_t len)
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	/* zero-padded time first: names sort oldest first */
-	snprintf(name, sizeof name, "%020lld-%d-%u", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
-	         (int)getpid(), counter++);
-	if (!path_join(tmp, sizeof tmp, dir, ".tmp-") || !path_join(final, sizeof final, dir, name))
-		return VERR_TOOBIG;
-	snprintf(tmp, sizeof tmp, "%s/.tmp-%s", dir, name);
-	strncat(final, SPOOL_SUFFIX, sizeof final - strlen(final) - 1);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return VERR_IO;
-	e = write_all(fd, record, len);
-	if (e == VERR_OK && fsync(fd) != 0)
-		e = VERR_IO;
-	if (close(fd) != 0)
-		e = VERR_IO;
-	if (e == VERR_OK && rename(tmp, final) != 0)
-		e = VERR_IO;
-	if (e != VERR_OK) {
-		unlink(tmp);
+	snprintf(name, sizeof name, "%020lld-%d-%u" SPOOL_SUFFIX,
+	         (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)getpid(), counter++);
+	e = file_write_atomic(dir, name, record, len, true);
+	if (e == VERR_IO)
 		log_error("could not write to the spool", LF_STR("dir", dir), LF_STR("error", strerror(errno)));
-		return e;
-	}
-	/* make the rename itself durable */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return VERR_OK;
+	return e;
 }
 
 static bool is_record(const char *name)
@@ -139,29 +101,6 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static enum verr read_file(const char *path, struct buf *out)
-{
-	char chunk[8192];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	enum verr e = VERR_OK;
-
-	if (fd < 0)
-		return VERR_IO;
-	buf_reset(out);
-	while (e == VERR_OK && (n = read(fd, chunk, sizeof chunk)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			e = VERR_IO;
-			break;
-		}
-		e = buf_append(out, chunk, (size_t)n);
-	}
-	close(fd);
-	return e;
-}
-
 enum verr spool_replay(const char *dir, spool_fn fn, void *ctx, size_t max, size_t *done)
 {
 	char *names[SPOOL_SCAN];
@@ -192,7 +131,8 @@ enum verr spool_replay(const char *dir, spool_fn fn, void *ctx, size_t max, size
 		snprintf(claimed, sizeof claimed, "%s.%d", path, (int)getpid());
 		if (rename(path, claimed) != 0)
 			continue; /* another worker took it */
-		e = read_file(claimed, &rec);
+		buf_reset(&rec);
+		e = file_read(claimed, &rec);
 		if (e == VERR_OK)
 			e = fn(buf_str(&rec), rec.len, ctx);
 		if (e == VERR_OK) {

@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "num.h"
 #include "twiml.h"
+#include "utf8.h"
 
 #define CALLS_PATH_FMT "%s/2010-04-01/Accounts/%s/Calls.json"
 #define MAX_URL (CONFIG_MAX_URL + 96)
@@ -132,33 +133,6 @@ static bool is_hex_sid(const char *s, char c0, char c1)
 	return s[34] == '\0';
 }
 
-/* Length of a well-formed UTF-8 sequence at s (at most avail bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t avail)
-{
-	size_t n, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (avail < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0u) != 0x80u)
-			return 0;
-	}
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return n;
-}
-
 /*
  * Copies src into dst for display: control characters become spaces, bytes
  * that are not UTF-8 become '?', and a sequence that does not fit whole is
@@ -170,7 +144,7 @@ static void copy_text(char *dst, size_t dstsz, const char *src)
 	size_t left = strlen(src), o = 0;
 
 	while (left > 0) {
-		size_t n = utf8_len(p, left);
+		size_t n = utf8_decode(p, left, NULL);
 
 		if (n == 0 || n == 1) {
 			if (o + 1 >= dstsz)
@@ -405,11 +379,8 @@ enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out)
 	if (p->machine_detection)
 		e = form_append(out, "MachineDetection", "Enable");
 out:
-	if (e != VERR_OK) {
-		out->len = mark;
-		if (out->data != NULL)
-			out->data[mark] = '\0';
-	}
+	if (e != VERR_OK)
+		buf_truncate(out, mark);
 	return e;
 }
 

@@ -2,54 +2,9 @@
 
 #include <string.h>
 
+#include "utf8.h"
+
 #define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-
-/* Drops whatever a failed call appended, restoring b to len bytes. */
-static void truncate_to(struct buf *b, size_t len)
-{
-	b->len = len;
-	if (b->data != NULL)
-		b->data[len] = '\0';
-}
-
-/*
- * Length of the UTF-8 sequence starting at s (at most avail bytes) when it
- * encodes an XML 1.0 Char (XML 1.0 section 2.2) other than a C0 control;
- * 0 otherwise. Rejects overlong forms, surrogates, U+FFFE, U+FFFF and code
- * points above U+10FFFF.
- */
-static size_t utf8_xml_char(const unsigned char *s, size_t avail)
-{
-	unsigned long cp;
-	size_t n, i;
-
-	if (s[0] < 0x80)
-		return s[0] >= 0x20 ? 1 : 0;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1fu;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0fu;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07u;
-	} else {
-		return 0;
-	}
-	if (avail < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0u) != 0x80u)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff)
-		return 0;
-	if ((cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
-		return 0;
-	return n;
-}
 
 /*
  * Appends s escaped for XML character data (in_attr false) or a
@@ -66,6 +21,7 @@ static enum verr put_escaped(struct buf *b, const char *s, bool in_attr)
 	while (left > 0 && e == VERR_OK) {
 		const char *ref = NULL;
 		size_t n = 1;
+		uint32_t cp;
 
 		switch (*p) {
 		case '&': ref = "&amp;"; break;
@@ -77,8 +33,9 @@ static enum verr put_escaped(struct buf *b, const char *s, bool in_attr)
 		case '\t': ref = in_attr ? "&#9;" : NULL; break;
 		case '\n': ref = in_attr ? "&#10;" : NULL; break;
 		default:
-			n = utf8_xml_char(p, left);
-			if (n == 0)
+			/* an XML 1.0 Char (section 2.2) other than the C0 controls */
+			n = utf8_decode(p, left, &cp);
+			if (n == 0 || cp < 0x20 || cp == 0xfffe || cp == 0xffff)
 				return VERR_INVALID;
 			break;
 		}
@@ -120,7 +77,7 @@ static enum verr verb_done(struct twiml *t, size_t mark, enum verr e)
 {
 	if (e != VERR_OK) {
 		if (t->b != NULL)
-			truncate_to(t->b, mark);
+			buf_truncate(t->b, mark);
 		return e;
 	}
 	t->verbs++;
@@ -149,7 +106,7 @@ enum verr twiml_begin(struct twiml *t, struct buf *b)
 	t->verbs = 0;
 	t->finished = false;
 	if ((e = buf_puts(b, XML_DECL)) != VERR_OK) {
-		truncate_to(b, mark);
+		buf_truncate(b, mark);
 		return e;
 	}
 	t->b = b;
@@ -235,7 +192,7 @@ enum verr twiml_finish(struct twiml *t)
 	mark = t->b->len;
 	e = buf_puts(t->b, t->verbs == 0 ? "<Response />" : "</Response>");
 	if (e != VERR_OK) {
-		truncate_to(t->b, mark);
+		buf_truncate(t->b, mark);
 		return e;
 	}
 	t->finished = true;

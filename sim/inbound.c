@@ -15,7 +15,6 @@
 #include "log.h"
 #include "num.h"
 #include "params.h"
-#include "phone.h"
 #include "store.h"
 #include "twimlcheck.h"
 
@@ -99,17 +98,6 @@ static int parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static bool e164(const char *in, char out[PHONE_MAX_E164])
-{
-	struct phone_number pn;
-	char why[PHONE_MAX_REASON];
-
-	if (in[0] != '+' || phone_parse(in, NULL, &pn, why, sizeof why) != VERR_OK)
-		return false;
-	str_copy(out, PHONE_MAX_E164, pn.e164);
-	return true;
-}
-
 static void save_status(const struct simcfg *cfg, struct json_object *doc, const char *sid,
                         const char *status)
 {
@@ -169,7 +157,7 @@ int siminbound_main(const struct simcfg *cfg, int argc, char **argv)
 	if ((rc = parse(argc, argv, &o)) != 0)
 		return rc;
 	memset(&req, 0, sizeof req);
-	if (!e164(o.from, req.from) || !e164(o.to, req.to))
+	if (!simparams_e164(o.from, req.from) || !simparams_e164(o.to, req.to))
 		return usage("--from and --to must be valid E.164 numbers");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "twilio_sim inbound: could not initialise libcurl\n");

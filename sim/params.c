@@ -298,15 +298,15 @@ static const char *get(const struct form *f, const char *key)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-static enum verr check_number(const char *v, char *e164, size_t e164sz)
+bool simparams_e164(const char *in, char out[SIMPARAMS_MAX_E164])
 {
 	struct phone_number pn;
 	char why[PHONE_MAX_REASON];
 
-	if (v[0] != '+' || phone_parse(v, NULL, &pn, why, sizeof why) != VERR_OK)
-		return VERR_INVALID;
-	str_copy(e164, e164sz, pn.e164);
-	return VERR_OK;
+	if (in[0] != '+' || phone_parse(in, NULL, &pn, why, sizeof why) != VERR_OK)
+		return false;
+	str_copy(out, SIMPARAMS_MAX_E164, pn.e164);
+	return true;
 }
 
 enum verr simparams_validate(const struct form *f, struct simcall_req *out, struct simerror *err)
@@ -355,11 +355,10 @@ enum verr simparams_validate(const struct form *f, struct simcall_req *out, stru
 		out->test_credentials = true;
 		str_copy(out->from, sizeof out->from, from);
 	} else if (strlen(from) > SIMPARAMS_MAX_SHORT ||
-	           check_number(from, out->from, sizeof out->from) != VERR_OK) {
+	           !simparams_e164(from, out->from)) {
 		return refuse(err, 21212, "The 'From' number %s is not a valid phone number, shortcode, or alphanumeric sender ID.", strlen(from) > 64 ? "given" : from);
 	}
-	if (strlen(to) > SIMPARAMS_MAX_SHORT ||
-	    check_number(to, out->to, sizeof out->to) != VERR_OK)
+	if (strlen(to) > SIMPARAMS_MAX_SHORT || !simparams_e164(to, out->to))
 		return refuse(err, 21211, "The 'To' number %s is not a valid phone number.", strlen(to) > 64 ? "given" : to);
 
 	out->url = get(f, "Url");

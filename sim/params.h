@@ -95,6 +95,10 @@ struct simerror {
  */
 enum verr simparams_validate(const struct form *f, struct simcall_req *out, struct simerror *err);
 
+/* True if in is a '+' followed by a valid phone number (phone_parse); its
+ * E.164 form then goes to out. */
+bool simparams_e164(const char *in, char out[SIMPARAMS_MAX_E164]);
+
 /* True if s is an absolute http:// or https:// URL with a host made of
  * letters, digits, '-', '.' (an IP literal in brackets allowed), optional
  * port, no userinfo, no whitespace or control characters. */

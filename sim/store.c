@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "file.h"
 
 #define SIMSTORE_MAX_PATH 1100
 
@@ -54,41 +55,6 @@ enum verr simstore_init(const char *dir, char *err, size_t errsz)
 	return VERR_OK;
 }
 
-static enum verr write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return VERR_IO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return VERR_OK;
-}
-
-/* Reads the whole of fd (at most max bytes) into b. */
-static enum verr read_all(int fd, struct buf *b)
-{
-	char chunk[8192];
-
-	for (;;) {
-		ssize_t r = read(fd, chunk, sizeof chunk);
-		enum verr e;
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return VERR_IO;
-		if (r == 0)
-			return VERR_OK;
-		if ((e = buf_append(b, chunk, (size_t)r)) != VERR_OK)
-			return e;
-	}
-}
-
 static const char *plain(struct json_object *o)
 {
 	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -97,11 +63,9 @@ static const char *plain(struct json_object *o)
 
 enum verr simstore_call_put(const char *dir, const char *sid, struct json_object *doc)
 {
-	char path[SIMSTORE_MAX_PATH], tmp[SIMSTORE_MAX_PATH];
+	char calls[SIMSTORE_MAX_PATH], name[64];
 	const char *text;
 	size_t n;
-	int fd;
-	enum verr e;
 
 	if (!simstore_sid_ok(sid, "CA"))
 		return VERR_INVALID;
@@ -111,38 +75,23 @@ enum verr simstore_call_put(const char *dir, const char *sid, struct json_object
 	n = strlen(text);
 	if (n > SIMSTORE_MAX_DOC)
 		return VERR_TOOBIG;
-	snprintf(path, sizeof path, "%s/calls/%s.json", dir, sid);
-	snprintf(tmp, sizeof tmp, "%s/calls/.%s.%ld.tmp", dir, sid, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return VERR_IO;
-	e = write_all(fd, text, n);
-	if (close(fd) != 0 && e == VERR_OK)
-		e = VERR_IO;
-	if (e == VERR_OK && rename(tmp, path) != 0)
-		e = VERR_IO;
-	if (e != VERR_OK)
-		unlink(tmp);
-	return e;
+	snprintf(calls, sizeof calls, "%s/calls", dir);
+	snprintf(name, sizeof name, "%s.json", sid);
+	return file_write_atomic(calls, name, text, n, false);
 }
 
 enum verr simstore_call_get(const char *dir, const char *sid, struct json_object **out)
 {
 	char path[SIMSTORE_MAX_PATH];
 	struct buf b;
-	int fd;
 	enum verr e;
 
 	*out = NULL;
 	if (!simstore_sid_ok(sid, "CA"))
 		return VERR_INVALID;
 	snprintf(path, sizeof path, "%s/calls/%s.json", dir, sid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? VERR_NOTFOUND : VERR_IO;
 	buf_init(&b, SIMSTORE_MAX_DOC);
-	e = read_all(fd, &b);
-	close(fd);
+	e = file_read(path, &b);
 	if (e == VERR_OK) {
 		*out = json_tokener_parse(buf_str(&b));
 		if (*out == NULL || !json_object_is_type(*out, json_type_object)) {
@@ -192,7 +141,7 @@ enum verr simstore_log_append(const char *dir, enum simstore_log which, struct j
 		buf_free(&line);
 		return VERR_IO;
 	}
-	e = write_all(fd, line.data, line.len);
+	e = file_write_all(fd, line.data, line.len);
 	close(fd);
 	buf_free(&line);
 	return e;
@@ -214,7 +163,7 @@ enum verr simstore_log_read(const char *dir, enum simstore_log which, const char
 	if (fd < 0)
 		return VERR_IO;
 	buf_init(&b, SIMSTORE_MAX_LOG);
-	e = read_all(fd, &b);
+	e = file_read_all(fd, &b);
 	close(fd);
 	if (e != VERR_OK)
 		goto out;

@@ -46,6 +46,23 @@ static void test_growth(void **state)
 	buf_free(&b);
 }
 
+static void test_truncate(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 64);
+	buf_truncate(&b, 0); /* never allocated: a no-op */
+	assert_string_equal(buf_str(&b), "");
+	buf_puts(&b, "keep+drop");
+	buf_truncate(&b, 4);
+	assert_int_equal(b.len, 4);
+	assert_string_equal(buf_str(&b), "keep");
+	buf_truncate(&b, 10); /* never grows */
+	assert_string_equal(buf_str(&b), "keep");
+	buf_free(&b);
+}
+
 static void test_str_copy(void **state)
 {
 	char small[4];
@@ -63,6 +80,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_append_and_cap),
 		cmocka_unit_test(test_growth),
+		cmocka_unit_test(test_truncate),
 		cmocka_unit_test(test_str_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
