@@ -1,8 +1,11 @@
 #include "db.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -167,22 +170,88 @@ static void first_line(const char *msg, char *out, size_t outsz)
 	out[strcspn(out, "\r\n")] = '\0';
 }
 
+/* libpq's default notice processor prints the server's messages as plain
+ * text on stderr; route them through the logger so stderr stays JSON lines. */
+static void db_notice(void *arg, const PGresult *r)
+{
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *text = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	bool loud = sev != NULL && (strcmp(sev, "WARNING") == 0 || strcmp(sev, "ERROR") == 0 ||
+	                            strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
+	char msg[256];
+
+	(void)arg;
+	first_line(text, msg, sizeof msg);
+	log_emit(loud ? LOG_WARN : LOG_DEBUG, "database notice", LF_STR("severity", sev),
+	         LF_STR("sqlstate", PQresultErrorField(r, PG_DIAG_SQLSTATE)), LF_STR("message", msg),
+	         LF_END);
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The connection's effective connect_timeout in milliseconds (the
+ * non-blocking connect below must enforce it itself). */
+static long long connect_timeout_ms(PGconn *conn)
+{
+	PQconninfoOption *opts = PQconninfo(conn), *o;
+	long long secs = 5;
+
+	for (o = opts; o != NULL && o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL)
+			num_parse(o->val, 1, 3600, &secs);
+	PQconninfoFree(opts);
+	return secs * 1000;
+}
+
+/*
+ * Connects without blocking past connect_timeout, with the notice receiver
+ * installed before the startup exchange so even its messages are logged as
+ * JSON. VERR_DB_DOWN when the server cannot be reached.
+ */
 static enum verr db_connect(struct db *db)
 {
 	/* conninfo comes last so that its own settings (e.g. connect_timeout,
 	 * sslmode=require for Supabase) win over these defaults */
 	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
 	const char *const vals[] = { DB_CONNECT_TIMEOUT, "twilio-voice", db->conninfo, NULL };
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	long long deadline;
 	char msg[256];
 
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return VERR_OK;
 	db_disconnect(db);
-	db->conn = PQconnectdbParams(keys, vals, 1);
+	db->conn = PQconnectStartParams(keys, vals, 1);
 	if (db->conn == NULL)
 		return VERR_NOMEM;
-	if (PQstatus(db->conn) != CONNECTION_OK) {
-		first_line(PQerrorMessage(db->conn), msg, sizeof msg);
+	PQsetNoticeReceiver(db->conn, db_notice, NULL);
+	deadline = mono_ms() + connect_timeout_ms(db->conn);
+	str_copy(msg, sizeof msg, "timed out");
+	while (PQstatus(db->conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+	       st != PGRES_POLLING_FAILED) {
+		struct pollfd pfd = { PQsocket(db->conn),
+			(short)(st == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0 };
+		long long left = deadline - mono_ms();
+		int n;
+
+		if (left <= 0)
+			break;
+		n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		st = PQconnectPoll(db->conn);
+	}
+	if (st != PGRES_POLLING_OK || PQstatus(db->conn) != CONNECTION_OK) {
+		if (PQstatus(db->conn) == CONNECTION_BAD || st == PGRES_POLLING_FAILED)
+			first_line(PQerrorMessage(db->conn), msg, sizeof msg);
 		log_warn("could not connect to the database", LF_STR("error", msg));
 		db_disconnect(db);
 		return VERR_DB_DOWN;

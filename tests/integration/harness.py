@@ -11,7 +11,9 @@ import json
 import os
 import re
 import shlex
+import socket
 import ssl
+import struct
 import subprocess
 import sys
 import time
@@ -305,6 +307,65 @@ def wait_until(fn, timeout, what, interval=0.2):
         if time.monotonic() >= deadline:
             raise TestFailure(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
+
+
+# FastCGI (talking to a worker directly, without nginx) -----------------------
+
+def fcgi_record(rtype, req_id, content):
+    return struct.pack("!BBHHBx", 1, rtype, req_id, len(content), 0) + content
+
+
+def fcgi_pairs(params):
+    out = b""
+    for k, v in params.items():
+        k, v = k.encode(), v.encode()
+        for n in (len(k), len(v)):
+            out += bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
+        out += k + v
+    return out
+
+
+def fcgi_request(sock_path, params, body, timeout=60):
+    """One FastCGI request (responder role) to the worker listening on the
+    unix socket sock_path (e.g. `call_fcgi -s PATH`); params are the CGI
+    parameters nginx would send. Returns (status, headers, body)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock_path)
+        msg = fcgi_record(1, 1, struct.pack("!HB5x", 1, 0))
+        pairs = fcgi_pairs(params)
+        msg += fcgi_record(4, 1, pairs) + fcgi_record(4, 1, b"")
+        for i in range(0, len(body), 65535):
+            msg += fcgi_record(5, 1, body[i:i + 65535])
+        msg += fcgi_record(5, 1, b"")
+        s.sendall(msg)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        out, i, ended = b"", 0, False
+        while i + 8 <= len(data):
+            _, rtype, _, clen, plen = struct.unpack("!BBHHB", data[i:i + 7])
+            content = data[i + 8:i + 8 + clen]
+            i += 8 + clen + plen
+            if rtype == 6:
+                out += content
+            elif rtype == 3:
+                ended = True
+        check(ended, f"FastCGI: no END_REQUEST from the worker on {sock_path}")
+    finally:
+        s.close()
+    head, _, payload = out.partition(b"\r\n\r\n")
+    headers = {}
+    for line in head.decode("latin-1").split("\r\n"):
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    status = int(headers.get("status", "200").split()[0])
+    return status, headers, payload
 
 
 # Runner -----------------------------------------------------------------------

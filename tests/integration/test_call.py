@@ -32,8 +32,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -435,61 +433,6 @@ def twilio_server_error_is_503_not_retried():
 
 # ---- 20003 through a private call worker holding a wrong auth token ----
 
-def fcgi_record(rtype, req_id, content):
-    return struct.pack("!BBHHBx", 1, rtype, req_id, len(content), 0) + content
-
-
-def fcgi_pairs(params):
-    out = b""
-    for k, v in params.items():
-        k, v = k.encode(), v.encode()
-        for n in (len(k), len(v)):
-            out += bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
-        out += k + v
-    return out
-
-
-def fcgi_request(sock_path, params, body, timeout=60):
-    """One FastCGI request (responder role); returns (status, headers, body)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(sock_path)
-        msg = fcgi_record(1, 1, struct.pack("!HB5x", 1, 0))
-        pairs = fcgi_pairs(params)
-        msg += fcgi_record(4, 1, pairs) + fcgi_record(4, 1, b"")
-        for i in range(0, len(body), 65535):
-            msg += fcgi_record(5, 1, body[i:i + 65535])
-        msg += fcgi_record(5, 1, b"")
-        s.sendall(msg)
-        data = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        out, i, ended = b"", 0, False
-        while i + 8 <= len(data):
-            _, rtype, _, clen, plen = struct.unpack("!BBHHB", data[i:i + 7])
-            content = data[i + 8:i + 8 + clen]
-            i += 8 + clen + plen
-            if rtype == 6:
-                out += content
-            elif rtype == 3:
-                ended = True
-        check(ended, "FastCGI: no END_REQUEST from the private worker")
-    finally:
-        s.close()
-    head, _, payload = out.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.decode("latin-1").split("\r\n"):
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    status = int(headers.get("status", "200").split()[0])
-    return status, headers, payload
-
-
 @contextlib.contextmanager
 def private_worker(overrides, label):
     """A call_fcgi of the stack's build on its own socket, with the stack's
@@ -536,7 +479,7 @@ def fcgi_post_call(sock_path, to):
               "CONTENT_LENGTH": str(len(body)), "HTTP_AUTHORIZATION": f"Bearer {secret()}",
               "HTTP_X_REQUEST_ID": secrets.token_hex(16), "REMOTE_ADDR": "127.0.0.1",
               "SERVER_PROTOCOL": "HTTP/1.1", "HTTPS": "on"}
-    status, headers, payload = fcgi_request(sock_path, params, body, timeout=60)
+    status, headers, payload = h.fcgi_request(sock_path, params, body, timeout=60)
     return h.Response(status, headers, payload)
 
 
