@@ -379,28 +379,43 @@ def test(fn):
     return fn
 
 
-def run(argv=None):
-    """Runs the registered tests; stops at the first failure. Prints
-    "N passed, N failed" and exits 0 only if all passed. Optional argv names
-    a subset."""
+def run(argv=None, setup=None, teardown=None):
+    """Runs the registered tests in order, every one of them (a failure is
+    reported and the next test runs). setup runs first whatever argv selects,
+    and a failing setup stops the run; teardown always runs last. Prints one
+    line per test, then "N passed, N failed"; exits 0 only if all passed.
+    Optional argv names a subset."""
     names = set((argv or sys.argv)[1:])
     passed = failed = 0
-    for fn in _TESTS:
-        if names and fn.__name__ not in names:
-            continue
+
+    def one(fn):
         t0 = time.monotonic()
         try:
             fn()
         except TestFailure as e:
-            failed += 1
             print(f"FAIL {fn.__name__}: {e}", flush=True)
-            break
+            return False
         except Exception:  # an unexpected error is a failure too, with its trace
-            failed += 1
             print(f"FAIL {fn.__name__}: unexpected error", flush=True)
             traceback.print_exc()
-            break
-        passed += 1
+            return False
         print(f"ok   {fn.__name__} ({time.monotonic() - t0:.1f}s)", flush=True)
+        return True
+
+    try:
+        if setup is None or one(setup):
+            passed += setup is not None
+            for fn in _TESTS:
+                if names and fn.__name__ not in names:
+                    continue
+                if one(fn):
+                    passed += 1
+                else:
+                    failed += 1
+        else:
+            failed += 1
+    finally:
+        if teardown is not None:
+            teardown()
     print(f"{passed} passed, {failed} failed", flush=True)
     sys.exit(1 if failed or passed == 0 else 0)

@@ -37,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 import xml.etree.ElementTree as ET
 
@@ -239,15 +238,7 @@ def check_events_oldest_first(doc, what, want=("initiated", "ringing", "in-progr
 
 # ------------------------------------------------------------------ checks --
 
-CHECKS = []
 
-
-def check_fn(fn):
-    CHECKS.append(fn)
-    return fn
-
-
-@check_fn
 def setup_api_keys():
     for i in range(2):
         name = h.unique_name(f"calltest{i}")
@@ -257,7 +248,7 @@ def setup_api_keys():
     check(r.status == 200, f"/readyz before the tests: {r!r}")
 
 
-@check_fn
+@h.test
 def valid_call_dials_once_and_completes():
     sim_clear()
     doc = place({"to": TO_BASIC}, TO_BASIC, "POST /call")
@@ -280,7 +271,7 @@ def valid_call_dials_once_and_completes():
     check(len(sim_requests(TO_BASIC)) == 1, "the simulator saw a second request for the call")
 
 
-@check_fn
+@h.test
 def say_is_sent_as_escaped_twiml():
     sim_clear()
     say = "Tom & Jerry <b>say</b> \"hi\" it's 5 > 4"
@@ -308,7 +299,7 @@ def say_is_sent_as_escaped_twiml():
     wait_status(doc["sid"], "completed")
 
 
-@check_fn
+@h.test
 def options_are_forwarded():
     sim_clear()
     url = public_base() + "/twilio/voice?flow=custom"
@@ -328,7 +319,7 @@ def options_are_forwarded():
     check(params_of(rec) == want, f"false options\n  got  {params_of(rec)}\n  want {want}")
 
 
-@check_fn
+@h.test
 def national_input_is_normalised():
     sim_clear()
     doc = place({"to": NATIONAL_INPUT, "country": "US"}, TO_NATIONAL, "national to with country")
@@ -342,7 +333,7 @@ def national_input_is_normalised():
     check_sim_saw_nothing("national to without country")
 
 
-@check_fn
+@h.test
 def invalid_numbers_are_422():
     sim_clear()
     cases = [("letters", "+1415555O1OO"), ("words", "call +14155550100"),
@@ -359,7 +350,7 @@ def invalid_numbers_are_422():
     check_sim_saw_nothing("invalid numbers")
 
 
-@check_fn
+@h.test
 def premium_and_disallowed_destinations_are_403():
     since = db_now()
     sim_clear()
@@ -392,7 +383,7 @@ def twilio_error_case(to, status, code, field, twilio_code, frm=None, timeout=PO
     return r, err
 
 
-@check_fn
+@h.test
 def twilio_number_errors():
     # (To, From, our status, our code, field, Twilio code)
     cases = [("+15005550001", None, 422, "invalid_phone_number", "to", 21217),
@@ -411,7 +402,7 @@ def twilio_number_errors():
             check(db_count_to(to, since) == 0, f"Twilio {tcode}: a call row was stored")
 
 
-@check_fn
+@h.test
 def twilio_rate_limited_is_503_after_bounded_retries():
     r, _ = twilio_error_case(TO_RATE_LIMITED, 503, "twilio_unavailable", None, 20429)
     ra = r.header("retry-after", "")
@@ -423,7 +414,7 @@ def twilio_rate_limited_is_503_after_bounded_retries():
           f"20429 attempts: {[(x.get('status'), x.get('twilio_code')) for x in recs]}")
 
 
-@check_fn
+@h.test
 def twilio_server_error_is_503_not_retried():
     twilio_error_case(TO_SERVER_ERROR, 503, "twilio_unavailable", None, 20500)
     recs = sim_requests(TO_SERVER_ERROR)
@@ -483,7 +474,7 @@ def fcgi_post_call(sock_path, to):
     return h.Response(status, headers, payload)
 
 
-@check_fn
+@h.test
 def twilio_bad_credentials_is_502():
     # The simulator answers 20003 for wrong Basic credentials; the stack's
     # workers hold the right ones, so a private worker gets a wrong token.
@@ -522,7 +513,7 @@ class _Fake21211(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@check_fn
+@h.test
 def twilio_invalid_to_21211_is_422():
     # The simulator validates To with the same phone_parse as the service, so
     # no number passes ours and fails its 21211 check: a private worker talks
@@ -543,7 +534,7 @@ def twilio_invalid_to_21211_is_422():
     check(len(_Fake21211.hits) == 1, f"21211: the fake Twilio saw {len(_Fake21211.hits)} requests")
 
 
-@check_fn
+@h.test
 def malformed_requests_are_refused():
     sim_clear()
     ok = {"to": TO_MALFORMED}
@@ -590,7 +581,7 @@ def malformed_requests_are_refused():
     check_sim_saw_nothing("malformed requests")
 
 
-@check_fn
+@h.test
 def idempotency_key_dials_once():
     since = db_now()
     sim_clear()
@@ -644,7 +635,7 @@ def idempotency_key_dials_once():
           "other API key")
 
 
-@check_fn
+@h.test
 def database_down_does_not_dial():
     if not h.embedded_pg():
         print("     (skipped: not an embedded PostgreSQL)", flush=True)
@@ -672,7 +663,7 @@ def database_down_does_not_dial():
     wait_status(r.json()["sid"], "completed")
 
 
-@check_fn
+@h.test
 def list_and_get_calls():
     created = []
     for to in TO_LIST:
@@ -752,7 +743,7 @@ def expect_list_code(q):
     return "invalid_value"
 
 
-@check_fn
+@h.test
 def twilio_timeout_is_504():
     # TWILIO_TIMEOUT_MS (default 15000; stack.env leaves it unset) is shorter
     # than the slow scenario's SIM_SLOW_MS (default 20000).
@@ -779,7 +770,7 @@ def twilio_timeout_is_504():
     check(len(sim_requests(TO_SLOW)) == 1, "a retry after a timeout dialed again")
 
 
-@check_fn
+@h.test
 def logs_hold_no_secrets_or_numbers():
     e = h.env()
     time.sleep(2)  # let the last callbacks be logged
@@ -830,36 +821,5 @@ def teardown():
             print(f"     (could not revoke {name}: {e})", flush=True)
 
 
-def main():
-    names = set(sys.argv[1:])
-    passed = failed = 0
-    try:
-        for fn in CHECKS:
-            if names and fn.__name__ not in names and fn.__name__ != "setup_api_keys":
-                continue
-            t0 = time.monotonic()
-            try:
-                fn()
-            except h.TestFailure as e:
-                failed += 1
-                print(f"FAIL {fn.__name__}: {e}", flush=True)
-                if fn.__name__ == "setup_api_keys":
-                    break
-                continue
-            except Exception:
-                failed += 1
-                print(f"FAIL {fn.__name__}: unexpected error", flush=True)
-                traceback.print_exc()
-                if fn.__name__ == "setup_api_keys":
-                    break
-                continue
-            passed += 1
-            print(f"ok   {fn.__name__} ({time.monotonic() - t0:.1f}s)", flush=True)
-    finally:
-        teardown()
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed or passed == 0 else 0)
-
-
 if __name__ == "__main__":
-    main()
+    h.run(setup=setup_api_keys, teardown=teardown)

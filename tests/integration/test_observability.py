@@ -47,8 +47,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -255,15 +253,7 @@ def raw_forms(number):
 
 # ------------------------------------------------------------------ checks --
 
-CHECKS = []
 
-
-def check_fn(fn):
-    CHECKS.append(fn)
-    return fn
-
-
-@check_fn
 def setup_api_key():
     name = h.unique_name("obstest")
     STATE["secret"] = h.key_create(name)
@@ -272,7 +262,7 @@ def setup_api_key():
     check(r.status == 200, f"/readyz before the tests: {r!r}")
 
 
-@check_fn
+@h.test
 def metrics_count_exactly_what_was_done():
     wait_quiet("before the first scrape")
     before = scrape()
@@ -379,7 +369,7 @@ def nginx_access(request_id):
     return None
 
 
-@check_fn
+@h.test
 def metrics_only_from_allowed_addresses():
     r, local = metrics_from("127.0.0.2")
     check(local == "127.0.0.2", f"the connection came from {local!r}, not 127.0.0.2")
@@ -409,7 +399,7 @@ def metrics_only_from_allowed_addresses():
     check(family(samples, "voice_http_requests_total"), "/metrics has no voice_http_requests_total")
 
 
-@check_fn
+@h.test
 def one_call_story_in_the_logs():
     r, sid = place_call(TO_STORY)
     rid = r.header("x-request-id", "")
@@ -565,7 +555,7 @@ def run_level(level):
     return docs, rid_health, rid_call
 
 
-@check_fn
+@h.test
 def log_level_is_honoured():
     # Control: at info the requests log what the warn run must not.
     docs, rid_h, rid_c = run_level("info")
@@ -585,7 +575,7 @@ def log_level_is_honoured():
           f"LOG_LEVEL=warn: the warn line 'api key refused' is missing: {docs!r}")
 
 
-@check_fn
+@h.test
 def database_messages_are_json_log_lines():
     # PostgreSQL sends messages outside any result: a FATAL "terminating
     # connection due to administrator command" when it shuts down (seen in
@@ -625,34 +615,5 @@ def teardown():
             print(f"     (could not revoke {STATE['key_name']}: {e})", flush=True)
 
 
-def main():
-    names = set(sys.argv[1:])
-    passed = failed = 0
-    try:
-        for fn in CHECKS:
-            if names and fn.__name__ not in names and fn.__name__ != "setup_api_key":
-                continue
-            t0 = time.monotonic()
-            try:
-                fn()
-            except h.TestFailure as e:
-                failed += 1
-                print(f"FAIL {fn.__name__}: {e}", flush=True)
-            except Exception:
-                failed += 1
-                print(f"FAIL {fn.__name__}: unexpected error", flush=True)
-                traceback.print_exc()
-            else:
-                passed += 1
-                print(f"ok   {fn.__name__} ({time.monotonic() - t0:.1f}s)", flush=True)
-                continue
-            if fn.__name__ == "setup_api_key":
-                break
-    finally:
-        teardown()
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed or passed == 0 else 0)
-
-
 if __name__ == "__main__":
-    main()
+    h.run(setup=setup_api_key, teardown=teardown)

@@ -21,7 +21,6 @@ import secrets
 import sys
 import threading
 import time
-import traceback
 import urllib.parse
 import xml.etree.ElementTree as ET
 
@@ -168,36 +167,7 @@ class Conn:
 
 # Runner: one line per check, every check runs ----------------------------------
 
-CHECKS = []
-
-
-def test(fn):
-    CHECKS.append(fn)
-    return fn
-
-
-def run():
-    names = set(sys.argv[1:])
-    passed = failed = 0
-    for fn in CHECKS:
-        if names and fn.__name__ not in names:
-            continue
-        t0 = time.monotonic()
-        try:
-            fn()
-        except h.TestFailure as e:
-            failed += 1
-            print(f"FAIL {fn.__name__}: {e}", flush=True)
-            continue
-        except Exception:
-            failed += 1
-            print(f"FAIL {fn.__name__}: unexpected error", flush=True)
-            traceback.print_exc()
-            continue
-        passed += 1
-        print(f"ok   {fn.__name__} ({time.monotonic() - t0:.1f}s)", flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed or passed == 0 else 0)
+test = h.test
 
 
 # Accepted and stored ----------------------------------------------------------
@@ -712,4 +682,4 @@ def voice_refuses_unsigned_and_forged():
 
 
 if __name__ == "__main__":
-    run()
+    h.run()
