@@ -28,6 +28,11 @@ static void on_stop(int sig)
 	FCGX_ShutdownPending();
 }
 
+bool server_stopping(void)
+{
+	return stopping != 0;
+}
+
 long long server_now_ms(void)
 {
 	struct timespec ts;

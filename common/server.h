@@ -1,6 +1,7 @@
 #ifndef VOICE_SERVER_H
 #define VOICE_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http.h"
@@ -26,6 +27,10 @@ struct server_opts {
 /* Runs until SIGTERM/SIGINT. Returns the process exit status (0 on a clean
  * stop, 1 if the listen socket could not be used). */
 int server_run(const struct server_opts *opts, server_handler_fn fn, void *ctx);
+
+/* True once SIGTERM/SIGINT asked the loop to stop: a handler that waits
+ * (e.g. a deliberate delay) should give up early. */
+bool server_stopping(void);
 
 /* Milliseconds from a monotonic clock. */
 long long server_now_ms(void);

@@ -16,6 +16,7 @@
 #include "params.h"
 #include "scenario.h"
 #include "store.h"
+#include "server.h"
 
 #define SIMREST_MAX_AUTH 512
 #define SIMREST_MAX_USER 128
@@ -441,8 +442,12 @@ void simrest_handle(const struct http_req *req, struct http_resp *resp, void *ct
 out:
 	record_request(cfg, req, &f, &oc, resp->status);
 	if (slow) {
+		/* in steps, so SIGTERM (deploy/down) does not wait it out */
+		long long end = server_now_ms() + cfg->slow_ms;
+
 		log_info("holding the response back (slow scenario)", LF_INT("ms", cfg->slow_ms));
-		simcall_sleep_ms(cfg->slow_ms);
+		while (!server_stopping() && server_now_ms() < end)
+			simcall_sleep_ms(end - server_now_ms() < 100 ? end - server_now_ms() : 100);
 	}
 	if (parsed)
 		form_free(&f);
