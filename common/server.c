@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "num.h"
 
 #define SERVER_BACKLOG 128
+#define SERVER_IDLE_TICK_MS 2000
 #define SERVER_MAX_REQUEST_ID 64
 
 static volatile sig_atomic_t stopping;
@@ -226,6 +228,17 @@ int server_run(const struct server_opts *opts, server_handler_fn fn, void *ctx)
 	buf_init(&body, opts->max_body);
 	log_info("worker started", LF_STR("worker", opts->name), LF_INT("pid", getpid()));
 	while (!stopping) {
+		/* while idle, wake up now and then so the after hook runs even
+		 * without traffic (e.g. the spool drains on a quiet host) */
+		if (opts->after != NULL) {
+			struct pollfd pfd = { sock, POLLIN, 0 };
+			int n = poll(&pfd, 1, SERVER_IDLE_TICK_MS);
+
+			if (n == 0)
+				opts->after(ctx);
+			if (n <= 0)
+				continue; /* idle tick, or a signal: check stopping */
+		}
 		if (FCGX_Accept_r(&r) < 0) {
 			if (stopping)
 				break;

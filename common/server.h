@@ -21,7 +21,8 @@ struct server_opts {
 	const char *name;     /* worker name for logs ("call", "webhook", "sim") */
 	size_t max_body;      /* request body cap in bytes */
 	const char *socket_path; /* NULL: use fd 0 */
-	void (*after)(void *ctx); /* NULL, or run after each response is sent */
+	void (*after)(void *ctx); /* NULL, or run after each response is sent
+	                           * and every ~2 s while idle */
 };
 
 /* Runs until SIGTERM/SIGINT. Returns the process exit status (0 on a clean
