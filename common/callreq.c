@@ -475,7 +475,7 @@ enum verr callreq_parse(const char *body, size_t len, struct call_request *out,
 	memset(out, 0, sizeof *out);
 	clear_error(err);
 	if (len > CALLREQ_MAX_BODY) {
-		set_error(err, "too_large", NULL, "body is larger than %d bytes", CALLREQ_MAX_BODY);
+		set_error(err, "payload_too_large", NULL, "body is larger than %d bytes", CALLREQ_MAX_BODY);
 		return VERR_TOOBIG;
 	}
 	if (body == NULL || len == 0) {

@@ -67,7 +67,7 @@ struct call_request {
  * {"error":{"code":code,"message":message,"field":field}}. field is "" when
  * no single field is at fault. code is one of:
  *   "invalid_json"   malformed, not I-JSON, not an object (400)
- *   "too_large"      body over CALLREQ_MAX_BODY (413)
+ *   "payload_too_large" body over CALLREQ_MAX_BODY (413)
  *   "unknown_field"  a member not in the allowlist (400)
  *   "invalid_type"   a member of the wrong JSON type (400)
  *   "invalid_value"  right type, value out of range or malformed (400)
@@ -91,7 +91,7 @@ struct callreq_error {
  *   VERR_INVALID  see err->code: invalid_json, unknown_field, invalid_type,
  *                 invalid_value, missing_field; err->field names the member
  *                 (for the first offending member in body order)
- *   VERR_TOOBIG   len > CALLREQ_MAX_BODY (err->code "too_large")
+ *   VERR_TOOBIG   len > CALLREQ_MAX_BODY (err->code "payload_too_large")
  *   VERR_NOMEM    json-c could not allocate
  * Phone numbers are not validated here beyond length: see callreq_numbers,
  * so that 400 (shape) and 422 (number) stay apart.

@@ -81,7 +81,7 @@ static void db_unavailable(struct http_resp *resp)
 /* HTTP status for a callreq error code (common/callreq.h). */
 static int callreq_status(const char *code)
 {
-	if (strcmp(code, "too_large") == 0)
+	if (strcmp(code, "payload_too_large") == 0)
 		return 413;
 	if (strcmp(code, "invalid_phone_number") == 0)
 		return 422;

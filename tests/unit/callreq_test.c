@@ -363,7 +363,7 @@ static void test_limits(void **state)
 	/* body: at most CALLREQ_MAX_BODY bytes */
 	expect_parse(body_with("{\"to\":\"+1\"}", " ", CALLREQ_MAX_BODY - 11, ""), VERR_OK, "", "");
 	expect_parse(body_with("{\"to\":\"+1\"}", " ", CALLREQ_MAX_BODY - 10, ""), VERR_TOOBIG,
-	             "too_large", "");
+	             "payload_too_large", "");
 }
 
 static void test_not_terminated(void **state)
