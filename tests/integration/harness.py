@@ -5,12 +5,14 @@ effective settings are in $VOICE_ITEST_DIR/stack.env. Every helper is bounded
 in time; nothing here starts a process that outlives the call.
 """
 
+import contextlib
 import hashlib
 import http.client
 import json
 import os
 import re
 import shlex
+import signal
 import socket
 import ssl
 import struct
@@ -279,6 +281,45 @@ def worker_pids(pool):
     path = os.path.join(env()["VOICE_PID_DIR"], f"{pool}.pid")
     with open(path, encoding="utf-8") as f:
         return [int(x) for x in f.read().split()]
+
+
+@contextlib.contextmanager
+def private_call_worker(tmp, label, overrides):
+    """A call_fcgi of the stack's build on its own socket (-s) under tmp, with
+    the stack's settings plus overrides (a None value removes a setting), its
+    own spool and metrics file (so the stack's counters stay exact). Yields
+    (socket path, log path); stopped by its PID (SIGTERM) on exit."""
+    e = env()
+    sock_path = os.path.join(tmp, f"call-{label}.sock")
+    log_path = os.path.join(tmp, f"call-{label}.log")
+    spool = os.path.join(tmp, f"spool-{label}")
+    os.makedirs(spool, mode=0o700, exist_ok=True)
+    wenv = {k: v for k, v in e.items()
+            if k.startswith(("TWILIO_", "CALL_", "DATABASE_URL", "PUBLIC_BASE_URL", "LOG_LEVEL"))}
+    wenv.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "VOICE_ENV_FILE": "/nonexistent",
+                 "VOICE_SPOOL_DIR": spool, "ASAN_OPTIONS": "detect_leaks=0",
+                 "VOICE_METRICS_FILE": os.path.join(tmp, f"metrics-{label}.shm")})
+    for k, v in overrides.items():
+        if v is None:
+            wenv.pop(k, None)
+        else:
+            wenv[k] = v
+    with open(log_path, "w", encoding="utf-8") as logf:
+        p = subprocess.Popen([e["VOICE_CALL_BIN"], "-s", sock_path], stdin=subprocess.DEVNULL,
+                             stdout=logf, stderr=logf, env=wenv)
+    try:
+        wait_until(lambda: os.path.exists(sock_path) or p.poll() is not None, 30,
+                   f"the private call worker's socket ({label})")
+        check(p.poll() is None, f"the private call worker ({label}) exited {p.returncode}")
+        yield sock_path, log_path
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)  # the process we started, by its PID
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
 
 
 def log_lines(pool):

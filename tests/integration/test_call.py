@@ -31,8 +31,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -426,41 +424,13 @@ def twilio_server_error_is_503_not_retried():
 
 @contextlib.contextmanager
 def private_worker(overrides, label):
-    """A call_fcgi of the stack's build on its own socket, with the stack's
-    settings plus overrides; stopped (SIGTERM by PID) on exit. Its log is
-    scanned with the stack's at the end."""
-    e = h.env()
+    """A private call worker (harness.private_call_worker) whose log is
+    scanned with the stack's at the end; yields its socket path."""
     tmp = tempfile.mkdtemp(prefix="calltest-")
     STATE["tmp_dirs"].append(tmp)
-    os.makedirs(os.path.join(tmp, "spool"), mode=0o700)
-    sock_path = os.path.join(tmp, "call.sock")
-    log_path = os.path.join(tmp, f"call-{label}.log")
-    STATE["extra_logs"].append(log_path)
-    wenv = {k: v for k, v in e.items()
-            if k.startswith(("TWILIO_", "CALL_", "DATABASE_URL", "PUBLIC_BASE_URL", "LOG_LEVEL"))}
-    wenv.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "VOICE_ENV_FILE": "/nonexistent",
-                 "VOICE_SPOOL_DIR": os.path.join(tmp, "spool"), "ASAN_OPTIONS": "detect_leaks=0"})
-    for k, v in overrides.items():
-        if v is None:
-            wenv.pop(k, None)
-        else:
-            wenv[k] = v
-    with open(log_path, "w", encoding="utf-8") as logf:
-        p = subprocess.Popen([e["VOICE_CALL_BIN"], "-s", sock_path], stdin=subprocess.DEVNULL,
-                             stdout=logf, stderr=logf, env=wenv)
-    try:
-        h.wait_until(lambda: os.path.exists(sock_path) or p.poll() is not None, 30,
-                     f"the private call worker's socket ({label})")
-        check(p.poll() is None, f"the private call worker ({label}) exited {p.returncode}")
+    with h.private_call_worker(tmp, label, overrides) as (sock_path, log_path):
+        STATE["extra_logs"].append(log_path)
         yield sock_path
-    finally:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)  # the process we started, by its PID
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
 
 
 def fcgi_post_call(sock_path, to):

@@ -43,8 +43,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 
@@ -473,34 +471,6 @@ def one_call_story_in_the_logs():
           flush=True)
 
 
-def start_private_worker(label, tmp, overrides):
-    """call_fcgi of the stack's build on its own socket (-s) with the stack's
-    settings plus overrides; returns (Popen, socket path, log path)."""
-    e = h.env()
-    sock_path = os.path.join(tmp, f"call-{label}.sock")
-    log_path = os.path.join(tmp, f"call-{label}.log")
-    spool = os.path.join(tmp, f"spool-{label}")
-    os.makedirs(spool, mode=0o700, exist_ok=True)
-    wenv = {k: v for k, v in e.items()
-            if k.startswith(("TWILIO_", "CALL_", "DATABASE_URL", "PUBLIC_BASE_URL"))}
-    wenv.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "VOICE_ENV_FILE": "/nonexistent",
-                 "VOICE_SPOOL_DIR": spool, "ASAN_OPTIONS": "detect_leaks=0",
-                 # its own metrics file: the stack's counters stay exact
-                 "VOICE_METRICS_FILE": os.path.join(tmp, f"metrics-{label}.shm")})
-    wenv.update(overrides)
-    with open(log_path, "w", encoding="utf-8") as logf:
-        p = subprocess.Popen([e["VOICE_CALL_BIN"], "-s", sock_path], stdin=subprocess.DEVNULL,
-                             stdout=logf, stderr=logf, env=wenv)
-    try:
-        h.wait_until(lambda: os.path.exists(sock_path) or p.poll() is not None, 30,
-                     f"the private call worker's socket ({label})")
-        check(p.poll() is None, f"the private call worker ({label}) exited {p.returncode}")
-    except BaseException:
-        stop_worker(p)
-        raise
-    return p, sock_path, log_path
-
-
 def private_tmp():
     tmp = tempfile.mkdtemp(prefix="obstest-")
     STATE["tmp_dirs"].append(tmp)
@@ -514,16 +484,6 @@ def read_log(log_path, label):
     check(not any("Sanitizer" in x or "runtime error" in x for x in lines),
           f"{label}: the private worker reported: {lines[:20]!r}")
     return lines
-
-
-def stop_worker(p):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)  # the process we started, by its PID
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=10)
 
 
 def fcgi(sock_path, method, path, body=b"", extra=None):
@@ -541,16 +501,13 @@ def run_level(level):
     """GET /healthz and a keyless POST /call through a private worker at
     LOG_LEVEL=level; returns (log lines as dicts, healthz rid, call rid)."""
     label = f"LOG_LEVEL={level}"
-    p, sock_path, log_path = start_private_worker(level, private_tmp(), {"LOG_LEVEL": level})
-    try:
+    with h.private_call_worker(private_tmp(), level, {"LOG_LEVEL": level}) as (sock_path, log_path):
         status, rid_health = fcgi(sock_path, "GET", "/healthz")
         check(status == 200, f"{label}: GET /healthz answered {status}")
         body = b'{"to":"+14155550140"}'
         status, rid_call = fcgi(sock_path, "POST", "/call", body,
                                 {"CONTENT_TYPE": "application/json"})
         check(status == 401, f"{label}: POST /call without a key answered {status}")
-    finally:
-        stop_worker(p)
     docs = [d for _, d in json_lines(read_log(log_path, label), f"private worker log ({label})")]
     return docs, rid_health, rid_call
 
@@ -589,13 +546,10 @@ def database_messages_are_json_log_lines():
     sep = "&" if "?" in url else "?"
     url += sep + "options=-c%20client_min_messages%3Ddebug5"
     label = "client_min_messages=debug5"
-    p, sock_path, log_path = start_private_worker("notices", private_tmp(),
-                                                  {"DATABASE_URL": url, "LOG_LEVEL": "info"})
-    try:
+    with h.private_call_worker(private_tmp(), "notices",
+                               {"DATABASE_URL": url, "LOG_LEVEL": "info"}) as (sock_path, log_path):
         status, rid = fcgi(sock_path, "GET", "/readyz")
         check(status == 200, f"{label}: GET /readyz answered {status} (the database must answer)")
-    finally:
-        stop_worker(p)
     lines = read_log(log_path, label)
     bad = [x for x in lines if x.strip() and not x.lstrip().startswith("{")]
     check(not bad, f"{label}: the worker's stderr has {len(bad)} lines that are not JSON, e.g. "
