@@ -15,8 +15,8 @@ bool health_route(const struct http_req *req, struct http_resp *resp, struct db 
 		return true;
 	}
 	if (ready && db_ping(db) != VERR_OK) {
-		http_resp_error(resp, 503, "database_unavailable", "the database is not reachable", NULL);
-		http_resp_header(resp, "Retry-After", "5");
+		http_resp_retry_later(resp, 503, "database_unavailable", "the database is not reachable",
+		                      NULL, 5);
 		return true;
 	}
 	http_resp_set(resp, 200, "application/json; charset=utf-8", ok, sizeof ok - 1);

@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -125,6 +126,16 @@ void http_resp_error(struct http_resp *r, int status, const char *code,
                      const char *message, const char *field)
 {
 	http_resp_error_twilio(r, status, code, message, field, 0);
+}
+
+void http_resp_retry_later(struct http_resp *r, int status, const char *code,
+                           const char *message, const char *field, int retry_after)
+{
+	char v[16];
+
+	http_resp_error(r, status, code, message, field);
+	snprintf(v, sizeof v, "%d", retry_after > 0 ? retry_after : 1);
+	http_resp_header(r, "Retry-After", v);
 }
 
 bool http_content_type_is(const struct http_req *req, const char *mt)

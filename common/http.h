@@ -80,6 +80,11 @@ void http_resp_error(struct http_resp *r, int status, const char *code,
 void http_resp_error_twilio(struct http_resp *r, int status, const char *code,
                             const char *message, const char *field, int twilio_code);
 
+/* http_resp_error plus "Retry-After: retry_after" (seconds): for answers
+ * that a client should repeat later (503, 409, 429). */
+void http_resp_retry_later(struct http_resp *r, int status, const char *code,
+                           const char *message, const char *field, int retry_after);
+
 /* True if the request's media type (before ';', case-insensitive) is mt. */
 bool http_content_type_is(const struct http_req *req, const char *mt);
 

@@ -6,35 +6,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <json-c/json.h>
 
 #include "apikey.h"
 #include "callback.h"
 #include "callreq.h"
+#include "callsquery.h"
 #include "config.h"
 #include "cursor.h"
 #include "db.h"
-#include "form.h"
 #include "health.h"
+#include "idem.h"
 #include "log.h"
 #include "metrics.h"
-#include "num.h"
 #include "phone.h"
 #include "record.h"
 #include "server.h"
-#include "sig.h"
 #include "twilio.h"
 #include "twiml.h"
 
 #define CALL_MAX_BODY CALLREQ_MAX_BODY
-#define CALL_MAX_IDEM_KEY 255
-#define CALL_IDEM_WAIT_MS 25000 /* how long a duplicate waits for the first request */
-#define CALL_IDEM_POLL_MS 100
 #define CALL_IDEM_PURGE_MS (10 * 60 * 1000) /* how often a worker purges expired keys */
-#define CALLS_DEFAULT_LIMIT 20
-#define CALLS_MAX_LIMIT 100
 #define CALL_MAX_JSON (256 * 1024)
 
 struct app {
@@ -65,17 +56,16 @@ static bool authenticate(struct app *app, const struct http_req *req, struct htt
 		                NULL);
 		http_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"twilio-voice\"");
 	} else {
-		http_resp_error(resp, 503, "database_unavailable",
-		                "could not check the API key: the database is not reachable", NULL);
-		http_resp_header(resp, "Retry-After", "5");
+		http_resp_retry_later(resp, 503, "database_unavailable",
+		                      "could not check the API key: the database is not reachable", NULL, 5);
 	}
 	return false;
 }
 
 static void db_unavailable(struct http_resp *resp)
 {
-	http_resp_error(resp, 503, "database_unavailable", "the database is not reachable; retry later", NULL);
-	http_resp_header(resp, "Retry-After", "5");
+	http_resp_retry_later(resp, 503, "database_unavailable",
+	                      "the database is not reachable; retry later", NULL, 5);
 }
 
 /* HTTP status for a callreq error code (common/callreq.h). */
@@ -90,91 +80,6 @@ static int callreq_status(const char *code)
 	if (strcmp(code, "internal_error") == 0)
 		return 500;
 	return 400;
-}
-
-static bool idem_key_valid(const char *k)
-{
-	size_t n = strlen(k), i;
-
-	if (n == 0 || n > CALL_MAX_IDEM_KEY)
-		return false;
-	for (i = 0; i < n; i++)
-		if (k[i] < 0x21 || k[i] > 0x7e)
-			return false;
-	return true;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/*
- * Idempotency-Key handling (DESIGN.md). Returns true when this request owns
- * the key and should dial; false when resp already holds the answer (a
- * replay, a conflict, or an error).
- */
-static bool idem_begin(struct app *app, const struct http_req *req, struct http_resp *resp)
-{
-	char hash[SIG_SHA256_HEX];
-	long long deadline = server_now_ms() + CALL_IDEM_WAIT_MS;
-	enum db_idem outcome;
-	int status = 0;
-
-	if (sig_sha256_hex(req->body, req->body_len, hash) != VERR_OK) {
-		http_resp_error(resp, 500, "internal_error", "could not hash the request", NULL);
-		return false;
-	}
-	for (;;) {
-		enum verr e = db_idem_claim(app->db, resp->api_key_name, req->idempotency_key, hash,
-		                            &outcome, &status, &resp->body);
-
-		if (e != VERR_OK && e != VERR_CONFLICT) {
-			db_unavailable(resp);
-			return false;
-		}
-		if (e == VERR_OK && outcome == DB_IDEM_CLAIMED)
-			return true;
-		if (e == VERR_OK && outcome == DB_IDEM_MISMATCH) {
-			http_resp_error(resp, 422, "idempotency_key_reused",
-			                "this Idempotency-Key was used with a different request body",
-			                "Idempotency-Key");
-			return false;
-		}
-		if (e == VERR_OK && outcome == DB_IDEM_DONE) {
-			resp->status = status;
-			resp->content_type = "application/json; charset=utf-8";
-			http_resp_header(resp, "Idempotent-Replayed", "true");
-			log_info("idempotent replay", LF_INT("status", status));
-			return false;
-		}
-		if (server_now_ms() >= deadline)
-			break;
-		sleep_ms(CALL_IDEM_POLL_MS);
-	}
-	http_resp_error(resp, 409, "idempotency_key_in_progress",
-	                "a request with this Idempotency-Key is still being processed; retry shortly",
-	                "Idempotency-Key");
-	http_resp_header(resp, "Retry-After", "1");
-	return false;
-}
-
-/* Stores the final answer for a claimed key, or releases the key when
- * nothing was dialed so a retry may try again. */
-static void idem_end(struct app *app, const struct http_req *req, struct http_resp *resp,
-                     bool release)
-{
-	enum verr e;
-
-	if (release)
-		e = db_idem_release(app->db, resp->api_key_name, req->idempotency_key);
-	else
-		e = db_idem_complete(app->db, resp->api_key_name, req->idempotency_key, resp->status,
-		                     buf_str(&resp->body), resp->call_sid[0] ? resp->call_sid : NULL);
-	if (e != VERR_OK)
-		log_error("could not store the idempotency outcome", LF_STR("error", verr_strerror(e)));
 }
 
 static void handle_call(struct app *app, const struct http_req *req, struct http_resp *resp)
@@ -231,7 +136,7 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 		tp.url = cr.url[0] != '\0' ? cr.url : app->voice_url;
 	}
 	if (idem) {
-		if (!idem_begin(app, req, resp))
+		if (!idem_begin(app->db, req, resp))
 			goto out;
 		claimed = true;
 	}
@@ -285,7 +190,7 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	         LF_PHONE("from", from.e164));
 out:
 	if (claimed)
-		idem_end(app, req, resp, release);
+		idem_end(app->db, req, resp, release);
 	buf_free(&twiml);
 	buf_free(&json);
 }
@@ -310,59 +215,22 @@ static void handle_get_call(struct app *app, const char *sid, struct http_resp *
 	buf_free(&json);
 }
 
-static bool direction_valid(const char *d)
-{
-	return strcmp(d, "inbound") == 0 || strcmp(d, "outbound-api") == 0 ||
-	       strcmp(d, "outbound-dial") == 0;
-}
-
 static void handle_list(struct app *app, const struct http_req *req, struct http_resp *resp)
 {
-	struct form q = { NULL, 0 };
-	struct db_call_filter f = { NULL, NULL, NULL, NULL, CALLS_DEFAULT_LIMIT };
+	struct callsquery q;
+	struct callsquery_error qerr;
 	struct buf items, out;
-	char detail[FORM_MAX_ERROR], ts[DB_MAX_TS], sid[DB_MAX_TS], next[CURSOR_MAX];
-	char last_ts[DB_MAX_TS], last_sid[DB_MAX_TS];
+	char next[CURSOR_MAX], last_ts[DB_MAX_TS], last_sid[DB_MAX_TS];
 	bool more = false;
-	size_t i;
 	enum verr e;
 
 	buf_init(&items, CALL_MAX_JSON);
 	buf_init(&out, CALL_MAX_JSON + 256);
-	if (form_parse(req->query, strlen(req->query), &q, detail, sizeof detail) != VERR_OK) {
-		http_resp_error(resp, 400, "invalid_query", detail, NULL);
+	if (callsquery_parse(req->query, &q, &qerr) != VERR_OK) {
+		http_resp_error(resp, 400, qerr.code, qerr.message, qerr.field[0] ? qerr.field : NULL);
 		goto out;
 	}
-	for (i = 0; i < q.n; i++) {
-		const char *k = q.params[i].key, *v = q.params[i].value;
-		long long n;
-
-		if (form_count(&q, k) != 1) {
-			http_resp_error(resp, 400, "invalid_query", "a query parameter is repeated", k);
-			goto out;
-		}
-		if (strcmp(k, "status") == 0 && callback_status_valid(v)) {
-			f.status = v;
-		} else if (strcmp(k, "direction") == 0 && direction_valid(v)) {
-			f.direction = v;
-		} else if (strcmp(k, "limit") == 0 && num_parse(v, 1, CALLS_MAX_LIMIT, &n)) {
-			f.limit = (int)n;
-		} else if (strcmp(k, "cursor") == 0 && cursor_decode(v, ts, sid)) {
-			f.after_created = ts;
-			f.after_sid = sid;
-		} else if (strcmp(k, "status") == 0 || strcmp(k, "direction") == 0 ||
-		           strcmp(k, "limit") == 0 || strcmp(k, "cursor") == 0) {
-			http_resp_error(resp, 400, "invalid_value",
-			                strcmp(k, "limit") == 0 ? "limit must be an integer from 1 to 100"
-			                : strcmp(k, "cursor") == 0 ? "the cursor is not one this service issued"
-			                : "unknown value", k);
-			goto out;
-		} else {
-			http_resp_error(resp, 400, "unknown_field", "unknown query parameter", k);
-			goto out;
-		}
-	}
-	e = db_calls_list(app->db, &f, &items, &more, last_ts, last_sid);
+	e = db_calls_list(app->db, &q.filter, &items, &more, last_ts, last_sid);
 	if (e != VERR_OK) {
 		db_unavailable(resp);
 		goto out;
@@ -377,7 +245,6 @@ static void handle_list(struct app *app, const struct http_req *req, struct http
 	}
 	http_resp_set(resp, 200, "application/json; charset=utf-8", out.data, out.len);
 out:
-	form_free(&q);
 	buf_free(&items);
 	buf_free(&out);
 }

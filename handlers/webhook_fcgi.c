@@ -133,9 +133,8 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 		e = record_event(app->db, app->cfg.spool_dir, &ev, token, req->body, req->body_len,
 		                 &stored, &spooled);
 		if (e != VERR_OK) {
-			http_resp_error(resp, 503, "database_unavailable",
-			                "the webhook could not be stored; retry later", NULL);
-			http_resp_header(resp, "Retry-After", "5");
+			http_resp_retry_later(resp, 503, "database_unavailable",
+			                      "the webhook could not be stored; retry later", NULL, 5);
 			goto out;
 		}
 		log_info(spooled ? "call event spooled" : stored ? "call event stored"

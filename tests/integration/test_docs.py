@@ -407,10 +407,10 @@ def produced_codes():
     def add(code, status):
         pairs.setdefault(code, set()).add(status)
 
-    variable_codes = {"code", "cerr.code"}  # covered by callreq/twilio maps below
+    variable_codes = {"code", "cerr.code", "qerr.code"}  # covered by the maps below
     for path in c_sources():
         src = strip_comments(read(path))
-        for m in re.finditer(r"\b(http_resp_error(?:_twilio)?)\s*\(", src):
+        for m in re.finditer(r"\b(http_resp_error(?:_twilio)?|http_resp_retry_later)\s*\(", src):
             before = src[max(0, m.start() - 20):m.start()]
             if re.search(r"\bvoid\s*$", before):
                 continue  # the definition
@@ -443,6 +443,10 @@ def produced_codes():
     h.check(default, "callreq_status(): no default status")
     for code in set(re.findall(r'set_error\(\s*err,\s*"([a-z_]+)"', callreq)):
         add(code, int(mapping.get(code, default[-1])))
+    # GET /calls query: callsquery.c fail() codes, all answered 400
+    calls_query = strip_comments(read(os.path.join(SRC, "common", "callsquery.c")))
+    for code in set(re.findall(r'fail\(\s*err,\s*"([a-z_]+)"', calls_query)):
+        add(code, 400)
     # Twilio errors: twilio_error_map()
     twilio = strip_comments(read(os.path.join(SRC, "common", "twilio.c")))
     for tw, status, code in re.findall(r'\{\s*(\d{5}),\s*(\d{3}),\s*"([a-z_]+)"', twilio):

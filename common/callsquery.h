@@ -1,0 +1,34 @@
+#ifndef VOICE_CALLSQUERY_H
+#define VOICE_CALLSQUERY_H
+
+#include "db.h"
+#include "err.h"
+
+/*
+ * The query string of GET /calls: status (one of Twilio's nine CallStatus
+ * values), direction (inbound, outbound-api, outbound-dial), limit (1..100,
+ * default 20) and cursor (an opaque cursor this service issued, common/cursor).
+ * Each at most once; anything else is refused.
+ */
+#define CALLSQUERY_DEFAULT_LIMIT 20
+#define CALLSQUERY_MAX_LIMIT 100
+
+struct callsquery {
+	struct db_call_filter filter; /* points into the fields below */
+	char status[16];
+	char direction[24];
+	char after_created[DB_MAX_TS];
+	char after_sid[DB_MAX_TS];
+};
+
+struct callsquery_error {
+	const char *code;  /* invalid_query, invalid_value, unknown_field (static) */
+	char field[64];    /* the parameter at fault, "" when none */
+	char message[160];
+};
+
+/* Parses query (raw, form-encoded, may be "") into q. VERR_INVALID with err
+ * filled; q is then unusable. q must not be copied (filter points into it). */
+enum verr callsquery_parse(const char *query, struct callsquery *q, struct callsquery_error *err);
+
+#endif

@@ -1,0 +1,86 @@
+#include "idem.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "server.h"
+#include "sig.h"
+
+bool idem_key_valid(const char *key)
+{
+	size_t n = strlen(key), i;
+
+	if (n == 0 || n > IDEM_MAX_KEY)
+		return false;
+	for (i = 0; i < n; i++)
+		if (key[i] < 0x21 || key[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *resp)
+{
+	char hash[SIG_SHA256_HEX];
+	long long deadline = server_now_ms() + IDEM_WAIT_MS;
+	enum db_idem outcome;
+	int status = 0;
+
+	if (sig_sha256_hex(req->body, req->body_len, hash) != VERR_OK) {
+		http_resp_error(resp, 500, "internal_error", "could not hash the request", NULL);
+		return false;
+	}
+	for (;;) {
+		enum verr e = db_idem_claim(db, resp->api_key_name, req->idempotency_key, hash, &outcome,
+		                            &status, &resp->body);
+
+		if (e != VERR_OK && e != VERR_CONFLICT) {
+			http_resp_retry_later(resp, 503, "database_unavailable",
+			                      "the database is not reachable; retry later", NULL, 5);
+			return false;
+		}
+		if (e == VERR_OK && outcome == DB_IDEM_CLAIMED)
+			return true;
+		if (e == VERR_OK && outcome == DB_IDEM_MISMATCH) {
+			http_resp_error(resp, 422, "idempotency_key_reused",
+			                "this Idempotency-Key was used with a different request body",
+			                "Idempotency-Key");
+			return false;
+		}
+		if (e == VERR_OK && outcome == DB_IDEM_DONE) {
+			resp->status = status;
+			resp->content_type = "application/json; charset=utf-8";
+			http_resp_header(resp, "Idempotent-Replayed", "true");
+			log_info("idempotent replay", LF_INT("status", status));
+			return false;
+		}
+		if (server_now_ms() >= deadline || server_stopping())
+			break;
+		sleep_ms(IDEM_POLL_MS);
+	}
+	http_resp_retry_later(resp, 409, "idempotency_key_in_progress",
+	                      "a request with this Idempotency-Key is still being processed; retry shortly",
+	                      "Idempotency-Key", 1);
+	return false;
+}
+
+void idem_end(struct db *db, const struct http_req *req, const struct http_resp *resp,
+              bool release)
+{
+	enum verr e;
+
+	if (release)
+		e = db_idem_release(db, resp->api_key_name, req->idempotency_key);
+	else
+		e = db_idem_complete(db, resp->api_key_name, req->idempotency_key, resp->status,
+		                     buf_str(&resp->body), resp->call_sid[0] ? resp->call_sid : NULL);
+	if (e != VERR_OK)
+		log_error("could not store the idempotency outcome", LF_STR("error", verr_strerror(e)));
+}

@@ -1,0 +1,40 @@
+#ifndef VOICE_IDEM_H
+#define VOICE_IDEM_H
+
+#include <stdbool.h>
+
+#include "db.h"
+#include "http.h"
+
+/*
+ * Idempotency-Key for POST /call (DESIGN.md): the same key from the same API
+ * key within 24 h returns the first response and never dials again; the same
+ * key with a different body is 422 idempotency_key_reused. The key is held
+ * in the database (db_idem_*), so this works across workers and hosts.
+ */
+#define IDEM_MAX_KEY 255
+#define IDEM_WAIT_MS 25000 /* how long a duplicate waits for the first request */
+#define IDEM_POLL_MS 100
+
+/* True for 1..IDEM_MAX_KEY printable ASCII characters. */
+bool idem_key_valid(const char *key);
+
+/*
+ * Claims req->idempotency_key for the API key named in resp->api_key_name,
+ * for this request body. Returns true when this request owns the key and
+ * should dial. Otherwise false with resp holding the answer: the stored
+ * response (with Idempotent-Replayed: true), 422 idempotency_key_reused, 409
+ * idempotency_key_in_progress after waiting IDEM_WAIT_MS for a concurrent
+ * request with the same key, or 503 when the database is unreachable.
+ */
+bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *resp);
+
+/*
+ * Ends a claimed key: stores resp (status, body, call sid) as the key's
+ * answer, or, with release, frees the key because nothing was dialed so a
+ * retry may try again. Failures are logged.
+ */
+void idem_end(struct db *db, const struct http_req *req, const struct http_resp *resp,
+              bool release);
+
+#endif

@@ -1,0 +1,122 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "callsquery.h"
+#include "cursor.h"
+#include "idem.h"
+
+static void test_valid(void **state)
+{
+	static const struct {
+		const char *query, *status, *direction;
+		int limit;
+	} valid[] = {
+		{ "", NULL, NULL, 20 },
+		{ "limit=1", NULL, NULL, 1 },
+		{ "limit=100", NULL, NULL, 100 },
+		{ "status=completed", "completed", NULL, 20 },
+		{ "status=no-answer&direction=outbound-api&limit=5", "no-answer", "outbound-api", 5 },
+		{ "direction=inbound", NULL, "inbound", 20 },
+		{ "status=in-progress", "in-progress", NULL, 20 },
+	};
+	struct callsquery q;
+	struct callsquery_error err;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+		assert_int_equal(callsquery_parse(valid[i].query, &q, &err), VERR_OK);
+		assert_int_equal(q.filter.limit, valid[i].limit);
+		if (valid[i].status == NULL)
+			assert_null(q.filter.status);
+		else
+			assert_string_equal(q.filter.status, valid[i].status);
+		if (valid[i].direction == NULL)
+			assert_null(q.filter.direction);
+		else
+			assert_string_equal(q.filter.direction, valid[i].direction);
+		assert_null(q.filter.after_created);
+	}
+}
+
+static void test_cursor(void **state)
+{
+	char cur[CURSOR_MAX], query[CURSOR_MAX + 16];
+	struct callsquery q;
+	struct callsquery_error err;
+
+	(void)state;
+	assert_true(cursor_encode("2026-11-24T01:27:42.858661Z", "CA0123456789abcdef0123456789abcdef", cur));
+	snprintf(query, sizeof query, "cursor=%s", cur);
+	assert_int_equal(callsquery_parse(query, &q, &err), VERR_OK);
+	assert_string_equal(q.filter.after_created, "2026-11-24T01:27:42.858661Z");
+	assert_string_equal(q.filter.after_sid, "CA0123456789abcdef0123456789abcdef");
+}
+
+static void test_invalid(void **state)
+{
+	static const struct {
+		const char *query, *code, *field;
+	} invalid[] = {
+		{ "limit=0", "invalid_value", "limit" },
+		{ "limit=101", "invalid_value", "limit" },
+		{ "limit=ten", "invalid_value", "limit" },
+		{ "limit=", "invalid_value", "limit" },
+		{ "limit=5&limit=6", "invalid_query", "limit" },
+		{ "status=done", "invalid_value", "status" },
+		{ "status=", "invalid_value", "status" },
+		{ "direction=sideways", "invalid_value", "direction" },
+		{ "direction=trunking-originating", "invalid_value", "direction" },
+		{ "cursor=abc", "invalid_value", "cursor" },
+		{ "colour=blue", "unknown_field", "colour" },
+		{ "status=%zz", "invalid_query", "" },
+	};
+	struct callsquery q;
+	struct callsquery_error err;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+		memset(&err, 0, sizeof err);
+		assert_int_equal(callsquery_parse(invalid[i].query, &q, &err), VERR_INVALID);
+		assert_string_equal(err.code, invalid[i].code);
+		assert_string_equal(err.field, invalid[i].field);
+		assert_true(err.message[0] != '\0');
+	}
+}
+
+static void test_idem_key(void **state)
+{
+	char longest[IDEM_MAX_KEY + 2];
+
+	(void)state;
+	assert_true(idem_key_valid("a"));
+	assert_true(idem_key_valid("order-1234:retry/ok~"));
+	memset(longest, 'k', IDEM_MAX_KEY);
+	longest[IDEM_MAX_KEY] = '\0';
+	assert_true(idem_key_valid(longest));
+	longest[IDEM_MAX_KEY] = 'k';
+	longest[IDEM_MAX_KEY + 1] = '\0';
+	assert_false(idem_key_valid(longest));
+	assert_false(idem_key_valid(""));
+	assert_false(idem_key_valid("has space"));
+	assert_false(idem_key_valid("tab\there"));
+	assert_false(idem_key_valid("caf\xc3\xa9"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_cursor),
+		cmocka_unit_test(test_invalid),
+		cmocka_unit_test(test_idem_key),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
