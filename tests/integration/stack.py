@@ -141,6 +141,12 @@ def up(itest, source):
         "VOICE_CALL_RATE": "100r/s",
         "VOICE_HEALTH_TIMEOUT": "120",
         "SIM_TIME_SCALE": "0.05",
+        # Twilio timeouts short enough to keep the timeout tests quick, and
+        # the simulator's slow scenario just longer than them; a loopback
+        # simulator answers every other request in milliseconds.
+        "TWILIO_TIMEOUT_MS": "3000",
+        "TWILIO_CONNECT_TIMEOUT_MS": "1000",
+        "SIM_SLOW_MS": "6000",
     })
     if os.environ.get("VOICE_BUILD_DIR"):
         env["VOICE_BUILD_DIR"] = os.environ["VOICE_BUILD_DIR"]

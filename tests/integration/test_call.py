@@ -715,8 +715,8 @@ def expect_list_code(q):
 
 @h.test
 def twilio_timeout_is_504():
-    # TWILIO_TIMEOUT_MS (default 15000; stack.env leaves it unset) is shorter
-    # than the slow scenario's SIM_SLOW_MS (default 20000).
+    # TWILIO_TIMEOUT_MS (stack.py sets 3000) is shorter than the slow
+    # scenario's SIM_SLOW_MS (stack.py sets 6000).
     e = h.env()
     print(f"     (TWILIO_TIMEOUT_MS={e.get('TWILIO_TIMEOUT_MS') or 'unset: 15000'}, "
           f"SIM_SLOW_MS={e.get('SIM_SLOW_MS') or 'unset: 20000'})", flush=True)
