@@ -288,7 +288,7 @@ def private_call_worker(tmp, label, overrides):
     """A call_fcgi of the stack's build on its own socket (-s) under tmp, with
     the stack's settings plus overrides (a None value removes a setting), its
     own spool and metrics file (so the stack's counters stay exact). Yields
-    (socket path, log path); stopped by its PID (SIGTERM) on exit."""
+    (socket path, log path, Popen); stopped by its PID (SIGTERM) on exit."""
     e = env()
     sock_path = os.path.join(tmp, f"call-{label}.sock")
     log_path = os.path.join(tmp, f"call-{label}.log")
@@ -311,7 +311,7 @@ def private_call_worker(tmp, label, overrides):
         wait_until(lambda: os.path.exists(sock_path) or p.poll() is not None, 30,
                    f"the private call worker's socket ({label})")
         check(p.poll() is None, f"the private call worker ({label}) exited {p.returncode}")
-        yield sock_path, log_path
+        yield sock_path, log_path, p
     finally:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)  # the process we started, by its PID

@@ -428,7 +428,7 @@ def private_worker(overrides, label):
     scanned with the stack's at the end; yields its socket path."""
     tmp = tempfile.mkdtemp(prefix="calltest-")
     STATE["tmp_dirs"].append(tmp)
-    with h.private_call_worker(tmp, label, overrides) as (sock_path, log_path):
+    with h.private_call_worker(tmp, label, overrides) as (sock_path, log_path, _):
         STATE["extra_logs"].append(log_path)
         yield sock_path
 

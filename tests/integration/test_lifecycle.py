@@ -149,7 +149,7 @@ def call_accepted_while_database_down_is_spooled_then_replayed():
               "HTTP_X_REQUEST_ID": secrets.token_hex(16)}
     result = {}
     with h.private_call_worker(tmp, "spoolcall", {"TWILIO_TIMEOUT_MS": str(slow_ms + 20000)}) \
-            as (sock, log_path):
+            as (sock, log_path, _):
         t = threading.Thread(target=lambda: result.update(
             r=h.fcgi_request(sock, params, body, timeout=slow_ms / 1000 + 60)))
         t.start()
