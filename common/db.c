@@ -122,7 +122,10 @@ static const struct {
 		"SELECT json_build_object(" CALL_FIELDS ")::text, " TS("c.created_at") ", c.call_sid"
 		" FROM calls c"
 		" WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.direction = $2)"
-		"   AND ($3::timestamptz IS NULL OR (c.created_at, c.call_sid) < ($3::timestamptz, $4::text))"
+		/* the cursor as one row comparison the index can seek to (no cursor:
+		 * ('infinity', '') is after every row), not an OR that a generic
+		 * plan can only filter: a deep page stays one index probe */
+		"   AND (c.created_at, c.call_sid) < (coalesce($3::timestamptz, 'infinity'), coalesce($4::text, ''))"
 		" ORDER BY c.created_at DESC, c.call_sid DESC LIMIT $5::integer", 5, true },
 };
 
