@@ -71,7 +71,7 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 	struct buf twiml;
 	bool is_form = http_content_type_is(req, "application/x-www-form-urlencoded");
 	bool is_json = http_content_type_is(req, "application/json");
-	bool stored = false, spooled = false;
+	bool stored = false, spooled = false, malformed;
 	char detail[FORM_MAX_ERROR], field[64];
 	const char *token = req->twilio_idempotency;
 	enum verr e;
@@ -87,18 +87,22 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 		http_resp_error(resp, 400, "missing_signature", "the X-Twilio-Signature header is required", NULL);
 		goto out;
 	}
-	if (is_form && form_parse(req->body, req->body_len, &form, detail, sizeof detail) != VERR_OK) {
-		log_warn("webhook refused: malformed body", LF_STR("error", detail),
-		         LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 400, "malformed_body", detail, NULL);
-		goto out;
-	}
+	/* a body that does not parse is checked as if it had no parameters:
+	 * a forger still gets 403 before anything else is said about it */
+	malformed = is_form && form_parse(req->body, req->body_len, &form, detail,
+	                                  sizeof detail) != VERR_OK;
 	if (!sig_verify(app->cfg.auth_token, app->cfg.public_base_url, req->request_uri, &form,
 	                req->body, req->body_len, is_json, req->twilio_signature)) {
 		metrics_count_sig_failure(METRICS_SIG_MISMATCH);
 		log_warn("webhook refused: signature mismatch", LF_STR("route", req->path),
 		         LF_STR("remote_addr", req->remote_addr));
 		http_resp_error(resp, 403, "invalid_signature", "the X-Twilio-Signature does not match", NULL);
+		goto out;
+	}
+	if (malformed) {
+		log_warn("webhook refused: malformed body", LF_STR("error", detail),
+		         LF_STR("remote_addr", req->remote_addr));
+		http_resp_error(resp, 400, "malformed_body", detail, NULL);
 		goto out;
 	}
 	if (!is_form) {

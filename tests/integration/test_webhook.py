@@ -227,6 +227,25 @@ def signed_without_port_is_accepted():
 
 
 @test
+def malformed_body_signature_first():
+    # A body that is not valid form encoding: the signature is still checked
+    # first (over the URL alone, as for a body without parameters), so a
+    # forger learns nothing but 403; a correctly signed one is 400.
+    e = h.env()
+    url = e["PUBLIC_BASE_URL"] + "/twilio/webhook"
+    body = "CallSid=%zz&CallStatus=completed"
+    hdrs = {"Content-Type": FORM}
+    r = h.post("/twilio/webhook", body, headers=dict(hdrs, **{"X-Twilio-Signature": "AAAA"}),
+               timeout=REQUEST_TIMEOUT)
+    h.check_json_error(r, 403, "malformed body, forged signature")
+    sig = twilio_signature(url, [])
+    r = h.post("/twilio/webhook", body, headers=dict(hdrs, **{"X-Twilio-Signature": sig}),
+               timeout=REQUEST_TIMEOUT)
+    h.check_json_error(r, 400, "malformed body, signature over the URL")
+    check(r.json()["error"]["code"] == "malformed_body", f"malformed body: {r!r}")
+
+
+@test
 def success_is_logged_without_error():
     # The access line of a stored callback must not carry an error code.
     sid = new_sid()
