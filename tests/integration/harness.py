@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import shlex
 import signal
 import socket
@@ -364,6 +365,30 @@ def fcgi_pairs(params):
             out += bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
         out += k + v
     return out
+
+
+def fcgi(sock_path, method, path, body=b"", headers=None, timeout=60):
+    """An HTTP-like request straight to a worker's FastCGI socket, with the
+    parameters nginx would send (a fresh X-Request-Id; headers are extra CGI
+    parameters such as CONTENT_TYPE or HTTP_AUTHORIZATION). Returns a
+    Response whose .request_id is the id sent."""
+    rid = secrets.token_hex(16)
+    params = {"REQUEST_METHOD": method, "REQUEST_URI": path, "DOCUMENT_URI": path,
+              "SCRIPT_NAME": path, "QUERY_STRING": "", "CONTENT_LENGTH": str(len(body)),
+              "HTTP_X_REQUEST_ID": rid, "REMOTE_ADDR": "127.0.0.1",
+              "SERVER_PROTOCOL": "HTTP/1.1", "HTTPS": "on"}
+    params.update(headers or {})
+    status, hdrs, payload = fcgi_request(sock_path, params, body, timeout=timeout)
+    r = Response(status, hdrs, payload)
+    r.request_id = rid
+    return r
+
+
+def fcgi_post_call(sock_path, secret, body, timeout=60):
+    """POST /call with a JSON body (bytes) and API key, through fcgi()."""
+    return fcgi(sock_path, "POST", "/call", body,
+                {"CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": f"Bearer {secret}"},
+                timeout=timeout)
 
 
 def fcgi_request(sock_path, params, body, timeout=60):

@@ -434,14 +434,7 @@ def private_worker(overrides, label):
 
 
 def fcgi_post_call(sock_path, to):
-    body = ('{"to":"%s"}' % to).encode()
-    params = {"REQUEST_METHOD": "POST", "REQUEST_URI": "/call", "DOCUMENT_URI": "/call",
-              "SCRIPT_NAME": "/call", "QUERY_STRING": "", "CONTENT_TYPE": "application/json",
-              "CONTENT_LENGTH": str(len(body)), "HTTP_AUTHORIZATION": f"Bearer {secret()}",
-              "HTTP_X_REQUEST_ID": secrets.token_hex(16), "REMOTE_ADDR": "127.0.0.1",
-              "SERVER_PROTOCOL": "HTTP/1.1", "HTTPS": "on"}
-    status, headers, payload = h.fcgi_request(sock_path, params, body, timeout=60)
-    return h.Response(status, headers, payload)
+    return h.fcgi_post_call(sock_path, secret(), ('{"to":"%s"}' % to).encode())
 
 
 @h.test

@@ -5,10 +5,8 @@ following PostgreSQL with the same worker processes, API keys (create, use,
 revoke, stored only hashed), a worker refusing to start without
 TWILIO_ACCOUNT_SID, nginx's own JSON errors, X-Request-Id, /metrics."""
 
-import json
 import os
 import re
-import secrets
 import signal
 import stat
 import subprocess
@@ -229,25 +227,20 @@ def sigterm_finishes_the_current_request():
     name = h.unique_name("sigterm")
     secret = h.key_create(name)
     slow_ms = int(h.env().get("SIM_SLOW_MS") or 20000)
-    body = b'{"to":"+14155550108"}'
-    params = {"REQUEST_METHOD": "POST", "REQUEST_URI": "/call", "DOCUMENT_URI": "/call",
-              "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
-              "HTTP_AUTHORIZATION": f"Bearer {secret}", "REMOTE_ADDR": "127.0.0.1",
-              "HTTP_X_REQUEST_ID": secrets.token_hex(16)}
     result = {}
     try:
         with h.private_call_worker(tempfile.mkdtemp(prefix="sigterm-"), "sigterm",
                                    {"TWILIO_TIMEOUT_MS": str(slow_ms + 20000)}) as (sock, _, proc):
-            t = threading.Thread(target=lambda: result.update(
-                r=h.fcgi_request(sock, params, body, timeout=slow_ms / 1000 + 60)))
+            t = threading.Thread(target=lambda: result.update(r=h.fcgi_post_call(
+                sock, secret, b'{"to":"+14155550108"}', timeout=slow_ms / 1000 + 60)))
             t.start()
             time.sleep(min(1.0, slow_ms / 4000))
             proc.send_signal(signal.SIGTERM)  # the worker we started, by its PID
             t.join(timeout=slow_ms / 1000 + 90)
             check("r" in result, "no answer after SIGTERM: the request in flight was dropped")
-            status, _, payload = result["r"]
-            check(status == 201 and json.loads(payload).get("sid", "").startswith("CA"),
-                  f"the request in flight after SIGTERM: {status} {payload[:200]!r}")
+            r = result["r"]
+            check(r.status == 201 and r.json().get("sid", "").startswith("CA"),
+                  f"the request in flight after SIGTERM: {r!r}")
             rc = proc.wait(timeout=30)
             check(rc == 0, f"the worker exited {rc} after SIGTERM, want 0")
     finally:

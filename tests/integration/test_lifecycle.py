@@ -6,7 +6,6 @@ placed with `voicectl simulate inbound`; and a status callback that arrives
 while PostgreSQL is down (spooled, then replayed). python3 stdlib only.
 """
 
-import json
 import os
 import secrets
 import sys
@@ -142,16 +141,11 @@ def call_accepted_while_database_down_is_spooled_then_replayed():
     secret = h.key_create(name)
     slow_ms = int(e.get("SIM_SLOW_MS") or 20000)
     tmp = tempfile.mkdtemp(prefix="lifecycle-")
-    body = b'{"to":"+14155550108"}'
-    params = {"REQUEST_METHOD": "POST", "REQUEST_URI": "/call", "DOCUMENT_URI": "/call",
-              "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
-              "HTTP_AUTHORIZATION": f"Bearer {secret}", "REMOTE_ADDR": "127.0.0.1",
-              "HTTP_X_REQUEST_ID": secrets.token_hex(16)}
     result = {}
     with h.private_call_worker(tmp, "spoolcall", {"TWILIO_TIMEOUT_MS": str(slow_ms + 20000)}) \
             as (sock, log_path, _):
-        t = threading.Thread(target=lambda: result.update(
-            r=h.fcgi_request(sock, params, body, timeout=slow_ms / 1000 + 60)))
+        t = threading.Thread(target=lambda: result.update(r=h.fcgi_post_call(
+            sock, secret, b'{"to":"+14155550108"}', timeout=slow_ms / 1000 + 60)))
         t.start()
         stopped = False
         try:
@@ -163,10 +157,9 @@ def call_accepted_while_database_down_is_spooled_then_replayed():
             if stopped:
                 h.pg_start()
         check("r" in result, "POST /call did not answer")
-        status, _, payload = result["r"]
-        check(status == 201,
-              f"call accepted while PostgreSQL was down: expected 201, got {status} {payload[:300]!r}")
-        doc = json.loads(payload)
+        r = result["r"]
+        check(r.status == 201, f"call accepted while PostgreSQL was down: expected 201, got {r!r}")
+        doc = r.json()
         sid = doc["sid"]
         check(doc["to"] == "+14155550108" and doc["status"] == "queued"
               and doc["created_at"].endswith("Z"), f"the 201 body is not a call object: {doc}")

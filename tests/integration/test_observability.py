@@ -487,14 +487,8 @@ def read_log(log_path, label):
 
 
 def fcgi(sock_path, method, path, body=b"", extra=None):
-    rid = secrets.token_hex(16)
-    params = {"REQUEST_METHOD": method, "REQUEST_URI": path, "DOCUMENT_URI": path,
-              "SCRIPT_NAME": path, "QUERY_STRING": "", "CONTENT_LENGTH": str(len(body)),
-              "HTTP_X_REQUEST_ID": rid, "REMOTE_ADDR": "127.0.0.1",
-              "SERVER_PROTOCOL": "HTTP/1.1", "HTTPS": "on"}
-    params.update(extra or {})
-    status, _, _ = h.fcgi_request(sock_path, params, body, timeout=30)
-    return status, rid
+    r = h.fcgi(sock_path, method, path, body, extra, timeout=30)
+    return r.status, r.request_id
 
 
 def run_level(level):
