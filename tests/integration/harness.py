@@ -285,18 +285,20 @@ def worker_pids(pool):
 
 
 @contextlib.contextmanager
-def private_call_worker(tmp, label, overrides):
-    """A call_fcgi of the stack's build on its own socket (-s) under tmp, with
+def private_worker(tmp, label, overrides, pool="call"):
+    """A call_fcgi (or, with pool="webhook", webhook_fcgi) of the stack's
+    build on its own socket (-s) under tmp, with
     the stack's settings plus overrides (a None value removes a setting), its
     own spool and metrics file (so the stack's counters stay exact). Yields
     (socket path, log path, Popen); stopped by its PID (SIGTERM) on exit."""
     e = env()
-    sock_path = os.path.join(tmp, f"call-{label}.sock")
-    log_path = os.path.join(tmp, f"call-{label}.log")
+    sock_path = os.path.join(tmp, f"{pool}-{label}.sock")
+    log_path = os.path.join(tmp, f"{pool}-{label}.log")
     spool = os.path.join(tmp, f"spool-{label}")
     os.makedirs(spool, mode=0o700, exist_ok=True)
     wenv = {k: v for k, v in e.items()
-            if k.startswith(("TWILIO_", "CALL_", "DATABASE_URL", "PUBLIC_BASE_URL", "LOG_LEVEL"))}
+            if k.startswith(("TWILIO_", "CALL_", "VOICE_INBOUND", "VOICE_GREETING",
+                             "VOICE_FORWARD", "DATABASE_URL", "PUBLIC_BASE_URL", "LOG_LEVEL"))}
     wenv.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "VOICE_ENV_FILE": "/nonexistent",
                  "VOICE_SPOOL_DIR": spool, "ASAN_OPTIONS": "detect_leaks=0",
                  "VOICE_METRICS_FILE": os.path.join(tmp, f"metrics-{label}.shm")})
@@ -306,12 +308,13 @@ def private_call_worker(tmp, label, overrides):
         else:
             wenv[k] = v
     with open(log_path, "w", encoding="utf-8") as logf:
-        p = subprocess.Popen([e["VOICE_CALL_BIN"], "-s", sock_path], stdin=subprocess.DEVNULL,
+        p = subprocess.Popen([e[f"VOICE_{pool.upper()}_BIN"], "-s", sock_path],
+                             stdin=subprocess.DEVNULL,
                              stdout=logf, stderr=logf, env=wenv)
     try:
         wait_until(lambda: os.path.exists(sock_path) or p.poll() is not None, 30,
-                   f"the private call worker's socket ({label})")
-        check(p.poll() is None, f"the private call worker ({label}) exited {p.returncode}")
+                   f"the private {pool} worker's socket ({label})")
+        check(p.poll() is None, f"the private {pool} worker ({label}) exited {p.returncode}")
         yield sock_path, log_path, p
     finally:
         if p.poll() is None:

@@ -424,11 +424,11 @@ def twilio_server_error_is_503_not_retried():
 
 @contextlib.contextmanager
 def private_worker(overrides, label):
-    """A private call worker (harness.private_call_worker) whose log is
+    """A private call worker (harness.private_worker) whose log is
     scanned with the stack's at the end; yields its socket path."""
     tmp = tempfile.mkdtemp(prefix="calltest-")
     STATE["tmp_dirs"].append(tmp)
-    with h.private_call_worker(tmp, label, overrides) as (sock_path, log_path, _):
+    with h.private_worker(tmp, label, overrides) as (sock_path, log_path, _):
         STATE["extra_logs"].append(log_path)
         yield sock_path
 

@@ -495,7 +495,7 @@ def run_level(level):
     """GET /healthz and a keyless POST /call through a private worker at
     LOG_LEVEL=level; returns (log lines as dicts, healthz rid, call rid)."""
     label = f"LOG_LEVEL={level}"
-    with h.private_call_worker(private_tmp(), level, {"LOG_LEVEL": level}) as (sock_path, log_path, _):
+    with h.private_worker(private_tmp(), level, {"LOG_LEVEL": level}) as (sock_path, log_path, _):
         status, rid_health = fcgi(sock_path, "GET", "/healthz")
         check(status == 200, f"{label}: GET /healthz answered {status}")
         body = b'{"to":"+14155550140"}'
@@ -540,7 +540,7 @@ def database_messages_are_json_log_lines():
     sep = "&" if "?" in url else "?"
     url += sep + "options=-c%20client_min_messages%3Ddebug5"
     label = "client_min_messages=debug5"
-    with h.private_call_worker(private_tmp(), "notices",
+    with h.private_worker(private_tmp(), "notices",
                                {"DATABASE_URL": url, "LOG_LEVEL": "info"}) as (sock_path, log_path, _):
         status, rid = fcgi(sock_path, "GET", "/readyz")
         check(status == 200, f"{label}: GET /readyz answered {status} (the database must answer)")

@@ -245,6 +245,36 @@ def malformed_body_signature_first():
     check(r.json()["error"]["code"] == "malformed_body", f"malformed body: {r!r}")
 
 
+def voice_answer(mode_env, label):
+    """An inbound Voice URL request, signed, to a private webhook worker
+    configured with mode_env; returns the TwiML root element."""
+    import tempfile
+    e = h.env()
+    params = callback_params(new_sid(), "ringing", direction="inbound")
+    body = urllib.parse.urlencode(params).encode()
+    sig = twilio_signature(e["PUBLIC_BASE_URL"] + "/twilio/voice", params)
+    with h.private_worker(tempfile.mkdtemp(prefix="voicemode-"), label, mode_env,
+                          pool="webhook") as (sock, _, _):
+        r = h.fcgi(sock, "POST", "/twilio/voice", body,
+                   {"CONTENT_TYPE": FORM, "HTTP_X_TWILIO_SIGNATURE": sig})
+    check(r.status == 200 and (r.header("content-type") or "").startswith("text/xml"),
+          f"{label}: Voice URL answered {r!r}")
+    return ET.fromstring(r.body)
+
+
+@test
+def inbound_modes_answer_the_configured_twiml():
+    root = voice_answer({"VOICE_INBOUND_MODE": "reject"}, "reject")
+    check(root.tag == "Response" and [c.tag for c in root] == ["Reject"],
+          f"reject mode: {ET.tostring(root)!r}")
+    root = voice_answer({"VOICE_INBOUND_MODE": "dial", "VOICE_FORWARD_TO": "+14155550177"}, "dial")
+    check([c.tag for c in root] == ["Dial"] and root[0][0].tag == "Number"
+          and root[0][0].text == "+14155550177", f"dial mode: {ET.tostring(root)!r}")
+    root = voice_answer({"VOICE_INBOUND_MODE": "say", "VOICE_GREETING": "Hi & <welcome>"}, "say")
+    check([c.tag for c in root] == ["Say"] and root[0].text == "Hi & <welcome>",
+          f"say mode with a greeting to escape: {ET.tostring(root)!r}")
+
+
 @test
 def success_is_logged_without_error():
     # The access line of a stored callback must not carry an error code.
