@@ -5,6 +5,8 @@ following PostgreSQL with the same worker processes, API keys (create, use,
 revoke, stored only hashed), a worker refusing to start without
 TWILIO_ACCOUNT_SID, nginx's own JSON errors, X-Request-Id, /metrics."""
 
+import concurrent.futures
+import http.client
 import os
 import re
 import signal
@@ -217,6 +219,48 @@ def metrics_from_loopback():
     check(r.status == 200, f"GET /metrics from 127.0.0.1: expected 200, got {r!r}")
     ctype = r.header("content-type", "")
     check(ctype.startswith("text/plain"), f"/metrics Content-Type is {ctype!r}, want Prometheus text")
+
+
+@test
+def call_rate_limit_answers_429_json():
+    # nginx's limit_req on /call is per client address: the burst comes from
+    # 127.0.0.4 (still loopback) so 127.0.0.1's budget, which the other tests
+    # use, is untouched. Bounded in requests and time, never in speed: the
+    # budget refills at VOICE_CALL_RATE, so keep sending until it runs out.
+    e = h.env()
+    limited = []
+    stop = threading.Event()
+    deadline = time.monotonic() + 90
+
+    def client(_):
+        conn = http.client.HTTPSConnection("127.0.0.1", int(e["VOICE_HTTPS_PORT"]), timeout=15,
+                                           context=h.tls_context(), source_address=("127.0.0.4", 0))
+        try:
+            for _ in range(1000):
+                if stop.is_set() or time.monotonic() > deadline:
+                    return
+                conn.request("POST", "/call", body=b"{}", headers={
+                    "Content-Type": "application/json", "Authorization": "Bearer not-a-key"})
+                r = conn.getresponse()
+                body = r.read()
+                if r.status == 429:
+                    limited.append(h.Response(r.status, {k.lower(): v for k, v in r.getheaders()},
+                                              body))
+                    stop.set()
+        finally:
+            conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(client, range(16)))
+    check(limited, "16,000 requests from one address never met the /call rate limit")
+    h.check_json_error(limited[0], 429, "rate-limited POST /call")
+    check(limited[0].json()["error"]["code"] == "rate_limited", f"429 body: {limited[0]!r}")
+    check(limited[0].header("retry-after") == "1", f"429 without Retry-After: {limited[0].headers}")
+    check(re.fullmatch(r"[0-9a-f]{32}", limited[0].header("x-request-id") or ""),
+          f"429 without X-Request-Id: {limited[0].headers}")
+    # 127.0.0.1 was not limited by 127.0.0.4's burst
+    r = h.post("/call", b"{}", headers={"Content-Type": "application/json"})
+    check(r.status == 401, f"POST /call from 127.0.0.1 after another address was limited: {r!r}")
 
 
 @test
