@@ -9,7 +9,9 @@ import concurrent.futures
 import http.client
 import os
 import re
+import shutil
 import signal
+import ssl
 import stat
 import subprocess
 import sys
@@ -261,6 +263,47 @@ def call_rate_limit_answers_429_json():
     # 127.0.0.1 was not limited by 127.0.0.4's burst
     r = h.post("/call", b"{}", headers={"Content-Type": "application/json"})
     check(r.status == 401, f"POST /call from 127.0.0.1 after another address was limited: {r!r}")
+
+
+@test
+def external_database_url_is_used_as_given():
+    # deploy/up with DATABASE_URL set (Supabase, a managed PostgreSQL) starts
+    # no cluster of its own, migrates that database, and deploy/down leaves
+    # it running. The "external" database here is the stack's own.
+    import stack  # tests/integration/stack.py: free ports, script runner
+    e = h.env()
+    run_dir = tempfile.mkdtemp(prefix="extdb-")
+    https, http_port, sim, pg = stack.free_ports(4)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TWILIO_", "PUBLIC_BASE_URL", "VOICE_"))}
+    env.update({"VOICE_RUN_DIR": run_dir, "VOICE_SKIP_INSTALL": "1",
+                "VOICE_BUILD_DIR": e["VOICE_BUILD_DIR"], "DATABASE_URL": e["DATABASE_URL"],
+                "VOICE_HTTPS_PORT": str(https), "VOICE_HTTP_PORT": str(http_port),
+                "VOICE_SIM_PORT": str(sim), "VOICE_PG_PORT": str(pg),
+                "VOICE_CALL_WORKERS": "1", "VOICE_WEBHOOK_WORKERS": "1"})
+    up = os.path.join(run_dir, "up.out")
+    try:
+        rc = stack.run_script(os.path.join(h.SOURCE_DIR, "deploy", "up"), env, 240, up)
+        with open(up, encoding="utf-8", errors="replace") as f:
+            out = f.read()
+        check(rc == 0, f"deploy/up with DATABASE_URL exited {rc}: {out[-1500:]}")
+        check(not os.path.exists(os.path.join(run_dir, "pg", "data")),
+              "deploy/up created its own cluster although DATABASE_URL was set")
+        ctx = ssl.create_default_context(cafile=os.path.join(run_dir, "tls", "cert.pem"))
+        conn = http.client.HTTPSConnection("127.0.0.1", https, timeout=15, context=ctx)
+        try:
+            conn.request("GET", "/readyz")
+            r = conn.getresponse()
+            check(r.status == 200, f"/readyz of the stack on the external database: {r.status} {r.read()!r}")
+        finally:
+            conn.close()
+    finally:
+        rc = stack.run_script(os.path.join(h.SOURCE_DIR, "deploy", "down"), env, 120,
+                              os.path.join(run_dir, "down.out"))
+    check(rc == 0, f"deploy/down of the second stack exited {rc}")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    check(h.pg_running(), "deploy/down stopped the external database")
+    check(h.get("/readyz").status == 200, "the first stack lost its database")
 
 
 @test
