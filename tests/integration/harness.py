@@ -19,6 +19,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import urllib.parse
@@ -286,6 +287,18 @@ def worker_pids(pool):
 
 @contextlib.contextmanager
 def private_worker(tmp, label, overrides, pool="call"):
+    """See _private_worker; tmp=None uses a temporary directory removed on exit."""
+    if tmp is not None:
+        with _private_worker(tmp, label, overrides, pool) as w:
+            yield w
+        return
+    with tempfile.TemporaryDirectory(prefix=f"{pool}-{label}-") as d:
+        with _private_worker(d, label, overrides, pool) as w:
+            yield w
+
+
+@contextlib.contextmanager
+def _private_worker(tmp, label, overrides, pool):
     """A call_fcgi (or, with pool="webhook", webhook_fcgi) of the stack's
     build on its own socket (-s) under tmp, with
     the stack's settings plus overrides (a None value removes a setting), its

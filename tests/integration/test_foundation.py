@@ -316,7 +316,7 @@ def sigterm_finishes_the_current_request():
     slow_ms = int(h.env().get("SIM_SLOW_MS") or 20000)
     result = {}
     try:
-        with h.private_worker(tempfile.mkdtemp(prefix="sigterm-"), "sigterm",
+        with h.private_worker(None, "sigterm",
                                    {"TWILIO_TIMEOUT_MS": str(slow_ms + 20000)}) as (sock, _, proc):
             t = threading.Thread(target=lambda: result.update(r=h.fcgi_post_call(
                 sock, secret, b'{"to":"+14155550108"}', timeout=slow_ms / 1000 + 60)))

@@ -9,7 +9,6 @@ while PostgreSQL is down (spooled, then replayed). python3 stdlib only.
 import os
 import secrets
 import sys
-import tempfile
 import threading
 import time
 
@@ -140,9 +139,8 @@ def call_accepted_while_database_down_is_spooled_then_replayed():
     name = h.unique_name("spoolcall")
     secret = h.key_create(name)
     slow_ms = int(e.get("SIM_SLOW_MS") or 20000)
-    tmp = tempfile.mkdtemp(prefix="lifecycle-")
     result = {}
-    with h.private_worker(tmp, "spoolcall", {"TWILIO_TIMEOUT_MS": str(slow_ms + 20000)}) \
+    with h.private_worker(None, "spoolcall", {"TWILIO_TIMEOUT_MS": str(slow_ms + 20000)}) \
             as (sock, log_path, _):
         t = threading.Thread(target=lambda: result.update(r=h.fcgi_post_call(
             sock, secret, b'{"to":"+14155550108"}', timeout=slow_ms / 1000 + 60)))

@@ -248,12 +248,11 @@ def malformed_body_signature_first():
 def voice_answer(mode_env, label):
     """An inbound Voice URL request, signed, to a private webhook worker
     configured with mode_env; returns the TwiML root element."""
-    import tempfile
     e = h.env()
     params = callback_params(new_sid(), "ringing", direction="inbound")
     body = urllib.parse.urlencode(params).encode()
     sig = twilio_signature(e["PUBLIC_BASE_URL"] + "/twilio/voice", params)
-    with h.private_worker(tempfile.mkdtemp(prefix="voicemode-"), label, mode_env,
+    with h.private_worker(None, label, mode_env,
                           pool="webhook") as (sock, _, _):
         r = h.fcgi(sock, "POST", "/twilio/voice", body,
                    {"CONTENT_TYPE": FORM, "HTTP_X_TWILIO_SIGNATURE": sig})
