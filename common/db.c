@@ -278,8 +278,10 @@ static enum verr db_prepare(struct db *db, enum stmt id)
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		first_line(PQerrorMessage(db->conn), msg, sizeof msg);
 		e = PQstatus(db->conn) == CONNECTION_OK ? VERR_DB : VERR_DB_DOWN;
-		log_error("could not prepare statement", LF_STR("statement", stmts[id].name),
-		          LF_STR("error", msg));
+		/* a lost connection is retried by db_run: not an error yet */
+		log_emit(e == VERR_DB ? LOG_ERROR : LOG_WARN,
+		         e == VERR_DB ? "could not prepare statement" : "lost the database connection",
+		         LF_STR("statement", stmts[id].name), LF_STR("error", msg), LF_END);
 	} else {
 		db->prepared[id] = true;
 	}
