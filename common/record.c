@@ -12,18 +12,25 @@
 
 #define RECORD_REPLAY_BATCH 64
 
-/* Serialises a record {"kind":…, fields…} and spools it. */
-static enum verr spool_json(const char *spool_dir, struct json_object *o)
+/* Serialises a record {"kind":…, fields…} into the spool and counts it.
+ * Takes o (NULL: allocation failed) and frees it. */
+static enum verr spool_record(const char *spool_dir, struct json_object *o)
 {
 	size_t len = 0;
-	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	const char *s = o != NULL ? json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len)
+	                          : NULL;
+	enum verr e = s != NULL ? spool_put(spool_dir, s, len) : VERR_NOMEM;
 
-	return s != NULL ? spool_put(spool_dir, s, len) : VERR_NOMEM;
+	json_object_put(o);
+	if (e == VERR_OK)
+		metrics_count_spool(METRICS_SPOOL_SPOOLED);
+	return e;
 }
 
+/* Adds key: value unless value (or o) is NULL. */
 static void add_str(struct json_object *o, const char *key, const char *value)
 {
-	if (value != NULL)
+	if (o != NULL && value != NULL)
 		json_object_object_add(o, key, json_object_new_string(value));
 }
 
@@ -38,16 +45,13 @@ enum verr record_event(struct db *db, const char *spool_dir, const struct call_e
 	if (e != VERR_DB_DOWN) /* a refused statement would be refused again */
 		return e;
 	o = json_object_new_object();
-	if (o == NULL)
-		return VERR_NOMEM;
 	add_str(o, "kind", "event");
 	add_str(o, "token", token);
-	json_object_object_add(o, "body", json_object_new_string_len(body, (int)body_len));
-	e = spool_json(spool_dir, o);
-	json_object_put(o);
+	if (o != NULL)
+		json_object_object_add(o, "body", json_object_new_string_len(body, (int)body_len));
+	e = spool_record(spool_dir, o);
 	if (e == VERR_OK) {
 		*spooled = *stored = true;
-		metrics_count_spool(METRICS_SPOOL_SPOOLED);
 		log_warn("database unavailable: call event spooled", LF_STR("call_sid", ev->call_sid),
 		         LF_STR("status", ev->status));
 	}
@@ -94,8 +98,6 @@ enum verr record_call(struct db *db, const char *spool_dir, const struct db_call
 	if (e != VERR_DB_DOWN) /* a refused statement would be refused again */
 		return e;
 	o = json_object_new_object();
-	if (o == NULL)
-		return VERR_NOMEM;
 	add_str(o, "kind", "call");
 	add_str(o, "call_sid", call->call_sid);
 	add_str(o, "account_sid", call->account_sid);
@@ -104,11 +106,9 @@ enum verr record_call(struct db *db, const char *spool_dir, const struct db_call
 	add_str(o, "to", call->to);
 	add_str(o, "status", call->status);
 	add_str(o, "api_key_name", call->api_key_name);
-	e = spool_json(spool_dir, o);
-	json_object_put(o);
+	e = spool_record(spool_dir, o);
 	if (e == VERR_OK) {
 		*spooled = true;
-		metrics_count_spool(METRICS_SPOOL_SPOOLED);
 		log_warn("database unavailable: call record spooled", LF_STR("call_sid", call->call_sid));
 	}
 	return e;
