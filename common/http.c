@@ -5,8 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <json-c/json.h>
-
 #include "log.h"
 
 void http_resp_init(struct http_resp *r)
@@ -70,20 +68,6 @@ enum verr http_resp_set(struct http_resp *r, int status, const char *content_typ
 	}
 	buf_reset(&r->body);
 	return buf_append(&r->body, body, len);
-}
-
-enum verr http_resp_json(struct http_resp *r, int status, struct json_object *obj)
-{
-	size_t len = 0;
-	const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
-	enum verr e;
-
-	if (s == NULL)
-		return VERR_NOMEM;
-	e = http_resp_set(r, status, "application/json; charset=utf-8", s, len);
-	if (e == VERR_OK)
-		e = buf_putc(&r->body, '\n');
-	return e;
 }
 
 void http_resp_error_twilio(struct http_resp *r, int status, const char *code,

@@ -64,10 +64,6 @@ enum verr http_resp_header(struct http_resp *r, const char *name, const char *va
 enum verr http_resp_set(struct http_resp *r, int status, const char *content_type,
                         const char *body, size_t len);
 
-/* Sets a JSON body from a serialised json-c object (borrowed; not freed). */
-struct json_object;
-enum verr http_resp_json(struct http_resp *r, int status, struct json_object *obj);
-
 /*
  * Replaces the response with the DESIGN.md error shape:
  * {"error":{"code":code,"message":message,"field":field,"twilio_code":n}}

@@ -35,7 +35,7 @@ void log_set_level(enum log_level level)
 	min_level = level;
 }
 
-bool log_enabled(enum log_level level)
+static bool log_enabled(enum log_level level)
 {
 	return level >= min_level;
 }

@@ -42,7 +42,6 @@ void log_emit(enum log_level level, const char *msg, ...);
 /* Parses "debug", "info", "warn", "error". */
 bool log_level_parse(const char *s, enum log_level *out);
 void log_set_level(enum log_level level);
-bool log_enabled(enum log_level level);
 
 /* Registers a secret to redact (at most LOG_MAX_SECRETS; strings shorter than
  * 4 bytes are ignored). The string is copied. */
