@@ -242,30 +242,28 @@ def embedded_pg():
     return env().get("VOICE_EMBEDDED_PG") == "1"
 
 
-def pg_stop():
+def _pg_ctl(*args, timeout=90):
+    """Runs the embedded cluster's pg_ctl with args (as its owner)."""
     e = env()
-    p = subprocess.run(_as_pg([os.path.join(e["VOICE_PG_BIN"], "pg_ctl"), "-D", e["VOICE_PG_DATA"],
-                               "-m", "fast", "-w", "-t", "30", "stop"]),
-                       capture_output=True, text=True, timeout=60)
+    return subprocess.run(_as_pg([os.path.join(e["VOICE_PG_BIN"], "pg_ctl"), "-D",
+                                  e["VOICE_PG_DATA"], *args]),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def pg_stop():
+    p = _pg_ctl("-m", "fast", "-w", "-t", "30", "stop", timeout=60)
     if p.returncode != 0:
         raise TestFailure(f"pg_ctl stop failed: {p.stderr.strip()}")
 
 
 def pg_start():
-    e = env()
-    p = subprocess.run(_as_pg([os.path.join(e["VOICE_PG_BIN"], "pg_ctl"), "-D", e["VOICE_PG_DATA"],
-                               "-l", os.path.join(e["VOICE_LOG_DIR"], "postgres.log"),
-                               "-w", "-t", "60", "start"]),
-                       capture_output=True, text=True, timeout=90)
+    p = _pg_ctl("-l", os.path.join(env()["VOICE_LOG_DIR"], "postgres.log"), "-w", "-t", "60", "start")
     if p.returncode != 0:
         raise TestFailure(f"pg_ctl start failed: {p.stderr.strip()}")
 
 
 def pg_running():
-    e = env()
-    p = subprocess.run(_as_pg([os.path.join(e["VOICE_PG_BIN"], "pg_ctl"), "-D", e["VOICE_PG_DATA"],
-                               "status"]), capture_output=True, text=True, timeout=30)
-    return p.returncode == 0
+    return _pg_ctl("status", timeout=30).returncode == 0
 
 
 def pid_alive(pid):
