@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "num.h"
@@ -336,5 +337,40 @@ enum verr config_load(struct config *cfg, unsigned need, char *err, size_t errsz
 	log_add_secret(cfg->auth_token);
 	log_add_secret(cfg->api_key_secret);
 	log_add_secret(cfg->database_url); /* may hold a password */
+	return VERR_OK;
+}
+
+/* A positive integer setting (default def when unset or empty). */
+static enum verr get_int(const char *name, long long def, long long max, int *out, char *err,
+                         size_t errsz)
+{
+	long long v;
+	enum verr e = get_ms(name, def, 1, max, &v, err, errsz);
+
+	*out = (int)v;
+	return e;
+}
+
+enum verr config_pool_load(const char *pool, int def_threads, int def_db,
+                           struct config_pool *out, char *err, size_t errsz)
+{
+	char workers[48], threads[48], conns[48];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	enum verr e;
+
+	snprintf(workers, sizeof workers, "VOICE_%s_WORKERS", pool);
+	snprintf(threads, sizeof threads, "VOICE_%s_THREADS", pool);
+	snprintf(conns, sizeof conns, "VOICE_%s_DB_CONNECTIONS", pool);
+	if (cpus < 1)
+		cpus = 1;
+	if (cpus > CONFIG_MAX_WORKERS)
+		cpus = CONFIG_MAX_WORKERS;
+	TRY(get_int(workers, cpus, CONFIG_MAX_WORKERS, &out->workers, err, errsz));
+	TRY(get_int(threads, def_threads, CONFIG_MAX_THREADS, &out->threads, err, errsz));
+	TRY(get_int(conns, def_db, 10000, &out->db_connections, err, errsz));
+	REQUIRE(out->db_connections >= out->workers,
+	        "%s (%d) must be at least %s (%d): every worker process needs a connection", conns,
+	        out->db_connections, workers, out->workers);
+	out->db_per_worker = out->db_connections / out->workers;
 	return VERR_OK;
 }

@@ -58,6 +58,22 @@ enum config_need {
 enum verr config_load(struct config *cfg, unsigned need, char *err, size_t errsz);
 
 /*
+ * A pool's runtime sizes: VOICE_<POOL>_WORKERS processes (default: the
+ * online CPUs), VOICE_<POOL>_THREADS requests in flight per process and
+ * VOICE_<POOL>_DB_CONNECTIONS PostgreSQL connections for the whole pool,
+ * split evenly over its processes (db_per_worker). pool is "CALL" or
+ * "WEBHOOK". Call after config_load (it reads the same .env file).
+ * VERR_CONFIG with one line naming the variable.
+ */
+#define CONFIG_MAX_WORKERS 64
+#define CONFIG_MAX_THREADS 1024
+struct config_pool {
+	int workers, threads, db_connections, db_per_worker;
+};
+enum verr config_pool_load(const char *pool, int def_threads, int def_db,
+                           struct config_pool *out, char *err, size_t errsz);
+
+/*
  * Looks up one variable: the environment first, then the .env file loaded by
  * the last config_load (or none). Returns a borrowed string valid until the
  * next config_load, or NULL. For module-specific settings.

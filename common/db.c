@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "num.h"
 
 #define DB_CONNECT_TIMEOUT "5"
+#define DB_ACQUIRE_MS 5000 /* wait for a pool connection, then give up (spool) */
 
 /* Every statement the service runs. Prepared lazily, once per connection.
  * retry_safe: may be sent again after the connection broke mid-statement
@@ -129,39 +131,87 @@ static const struct {
 		" ORDER BY c.created_at DESC, c.call_sid DESC LIMIT $5::integer", 5, true },
 };
 
-struct db {
-	char *conninfo;
-	PGconn *conn;
+/* One PostgreSQL connection of the pool. */
+struct conn {
+	PGconn *pg;
 	bool prepared[STMT__COUNT];
 	bool connected_once; /* a later connection is a reconnect */
 };
 
-struct db *db_new(const char *conninfo)
+/* A callback waiting in db_call_event_record for its group commit. */
+struct pending {
+	struct db_event *ev;
+	struct pending *next;
+	bool taken; /* in a batch that a leader is running */
+	bool done;
+};
+
+/*
+ * The pool: nconns connections, opened lazily, lent to one thread at a time.
+ * mu guards idle and the callback queue; cv is broadcast whenever a
+ * connection comes back or a batch is done.
+ */
+struct db {
+	char *conninfo;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct conn *conns;
+	int *idle; /* indexes of idle connections */
+	int nconns, nidle;
+	struct pending *head, *tail; /* callbacks not yet in a batch, oldest first */
+};
+
+struct db *db_new(const char *conninfo, int nconns)
 {
 	struct db *db = calloc(1, sizeof *db);
+	pthread_condattr_t ca;
+	int i;
 
-	if (db == NULL)
-		return NULL;
+	if (db == NULL || nconns < 1)
+		goto fail;
 	db->conninfo = strdup(conninfo);
-	if (db->conninfo == NULL) {
-		free(db);
-		return NULL;
-	}
+	db->conns = calloc((size_t)nconns, sizeof *db->conns);
+	db->idle = calloc((size_t)nconns, sizeof *db->idle);
+	if (db->conninfo == NULL || db->conns == NULL || db->idle == NULL)
+		goto fail;
+	pthread_mutex_init(&db->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&db->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	for (i = 0; i < nconns; i++)
+		db->idle[i] = nconns - 1 - i;
+	db->nconns = db->nidle = nconns;
 	return db;
+fail:
+	if (db != NULL) {
+		free(db->conninfo);
+		free(db->conns);
+		free(db->idle);
+		free(db);
+	}
+	return NULL;
 }
 
-static void db_disconnect(struct db *db)
+static void conn_close(struct conn *c)
 {
-	PQfinish(db->conn);
-	db->conn = NULL;
-	memset(db->prepared, 0, sizeof db->prepared);
+	PQfinish(c->pg);
+	c->pg = NULL;
+	memset(c->prepared, 0, sizeof c->prepared);
 }
 
 void db_free(struct db *db)
 {
+	int i;
+
 	if (db == NULL)
 		return;
-	db_disconnect(db);
+	for (i = 0; i < db->nconns; i++)
+		conn_close(&db->conns[i]);
+	pthread_cond_destroy(&db->cv);
+	pthread_mutex_destroy(&db->mu);
+	free(db->conns);
+	free(db->idle);
 	free(db->conninfo);
 	free(db);
 }
@@ -198,6 +248,54 @@ static long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* An absolute CLOCK_MONOTONIC time ms milliseconds after now_ms, for
+ * pthread_cond_timedwait on db->cv. */
+static struct timespec abs_ms(long long at_ms)
+{
+	struct timespec ts = { (time_t)(at_ms / 1000), (long)(at_ms % 1000) * 1000000L };
+
+	return ts;
+}
+
+/* Borrows an idle connection, waiting at most DB_ACQUIRE_MS for one; NULL
+ * (counted as "unavailable") when none came back in time. */
+static struct conn *conn_get(struct db *db)
+{
+	long long deadline = mono_ms() + DB_ACQUIRE_MS;
+	struct conn *c = NULL;
+
+	pthread_mutex_lock(&db->mu);
+	while (db->nidle == 0) {
+		struct timespec ts = abs_ms(deadline);
+
+		if (pthread_cond_timedwait(&db->cv, &db->mu, &ts) == ETIMEDOUT && db->nidle == 0)
+			break;
+	}
+	if (db->nidle > 0)
+		c = &db->conns[db->idle[--db->nidle]];
+	pthread_mutex_unlock(&db->mu);
+	if (c == NULL) {
+		log_warn("no database connection came free in time",
+		         LF_INT("connections", db->nconns), LF_INT("waited_ms", DB_ACQUIRE_MS));
+		metrics_count_db_error(VERR_DB_DOWN);
+	}
+	return c;
+}
+
+/* Gives c back; the caller holds db->mu. */
+static void conn_put_locked(struct db *db, struct conn *c)
+{
+	db->idle[db->nidle++] = (int)(c - db->conns);
+	pthread_cond_broadcast(&db->cv);
+}
+
+static void conn_put(struct db *db, struct conn *c)
+{
+	pthread_mutex_lock(&db->mu);
+	conn_put_locked(db, c);
+	pthread_mutex_unlock(&db->mu);
+}
+
 /* The connection's effective connect_timeout in milliseconds (the
  * non-blocking connect below must enforce it itself). */
 static long long connect_timeout_ms(PGconn *conn)
@@ -213,11 +311,11 @@ static long long connect_timeout_ms(PGconn *conn)
 }
 
 /*
- * Connects without blocking past connect_timeout, with the notice receiver
+ * Connects c without blocking past connect_timeout, with the notice receiver
  * installed before the startup exchange so even its messages are logged as
  * JSON. VERR_DB_DOWN when the server cannot be reached.
  */
-static enum verr db_connect(struct db *db)
+static enum verr conn_open(const struct db *db, struct conn *c)
 {
 	/* conninfo comes last so that its own settings (e.g. connect_timeout,
 	 * sslmode=require for Supabase) win over these defaults */
@@ -227,18 +325,18 @@ static enum verr db_connect(struct db *db)
 	long long deadline;
 	char msg[256];
 
-	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
 		return VERR_OK;
-	db_disconnect(db);
-	db->conn = PQconnectStartParams(keys, vals, 1);
-	if (db->conn == NULL)
+	conn_close(c);
+	c->pg = PQconnectStartParams(keys, vals, 1);
+	if (c->pg == NULL)
 		return VERR_NOMEM;
-	PQsetNoticeReceiver(db->conn, db_notice, NULL);
-	deadline = mono_ms() + connect_timeout_ms(db->conn);
+	PQsetNoticeReceiver(c->pg, db_notice, NULL);
+	deadline = mono_ms() + connect_timeout_ms(c->pg);
 	str_copy(msg, sizeof msg, "timed out");
-	while (PQstatus(db->conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+	while (PQstatus(c->pg) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
 	       st != PGRES_POLLING_FAILED) {
-		struct pollfd pfd = { PQsocket(db->conn),
+		struct pollfd pfd = { PQsocket(c->pg),
 			(short)(st == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0 };
 		long long left = deadline - mono_ms();
 		int n;
@@ -250,84 +348,87 @@ static enum verr db_connect(struct db *db)
 			continue;
 		if (n <= 0)
 			break;
-		st = PQconnectPoll(db->conn);
+		st = PQconnectPoll(c->pg);
 	}
-	if (st != PGRES_POLLING_OK || PQstatus(db->conn) != CONNECTION_OK) {
-		if (PQstatus(db->conn) == CONNECTION_BAD || st == PGRES_POLLING_FAILED)
-			first_line(PQerrorMessage(db->conn), msg, sizeof msg);
+	if (st != PGRES_POLLING_OK || PQstatus(c->pg) != CONNECTION_OK) {
+		if (PQstatus(c->pg) == CONNECTION_BAD || st == PGRES_POLLING_FAILED)
+			first_line(PQerrorMessage(c->pg), msg, sizeof msg);
 		log_warn("could not connect to the database", LF_STR("error", msg));
-		db_disconnect(db);
+		conn_close(c);
 		return VERR_DB_DOWN;
 	}
-	log_info("connected to the database", LF_INT("server_version", PQserverVersion(db->conn)));
-	if (db->connected_once)
+	log_info("connected to the database", LF_INT("server_version", PQserverVersion(c->pg)));
+	if (c->connected_once)
 		metrics_count_db_reconnect();
-	db->connected_once = true;
+	c->connected_once = true;
 	return VERR_OK;
 }
 
-static enum verr db_prepare(struct db *db, enum stmt id)
+static enum verr conn_prepare(struct conn *c, enum stmt id)
 {
 	PGresult *res;
 	char msg[256];
 	enum verr e = VERR_OK;
 
-	if (db->prepared[id])
+	if (c->prepared[id])
 		return VERR_OK;
-	res = PQprepare(db->conn, stmts[id].name, stmts[id].sql, stmts[id].nparams, NULL);
+	res = PQprepare(c->pg, stmts[id].name, stmts[id].sql, stmts[id].nparams, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		first_line(PQerrorMessage(db->conn), msg, sizeof msg);
-		e = PQstatus(db->conn) == CONNECTION_OK ? VERR_DB : VERR_DB_DOWN;
-		/* a lost connection is retried by db_run: not an error yet */
+		first_line(PQerrorMessage(c->pg), msg, sizeof msg);
+		e = PQstatus(c->pg) == CONNECTION_OK ? VERR_DB : VERR_DB_DOWN;
+		/* a lost connection is retried by the caller: not an error yet */
 		log_emit(e == VERR_DB ? LOG_ERROR : LOG_WARN,
 		         e == VERR_DB ? "could not prepare statement" : "lost the database connection",
 		         LF_STR("statement", stmts[id].name), LF_STR("error", msg), LF_END);
 	} else {
-		db->prepared[id] = true;
+		c->prepared[id] = true;
 	}
 	PQclear(res);
 	return e;
 }
 
+/* Connects c if needed and prepares statement id on it. */
+static enum verr conn_ready(const struct db *db, struct conn *c, enum stmt id)
+{
+	enum verr e = conn_open(db, c);
+
+	return e == VERR_OK ? conn_prepare(c, id) : e;
+}
+
 /*
- * Runs prepared statement id with params; on success *out holds a result
- * whose status is want (caller frees with PQclear). A connection lost
+ * Runs prepared statement id with params on c; on success *out holds a
+ * result whose status is want (caller frees with PQclear). A connection lost
  * before or during the statement is re-established, and the statement sent
- * once more if it is retry_safe. VERR_DB_DOWN, VERR_DB (logged, with the
- * SQLSTATE copied into sqlstate when given).
+ * once more if it is retry_safe. VERR_DB_DOWN, VERR_DB (logged).
  */
-static enum verr db_run(struct db *db, enum stmt id, const char *const *params,
-                        ExecStatusType want, PGresult **out, char sqlstate[6])
+static enum verr conn_run(const struct db *db, struct conn *c, enum stmt id,
+                          const char *const *params, ExecStatusType want, PGresult **out)
 {
 	int attempt;
 	char msg[256];
 
 	*out = NULL;
-	if (sqlstate != NULL)
-		sqlstate[0] = '\0';
 	for (attempt = 0; attempt < 2; attempt++) {
 		PGresult *res;
-		enum verr e = db_connect(db);
+		enum verr e = conn_ready(db, c, id);
 
-		if (e == VERR_OK)
-			e = db_prepare(db, id);
-		if (e == VERR_DB_DOWN && attempt == 0 && db->conn != NULL) {
-			db_disconnect(db);
+		if (e == VERR_DB_DOWN && attempt == 0 && c->pg != NULL) {
+			conn_close(c);
 			continue;
 		}
 		if (e != VERR_OK) {
 			metrics_count_db_error(e);
 			return e;
 		}
-		res = PQexecPrepared(db->conn, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0);
+		res = PQexecPrepared(c->pg, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0);
 		if (PQresultStatus(res) == want) {
 			*out = res;
 			return VERR_OK;
 		}
-		first_line(PQerrorMessage(db->conn), msg, sizeof msg);
-		if (PQstatus(db->conn) != CONNECTION_OK) {
+		first_line(PQerrorMessage(c->pg), msg, sizeof msg);
+		if (PQstatus(c->pg) != CONNECTION_OK) {
 			PQclear(res);
-			db_disconnect(db);
+			conn_close(c);
 			log_warn("lost the database connection", LF_STR("statement", stmts[id].name),
 			         LF_STR("error", msg));
 			if (attempt == 0 && stmts[id].retry_safe)
@@ -335,13 +436,8 @@ static enum verr db_run(struct db *db, enum stmt id, const char *const *params,
 			metrics_count_db_error(VERR_DB_DOWN);
 			return VERR_DB_DOWN;
 		}
-		if (sqlstate != NULL) {
-			const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-			str_copy(sqlstate, 6, st != NULL ? st : "");
-		}
 		log_error("database statement failed", LF_STR("statement", stmts[id].name),
-		          LF_STR("error", msg));
+		          LF_STR("error", msg), LF_STR("sqlstate", PQresultErrorField(res, PG_DIAG_SQLSTATE)));
 		PQclear(res);
 		metrics_count_db_error(VERR_DB);
 		return VERR_DB;
@@ -350,10 +446,26 @@ static enum verr db_run(struct db *db, enum stmt id, const char *const *params,
 	return VERR_DB_DOWN;
 }
 
+/* conn_run on a connection borrowed from the pool for this one statement
+ * (a PGresult outlives its connection). */
+static enum verr db_run(struct db *db, enum stmt id, const char *const *params,
+                        ExecStatusType want, PGresult **out)
+{
+	struct conn *c = conn_get(db);
+	enum verr e;
+
+	*out = NULL;
+	if (c == NULL)
+		return VERR_DB_DOWN;
+	e = conn_run(db, c, id, params, want, out);
+	conn_put(db, c);
+	return e;
+}
+
 enum verr db_ping(struct db *db)
 {
 	PGresult *res;
-	enum verr e = db_run(db, STMT_PING, NULL, PGRES_TUPLES_OK, &res, NULL);
+	enum verr e = db_run(db, STMT_PING, NULL, PGRES_TUPLES_OK, &res);
 
 	PQclear(res);
 	return e == VERR_OK ? VERR_OK : VERR_DB_DOWN;
@@ -363,7 +475,7 @@ enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t
 {
 	const char *params[1] = { hash_hex };
 	PGresult *res;
-	enum verr e = db_run(db, STMT_APIKEY_FIND, params, PGRES_TUPLES_OK, &res, NULL);
+	enum verr e = db_run(db, STMT_APIKEY_FIND, params, PGRES_TUPLES_OK, &res);
 
 	if (e == VERR_OK) {
 		if (PQntuples(res) == 0)
@@ -384,31 +496,291 @@ static const char *opt_int(long long v, char *out, size_t outsz)
 	return out;
 }
 
+/* STMT_EVENT_RECORD's parameters for one callback; text points into t. */
+struct event_text {
+	char seq[24], dur[24], sip[24];
+};
+
+static void event_params(const struct db_event *d, struct event_text *t, const char *params[12])
+{
+	const struct call_event *ev = d->ev;
+
+	params[0] = ev->call_sid;
+	params[1] = ev->status;
+	params[2] = opt_int(ev->sequence_number, t->seq, sizeof t->seq);
+	params[3] = d->token != NULL && d->token[0] ? d->token : NULL;
+	params[4] = ev->payload;
+	params[5] = ev->account_sid;
+	params[6] = ev->direction;
+	params[7] = ev->from;
+	params[8] = ev->to;
+	params[9] = ev->answered_by[0] ? ev->answered_by : NULL;
+	params[10] = opt_int(ev->duration_seconds, t->dur, sizeof t->dur);
+	params[11] = opt_int(ev->sip_response_code, t->sip, sizeof t->sip);
+}
+
+/* Reads STMT_EVENT_RECORD's committed result into d, and counts the call's
+ * first terminal status: the event is new, its status won, and the call had
+ * no terminal status before. */
+static void event_result(struct db_event *d, const PGresult *res)
+{
+	const char *status = d->ev->status;
+
+	d->result = VERR_OK;
+	d->stored = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+	if (d->stored && !PQgetisnull(res, 0, 1) && strcmp(PQgetvalue(res, 0, 1), status) == 0 &&
+	    metrics_status_final(status) &&
+	    (PQgetisnull(res, 0, 2) || !metrics_status_final(PQgetvalue(res, 0, 2))))
+		metrics_count_call_final(status);
+}
+
+/* One callback on its own (its own transaction). */
+static void event_one(const struct db *db, struct conn *c, struct db_event *d)
+{
+	struct event_text t;
+	const char *params[12];
+	PGresult *res;
+
+	event_params(d, &t, params);
+	d->stored = false;
+	d->result = conn_run(db, c, STMT_EVENT_RECORD, params, PGRES_TUPLES_OK, &res);
+	if (d->result == VERR_OK)
+		event_result(d, res);
+	PQclear(res);
+}
+
+/* Sends "BEGIN" or "COMMIT" into the pipeline. */
+static bool send_simple(PGconn *pg, const char *sql)
+{
+	return PQsendQueryParams(pg, sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
+}
+
+/*
+ * The batch in one round trip and one commit: BEGIN, the statements, COMMIT
+ * and one Sync, in libpq's pipeline mode. Results are applied only once the
+ * COMMIT succeeded. VERR_OK (every d->result set), VERR_DB when a statement
+ * failed (the server rolled the whole batch back), VERR_DB_DOWN when the
+ * connection broke (whether it committed is unknown).
+ */
+static enum verr pipeline(struct conn *c, struct db_event **evs, size_t n)
+{
+	PGresult **res = calloc(n, sizeof *res);
+	PGconn *pg = c->pg;
+	enum verr e = VERR_OK;
+	bool sent = true;
+	size_t i, cmd;
+	char msg[256];
+
+	if (res == NULL)
+		return VERR_NOMEM;
+	if (PQenterPipelineMode(pg) != 1) {
+		free(res);
+		return VERR_DB_DOWN;
+	}
+	sent = send_simple(pg, "BEGIN");
+	for (i = 0; sent && i < n; i++) {
+		struct event_text t;
+		const char *params[12];
+
+		event_params(evs[i], &t, params);
+		sent = PQsendQueryPrepared(pg, stmts[STMT_EVENT_RECORD].name, 12, params, NULL, NULL, 0) == 1;
+	}
+	sent = sent && send_simple(pg, "COMMIT") && PQpipelineSync(pg) == 1;
+	if (!sent) {
+		e = VERR_DB_DOWN;
+		goto out;
+	}
+	/* BEGIN, n statements, COMMIT: one result then NULL each; then the Sync */
+	for (cmd = 0; cmd < n + 2; cmd++) {
+		PGresult *r = PQgetResult(pg), *end;
+		ExecStatusType st = PQresultStatus(r);
+
+		if (r == NULL) {
+			e = VERR_DB_DOWN;
+			goto out;
+		}
+		if (st != (cmd >= 1 && cmd <= n ? PGRES_TUPLES_OK : PGRES_COMMAND_OK) && e == VERR_OK) {
+			e = VERR_DB;
+			if (st != PGRES_PIPELINE_ABORTED) {
+				first_line(PQresultErrorMessage(r), msg, sizeof msg);
+				log_warn("a batch of callbacks was rolled back; storing them one by one",
+				         LF_INT("batch", (long long)n), LF_STR("error", msg),
+				         LF_STR("sqlstate", PQresultErrorField(r, PG_DIAG_SQLSTATE)));
+			}
+		}
+		if (cmd >= 1 && cmd <= n && st == PGRES_TUPLES_OK)
+			res[cmd - 1] = r;
+		else
+			PQclear(r);
+		end = PQgetResult(pg);
+		if (end != NULL) { /* not the end of this command: protocol confusion */
+			PQclear(end);
+			e = VERR_DB_DOWN;
+			goto out;
+		}
+	}
+	{
+		PGresult *sync = PQgetResult(pg);
+		bool ok = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+
+		PQclear(sync);
+		if (!ok || PQexitPipelineMode(pg) != 1) {
+			e = VERR_DB_DOWN;
+			goto out;
+		}
+	}
+	if (e == VERR_OK)
+		for (i = 0; i < n; i++)
+			event_result(evs[i], res[i]);
+out:
+	for (i = 0; i < n; i++)
+		PQclear(res[i]);
+	free(res);
+	if (PQstatus(pg) != CONNECTION_OK)
+		e = VERR_DB_DOWN;
+	return e;
+}
+
+/* Orders a batch by call sid (stable: a call's callbacks keep their order),
+ * so concurrent batches lock calls rows in one order and never deadlock. */
+static void sort_by_call(struct db_event **evs, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		struct db_event *x = evs[i];
+
+		for (j = i; j > 0 && strcmp(evs[j - 1]->ev->call_sid, x->ev->call_sid) > 0; j--)
+			evs[j] = evs[j - 1];
+		evs[j] = x;
+	}
+}
+
+/*
+ * Stores a batch of callbacks on c: one pipelined transaction, retried once
+ * on a fresh connection if the connection broke (the statement is
+ * idempotent); when a statement fails, each callback on its own so one bad
+ * event fails alone. Sets every evs[i]->result.
+ */
+static void run_batch(const struct db *db, struct conn *c, struct db_event **evs, size_t n)
+{
+	enum verr e = VERR_DB_DOWN;
+	size_t i;
+	int attempt;
+
+	if (n == 1) {
+		event_one(db, c, evs[0]);
+		return;
+	}
+	sort_by_call(evs, n);
+	for (attempt = 0; attempt < 2; attempt++) {
+		e = conn_ready(db, c, STMT_EVENT_RECORD);
+		if (e == VERR_OK)
+			e = pipeline(c, evs, n);
+		if (e != VERR_DB_DOWN)
+			break;
+		log_warn("lost the database connection", LF_STR("statement", "event_record batch"));
+		conn_close(c);
+	}
+	if (e == VERR_DB) {
+		for (i = 0; i < n; i++)
+			event_one(db, c, evs[i]);
+		return;
+	}
+	if (e != VERR_OK) {
+		metrics_count_db_error(e == VERR_DB_DOWN ? VERR_DB_DOWN : VERR_DB);
+		for (i = 0; i < n; i++) {
+			evs[i]->result = e;
+			evs[i]->stored = false;
+		}
+	}
+}
+
+void db_call_events_record(struct db *db, struct db_event *evs, size_t n)
+{
+	struct db_event *batch[DB_MAX_BATCH];
+	struct conn *c = conn_get(db);
+	size_t i, k;
+
+	for (i = 0; c == NULL && i < n; i++)
+		evs[i].result = VERR_DB_DOWN;
+	for (i = 0; c != NULL && i < n; i += k) {
+		for (k = 0; k < DB_MAX_BATCH && i + k < n; k++)
+			batch[k] = &evs[i + k];
+		run_batch(db, c, batch, k);
+	}
+	if (c != NULL)
+		conn_put(db, c);
+}
+
+/*
+ * Group commit: the callback joins the queue; whichever waiting thread finds
+ * an idle connection takes everything queued (up to DB_MAX_BATCH) and runs
+ * it as one batch while the others wait for their result. A callback that no
+ * connection took within DB_ACQUIRE_MS gives up with VERR_DB_DOWN (the
+ * caller spools it).
+ */
 enum verr db_call_event_record(struct db *db, const struct call_event *ev,
                                const char *idempotency_token, bool *stored)
 {
-	char seq[24], dur[24], sip[24];
-	const char *params[12] = {
-		ev->call_sid, ev->status, opt_int(ev->sequence_number, seq, sizeof seq),
-		idempotency_token[0] ? idempotency_token : NULL, ev->payload, ev->account_sid,
-		ev->direction, ev->from, ev->to, ev->answered_by[0] ? ev->answered_by : NULL,
-		opt_int(ev->duration_seconds, dur, sizeof dur),
-		opt_int(ev->sip_response_code, sip, sizeof sip),
-	};
-	PGresult *res;
-	enum verr e = db_run(db, STMT_EVENT_RECORD, params, PGRES_TUPLES_OK, &res, NULL);
+	struct db_event d = { ev, idempotency_token, VERR_DB_DOWN, false };
+	struct pending me = { &d, NULL, false, false }, **pp;
+	long long deadline = mono_ms() + DB_ACQUIRE_MS;
 
-	*stored = false;
-	if (e == VERR_OK)
-		*stored = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
-	/* the call's first terminal status: the event is new, its status won,
-	 * and the call had no terminal status before */
-	if (*stored && !PQgetisnull(res, 0, 1) && strcmp(PQgetvalue(res, 0, 1), ev->status) == 0 &&
-	    metrics_status_final(ev->status) &&
-	    (PQgetisnull(res, 0, 2) || !metrics_status_final(PQgetvalue(res, 0, 2))))
-		metrics_count_call_final(ev->status);
-	PQclear(res);
-	return e;
+	pthread_mutex_lock(&db->mu);
+	if (db->tail != NULL)
+		db->tail->next = &me;
+	else
+		db->head = &me;
+	db->tail = &me;
+	while (!me.done) {
+		struct timespec ts;
+
+		if (!me.taken && db->nidle > 0) {
+			struct db_event *batch[DB_MAX_BATCH];
+			struct pending *taken[DB_MAX_BATCH];
+			struct conn *c = &db->conns[db->idle[--db->nidle]];
+			size_t n = 0, i;
+
+			while (db->head != NULL && n < DB_MAX_BATCH) {
+				struct pending *p = db->head;
+
+				db->head = p->next;
+				p->taken = true;
+				taken[n] = p;
+				batch[n++] = p->ev;
+			}
+			if (db->head == NULL)
+				db->tail = NULL;
+			pthread_mutex_unlock(&db->mu);
+			run_batch(db, c, batch, n);
+			pthread_mutex_lock(&db->mu);
+			for (i = 0; i < n; i++)
+				taken[i]->done = true;
+			conn_put_locked(db, c);
+			continue;
+		}
+		if (!me.taken && mono_ms() >= deadline) {
+			/* still queued: leave the queue and let the caller spool it */
+			for (pp = &db->head; *pp != &me; pp = &(*pp)->next)
+				;
+			*pp = me.next;
+			if (db->tail == &me) {
+				db->tail = NULL;
+				for (pp = &db->head; *pp != NULL; pp = &(*pp)->next)
+					db->tail = *pp;
+			}
+			metrics_count_db_error(VERR_DB_DOWN);
+			log_warn("no database connection came free in time for a callback",
+			         LF_INT("waited_ms", DB_ACQUIRE_MS));
+			break;
+		}
+		ts = abs_ms(me.taken ? mono_ms() + 1000 : deadline);
+		pthread_cond_timedwait(&db->cv, &db->mu, &ts);
+	}
+	pthread_mutex_unlock(&db->mu);
+	*stored = d.stored;
+	return d.result;
 }
 
 enum verr db_idem_claim(struct db *db, const char *api_key_name, const char *key,
@@ -422,7 +794,7 @@ enum verr db_idem_claim(struct db *db, const char *api_key_name, const char *key
 	/* claim, else read what holds the key; a key released between the two
 	 * statements is claimed again (bounded) */
 	for (attempt = 0; attempt < 3; attempt++) {
-		e = db_run(db, STMT_IDEM_CLAIM, params, PGRES_TUPLES_OK, &res, NULL);
+		e = db_run(db, STMT_IDEM_CLAIM, params, PGRES_TUPLES_OK, &res);
 		if (e != VERR_OK)
 			return e;
 		if (PQntuples(res) == 1) {
@@ -431,7 +803,7 @@ enum verr db_idem_claim(struct db *db, const char *api_key_name, const char *key
 			return VERR_OK;
 		}
 		PQclear(res);
-		e = db_run(db, STMT_IDEM_GET, params, PGRES_TUPLES_OK, &res, NULL);
+		e = db_run(db, STMT_IDEM_GET, params, PGRES_TUPLES_OK, &res);
 		if (e != VERR_OK)
 			return e;
 		if (PQntuples(res) == 1)
@@ -467,7 +839,7 @@ enum verr db_idem_complete(struct db *db, const char *api_key_name, const char *
 	enum verr e;
 
 	snprintf(st, sizeof st, "%d", status);
-	e = db_run(db, STMT_IDEM_COMPLETE, params, PGRES_COMMAND_OK, &res, NULL);
+	e = db_run(db, STMT_IDEM_COMPLETE, params, PGRES_COMMAND_OK, &res);
 	PQclear(res);
 	return e;
 }
@@ -476,7 +848,7 @@ enum verr db_idem_release(struct db *db, const char *api_key_name, const char *k
 {
 	const char *params[2] = { api_key_name, key };
 	PGresult *res;
-	enum verr e = db_run(db, STMT_IDEM_RELEASE, params, PGRES_COMMAND_OK, &res, NULL);
+	enum verr e = db_run(db, STMT_IDEM_RELEASE, params, PGRES_COMMAND_OK, &res);
 
 	PQclear(res);
 	return e;
@@ -485,7 +857,7 @@ enum verr db_idem_release(struct db *db, const char *api_key_name, const char *k
 enum verr db_idem_purge(struct db *db, long long *deleted)
 {
 	PGresult *res;
-	enum verr e = db_run(db, STMT_IDEM_PURGE, NULL, PGRES_COMMAND_OK, &res, NULL);
+	enum verr e = db_run(db, STMT_IDEM_PURGE, NULL, PGRES_COMMAND_OK, &res);
 	long long n = 0;
 
 	if (e == VERR_OK)
@@ -500,7 +872,7 @@ static enum verr db_json_row(struct db *db, enum stmt id, const char *const *par
                              struct buf *json)
 {
 	PGresult *res;
-	enum verr e = db_run(db, id, params, PGRES_TUPLES_OK, &res, NULL);
+	enum verr e = db_run(db, id, params, PGRES_TUPLES_OK, &res);
 
 	if (e == VERR_OK) {
 		buf_reset(json);
@@ -536,7 +908,7 @@ enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct bu
 
 	/* one extra row tells whether another page follows */
 	snprintf(limit, sizeof limit, "%d", f->limit + 1);
-	e = db_run(db, STMT_CALLS_LIST, params, PGRES_TUPLES_OK, &res, NULL);
+	e = db_run(db, STMT_CALLS_LIST, params, PGRES_TUPLES_OK, &res);
 	if (e != VERR_OK)
 		return e;
 	n = PQntuples(res);

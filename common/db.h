@@ -7,19 +7,23 @@
 #include "err.h"
 
 /*
- * All SQL lives here. One connection per worker process, opened lazily after
- * fork; statements are prepared once per connection. A lost connection is
- * re-established (and statements re-prepared) on the next call, so a worker
- * survives a PostgreSQL restart without being restarted. Functions return
+ * All SQL lives here. A struct db is a pool of connections for one worker
+ * process, opened lazily after fork and lent to one thread per call: every
+ * function below is thread-safe, and a thread waits at most DB_ACQUIRE_MS
+ * for a connection (then VERR_DB_DOWN). Statements are prepared once per
+ * connection. A lost connection is re-established (and statements
+ * re-prepared) on the next call, so a worker survives a PostgreSQL restart
+ * without being restarted. Functions return
  * VERR_DB_DOWN when PostgreSQL cannot be reached and VERR_DB when it answered
  * with an error (detail logged, never returned to clients; both counted in
  * voice_db_errors_total, reconnections in voice_db_reconnects_total).
  */
 struct db;
 
-/* Creates a handle for conninfo (copied); does not connect. Caller frees
- * with db_free. NULL on allocation failure. */
-struct db *db_new(const char *conninfo);
+/* Creates a pool of at most nconns (>= 1) connections to conninfo (copied);
+ * does not connect. Caller frees with db_free once no thread uses it. NULL
+ * on allocation failure. */
+struct db *db_new(const char *conninfo, int nconns);
 void db_free(struct db *db);
 
 /* Round trip to the database. VERR_OK or VERR_DB_DOWN. */
@@ -34,17 +38,36 @@ enum verr db_ping(struct db *db);
 enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t namesz);
 
 /*
- * Records one call webhook in one round trip: appends to call_events unless
- * this delivery was stored before (same idempotency_token, or same call,
- * status and sequence number), and creates or advances the calls row. The
- * status never moves backwards: a higher-ranked status wins, and within a
- * rank the higher SequenceNumber. *stored is false for a duplicate delivery
- * (nothing changed). idempotency_token may be "" (none). The first terminal
- * status stored for a call counts in voice_calls_final_total.
+ * Records one call webhook: appends to call_events unless this delivery was
+ * stored before (same idempotency_token, or same call, status and sequence
+ * number), and creates or advances the calls row. The status never moves
+ * backwards: a higher-ranked status wins, and within a rank the higher
+ * SequenceNumber. *stored is false for a duplicate delivery (nothing
+ * changed). idempotency_token may be "" (none). The first terminal status
+ * stored for a call counts in voice_calls_final_total.
+ *
+ * Group commit: callbacks that arrive together (from this process's
+ * threads) are written together, up to DB_MAX_BATCH in one round trip and
+ * one transaction; the call returns once its own event is committed. A
+ * batch a statement fails in is rolled back and its callbacks are stored
+ * one by one, so one bad event fails alone (VERR_DB).
  */
+#define DB_MAX_BATCH 64
 struct call_event;
 enum verr db_call_event_record(struct db *db, const struct call_event *ev,
                                const char *idempotency_token, bool *stored);
+
+/* One callback of db_call_events_record: ev and token in, result out. */
+struct db_event {
+	const struct call_event *ev; /* borrowed */
+	const char *token;           /* "" or NULL: none */
+	enum verr result;            /* VERR_OK, VERR_DB (refused), VERR_DB_DOWN */
+	bool stored;                 /* false for a duplicate delivery */
+};
+
+/* Stores n callbacks as batches of DB_MAX_BATCH on one connection (the
+ * spool's replay). Sets every evs[i].result and .stored. */
+void db_call_events_record(struct db *db, struct db_event *evs, size_t n);
 
 /* Outcome of claiming an idempotency key. */
 enum db_idem {

@@ -38,6 +38,7 @@ bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *res
 		return false;
 	}
 	for (;;) {
+		static int waiters; /* this process's requests in the poll below */
 		enum verr e = db_idem_claim(db, resp->api_key_name, req->idempotency_key, hash, &outcome,
 		                            &status, &resp->body);
 
@@ -63,7 +64,12 @@ bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *res
 		}
 		if (server_now_ms() >= deadline || server_stopping())
 			break;
+		if (__atomic_add_fetch(&waiters, 1, __ATOMIC_RELAXED) > IDEM_MAX_WAITERS) {
+			__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELAXED);
+			break;
+		}
 		sleep_ms(IDEM_POLL_MS);
+		__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELAXED);
 	}
 	http_resp_retry_later(resp, 409, "idempotency_key_in_progress",
 	                      "a request with this Idempotency-Key is still being processed; retry shortly",

@@ -13,8 +13,9 @@
  * in the database (db_idem_*), so this works across workers and hosts.
  */
 #define IDEM_MAX_KEY 255
-#define IDEM_WAIT_MS 25000 /* how long a duplicate waits for the first request */
+#define IDEM_WAIT_MS 10000  /* how long a duplicate waits for the first request */
 #define IDEM_POLL_MS 100
+#define IDEM_MAX_WAITERS 16 /* duplicates waiting at once per process; more get 409 at once */
 
 /* True for 1..IDEM_MAX_KEY printable ASCII characters. */
 bool idem_key_valid(const char *key);
@@ -25,7 +26,10 @@ bool idem_key_valid(const char *key);
  * should dial. Otherwise false with resp holding the answer: the stored
  * response (with Idempotent-Replayed: true), 422 idempotency_key_reused, 409
  * idempotency_key_in_progress after waiting IDEM_WAIT_MS for a concurrent
- * request with the same key, or 503 when the database is unreachable.
+ * request with the same key, or 503 when the database is unreachable. The
+ * wait holds a request thread but no database connection; at most
+ * IDEM_MAX_WAITERS requests of a process wait at once, so duplicates can
+ * never take the threads other requests need: the rest get the 409 at once.
  */
 bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *resp);
 

@@ -12,7 +12,7 @@
 #define LOG_REDACTED "[redacted]"
 
 static enum log_level min_level = LOG_INFO;
-static char request_id[LOG_MAX_REQUEST_ID + 1];
+static _Thread_local char request_id[LOG_MAX_REQUEST_ID + 1]; /* per request thread */
 static char secrets[LOG_MAX_SECRETS][LOG_MAX_SECRET_LEN + 1];
 static size_t nsecrets;
 
@@ -42,13 +42,16 @@ static bool log_enabled(enum log_level level)
 
 void log_add_secret(const char *secret)
 {
-	size_t n;
+	size_t n, i;
 
 	if (secret == NULL || nsecrets >= LOG_MAX_SECRETS)
 		return;
 	n = strlen(secret);
 	if (n < 4 || n > LOG_MAX_SECRET_LEN)
 		return;
+	for (i = 0; i < nsecrets; i++) /* a reloaded configuration adds its secrets again */
+		if (strcmp(secrets[i], secret) == 0)
+			return;
 	memcpy(secrets[nsecrets++], secret, n + 1);
 }
 

@@ -53,8 +53,9 @@ void log_add_secret(const char *secret);
 #define LOG_MAX_TIME 40
 void log_timestamp(char *out, size_t outsz, bool micro);
 
-/* Sets the request id added to every line until cleared with NULL. Copied;
- * truncated to LOG_MAX_REQUEST_ID bytes. */
+/* Sets the request id added to every line the calling thread logs until
+ * cleared with NULL. Copied; truncated to LOG_MAX_REQUEST_ID bytes. Every
+ * other logger call is thread-safe too: a line is one write(2). */
 #define LOG_MAX_REQUEST_ID 64
 void log_set_request_id(const char *rid);
 

@@ -10,7 +10,6 @@
 #include "server.h"
 #include "spool.h"
 
-#define RECORD_REPLAY_BATCH 64
 
 /* Serialises a record {"kind":…, fields…} into the spool and counts it.
  * Takes o (NULL: allocation failed) and frees it. */
@@ -128,48 +127,16 @@ struct replay_ctx {
 	const char *account_sid;
 };
 
-/* Stores one spooled record; VERR_INVALID for one that can never be stored. */
-static enum verr replay_one(const char *record, size_t len, void *arg)
+/* A spooled callback, parsed for db_call_events_record. */
+struct replay_event {
+	struct json_object *o; /* owns the token string */
+	struct form form;
+	struct call_event ev;
+};
+
+/* A refused statement (VERR_DB) would be refused again: set it aside. */
+static enum verr replay_result(enum verr e)
 {
-	struct replay_ctx *ctx = arg;
-	struct json_object *o = json_tokener_parse(record);
-	const char *kind = o != NULL ? get_str(o, "kind") : NULL;
-	enum verr e = VERR_INVALID;
-
-	(void)len;
-	if (kind != NULL && strcmp(kind, "event") == 0) {
-		const char *body = get_str(o, "body"), *token = get_str(o, "token");
-		struct form f = { NULL, 0 };
-		struct call_event ev;
-		char err[FORM_MAX_ERROR], field[64];
-		bool stored;
-
-		memset(&ev, 0, sizeof ev);
-		if (body != NULL && form_parse(body, strlen(body), &f, err, sizeof err) == VERR_OK &&
-		    callback_parse(&f, ctx->account_sid, &ev, field, sizeof field) == VERR_OK)
-			e = db_call_event_record(ctx->db, &ev, token != NULL ? token : "", &stored);
-		callback_event_free(&ev);
-		form_free(&f);
-	} else if (kind != NULL && strcmp(kind, "call") == 0) {
-		struct db_call c = {
-			.call_sid = get_str(o, "call_sid"),
-			.account_sid = get_str(o, "account_sid"),
-			.direction = get_str(o, "direction"),
-			.from = get_str(o, "from"),
-			.to = get_str(o, "to"),
-			.status = get_str(o, "status"),
-			.api_key_name = get_str(o, "api_key_name"),
-		};
-		struct buf json;
-
-		buf_init(&json, 64 * 1024);
-		if (c.call_sid != NULL && c.account_sid != NULL && c.direction != NULL &&
-		    c.from != NULL && c.to != NULL && c.status != NULL)
-			e = db_call_insert(ctx->db, &c, &json);
-		buf_free(&json);
-	}
-	json_object_put(o);
-	/* a statement the database refuses (VERR_DB) will be refused again */
 	if (e == VERR_DB)
 		e = VERR_INVALID;
 	if (e == VERR_OK)
@@ -179,21 +146,100 @@ static enum verr replay_one(const char *record, size_t len, void *arg)
 	return e;
 }
 
+/* Stores one spooled call record. */
+static enum verr replay_call(struct replay_ctx *ctx, struct json_object *o)
+{
+	struct db_call c = {
+		.call_sid = get_str(o, "call_sid"),
+		.account_sid = get_str(o, "account_sid"),
+		.direction = get_str(o, "direction"),
+		.from = get_str(o, "from"),
+		.to = get_str(o, "to"),
+		.status = get_str(o, "status"),
+		.api_key_name = get_str(o, "api_key_name"),
+	};
+	struct buf json;
+	enum verr e = VERR_INVALID;
+
+	buf_init(&json, 64 * 1024);
+	if (c.call_sid != NULL && c.account_sid != NULL && c.direction != NULL && c.from != NULL &&
+	    c.to != NULL && c.status != NULL)
+		e = db_call_insert(ctx->db, &c, &json);
+	buf_free(&json);
+	return e;
+}
+
+/* spool_batch_fn: the callbacks of a batch go to the database together
+ * (db_call_events_record), calls one by one. */
+static void replay_batch(struct spool_rec *recs, size_t n, void *arg)
+{
+	struct replay_ctx *ctx = arg;
+	struct replay_event *rev = calloc(n, sizeof *rev);
+	struct db_event *evs = calloc(n, sizeof *evs);
+	size_t *of = calloc(n, sizeof *of), m = 0, i;
+
+	if (rev == NULL || evs == NULL || of == NULL) {
+		for (i = 0; i < n; i++)
+			recs[i].result = VERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_tokener_parse(recs[i].data);
+		const char *kind = o != NULL ? get_str(o, "kind") : NULL;
+		const char *body = o != NULL ? get_str(o, "body") : NULL;
+		char err[FORM_MAX_ERROR], field[64];
+
+		rev[i].o = o;
+		recs[i].result = VERR_INVALID;
+		if (kind != NULL && strcmp(kind, "call") == 0) {
+			recs[i].result = replay_result(replay_call(ctx, o));
+		} else if (kind != NULL && strcmp(kind, "event") == 0 && body != NULL &&
+		           form_parse(body, strlen(body), &rev[i].form, err, sizeof err) == VERR_OK &&
+		           callback_parse(&rev[i].form, ctx->account_sid, &rev[i].ev, field,
+		                          sizeof field) == VERR_OK) {
+			const char *token = get_str(o, "token");
+
+			evs[m].ev = &rev[i].ev;
+			evs[m].token = token != NULL ? token : "";
+			of[m++] = i;
+		} else {
+			replay_result(VERR_INVALID);
+		}
+	}
+	db_call_events_record(ctx->db, evs, m);
+	for (i = 0; i < m; i++)
+		recs[of[i]].result = replay_result(evs[i].result);
+out:
+	for (i = 0; rev != NULL && i < n; i++) {
+		callback_event_free(&rev[i].ev);
+		form_free(&rev[i].form);
+		json_object_put(rev[i].o);
+	}
+	free(rev);
+	free(evs);
+	free(of);
+}
+
 void record_replay(struct db *db, const char *spool_dir, const char *account_sid)
 {
-	static long long next_check;
+	static long long next_try; /* only one thread per process replays */
 	struct replay_ctx ctx = { db, account_sid };
-	long long now = server_now_ms();
-	size_t done = 0;
-	enum verr e;
+	long long start = server_now_ms();
+	size_t done, total = 0;
+	enum verr e = VERR_OK;
 
-	if (now < next_check)
+	if (start < next_try || !spool_pending(spool_dir))
 		return;
-	next_check = now + RECORD_REPLAY_INTERVAL_MS;
-	if (!spool_pending(spool_dir))
-		return;
-	e = spool_replay(spool_dir, replay_one, &ctx, RECORD_REPLAY_BATCH, &done);
-	if (done > 0 || e != VERR_OK)
-		log_info("spool replayed", LF_INT("records", (long long)done),
+	/* batch after batch while they go in, bounded so stop stays prompt */
+	do {
+		e = spool_replay(spool_dir, replay_batch, &ctx, SPOOL_MAX_BATCH, &done);
+		total += done;
+	} while (e == VERR_OK && done > 0 && !server_stopping() &&
+	         server_now_ms() - start < RECORD_REPLAY_SLICE_MS);
+	if (e != VERR_OK)
+		next_try = server_now_ms() + RECORD_REPLAY_INTERVAL_MS;
+	if (total > 0 || e != VERR_OK)
+		log_info("spool replayed", LF_INT("records", (long long)total),
+		         LF_INT("ms", server_now_ms() - start),
 		         LF_STR("stopped_by", e != VERR_OK ? verr_strerror(e) : NULL));
 }

@@ -30,10 +30,13 @@ enum verr record_event(struct db *db, const char *spool_dir, const struct call_e
 enum verr record_call(struct db *db, const char *spool_dir, const struct db_call *call,
                       struct buf *json, bool *spooled);
 
-/* Replays spooled records into the database; cheap when the spool is empty
- * (checked at most every RECORD_REPLAY_INTERVAL_MS). account_sid validates
- * spooled webhooks as on arrival. */
+/* Replays spooled records into the database in batches (callbacks of a
+ * batch in one transaction), for at most RECORD_REPLAY_SLICE_MS per call;
+ * after a failure the next call waits RECORD_REPLAY_INTERVAL_MS. Cheap when
+ * the spool is empty. account_sid validates spooled webhooks as on arrival.
+ * Call it from one thread per process (the worker's background thread). */
 #define RECORD_REPLAY_INTERVAL_MS 2000
+#define RECORD_REPLAY_SLICE_MS 1000
 void record_replay(struct db *db, const char *spool_dir, const char *account_sid);
 
 #endif

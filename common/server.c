@@ -1,13 +1,17 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,22 +21,18 @@
 #include "metrics.h"
 #include "num.h"
 
-#define SERVER_BACKLOG 128
-#define SERVER_IDLE_TICK_MS 2000
+#define SERVER_BACKLOG 1024
+#define SERVER_POLL_MS 200        /* how often an idle accepting thread checks for a stop */
 #define SERVER_MAX_REQUEST_ID 64
+#define SERVER_THREAD_STACK (512 * 1024)
+#define SERVER_STABLE_MS 5000     /* a worker that lived this long did not crash-loop */
+#define SERVER_FIRST_BACKOFF_MS 500
 
 static volatile sig_atomic_t stopping;
 
-static void on_stop(int sig)
-{
-	(void)sig;
-	stopping = 1;
-	FCGX_ShutdownPending();
-}
-
 bool server_stopping(void)
 {
-	return stopping != 0;
+	return __atomic_load_n(&stopping, __ATOMIC_RELAXED) != 0;
 }
 
 long long server_now_ms(void)
@@ -127,8 +127,17 @@ static void write_response(FCGX_Request *r, const struct http_resp *resp, const 
 		FCGX_PutStr(resp->body.data, (int)resp->body.len, r->out);
 }
 
-static void serve_one(FCGX_Request *r, const struct server_opts *opts, server_handler_fn fn,
-                      void *ctx, struct buf *body)
+/* What the threads of one worker process share (read-only but accept_mu). */
+struct worker {
+	const struct server_opts *opts;
+	server_handler_fn fn;
+	void *ctx;
+	void (*tick)(void *ctx);
+	int sock;
+	pthread_mutex_t accept_mu;
+};
+
+static void serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 {
 	struct http_req req;
 	struct http_resp resp;
@@ -164,7 +173,7 @@ static void serve_one(FCGX_Request *r, const struct server_opts *opts, server_ha
 	req.request_id = rid;
 	req.remote_addr = param(r, "REMOTE_ADDR");
 
-	refuse = read_body(r, opts->max_body, body);
+	refuse = read_body(r, w->opts->max_body, body);
 	if (refuse == 413)
 		http_resp_error(&resp, 413, "payload_too_large", "the request body is too large", NULL);
 	else if (refuse != 0)
@@ -172,14 +181,14 @@ static void serve_one(FCGX_Request *r, const struct server_opts *opts, server_ha
 	else {
 		req.body = buf_str(body);
 		req.body_len = body->len;
-		fn(&req, &resp, ctx);
+		w->fn(&req, &resp, w->ctx);
 	}
 	write_response(r, &resp, rid);
 
 	latency_us = now_us() - start_us;
-	metrics_count_request(opts->name, req.path, resp.status, latency_us);
+	metrics_count_request(w->opts->name, req.path, resp.status, latency_us);
 	log_emit(resp.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
-	         LF_STR("worker", opts->name), LF_STR("method", req.method), LF_STR("route", req.path),
+	         LF_STR("worker", w->opts->name), LF_STR("method", req.method), LF_STR("route", req.path),
 	         LF_INT("status", resp.status), LF_INT("latency_ms", latency_us / 1000),
 	         LF_STR("remote_addr", req.remote_addr),
 	         LF_STR("api_key", resp.api_key_name[0] ? resp.api_key_name : NULL),
@@ -192,70 +201,382 @@ static void serve_one(FCGX_Request *r, const struct server_opts *opts, server_ha
 	free(path);
 }
 
-int server_run(const struct server_opts *opts, server_handler_fn fn, void *ctx)
+/*
+ * Waits for the next request (false once the process is stopping). One
+ * thread at a time polls and accepts (libfcgi's threaded pattern), so an
+ * arriving connection wakes one thread, not all of them. The listen socket
+ * is non-blocking: when another process takes the connection first, accept
+ * fails with EAGAIN instead of blocking this thread past a stop.
+ */
+static bool next_request(struct worker *w, FCGX_Request *r)
 {
-	struct sigaction sa;
+	bool got = false;
+
+	pthread_mutex_lock(&w->accept_mu);
+	while (!server_stopping()) {
+		struct pollfd pfd = { w->sock, POLLIN, 0 };
+		int rc;
+
+		if (poll(&pfd, 1, SERVER_POLL_MS) <= 0)
+			continue;
+		rc = FCGX_Accept_r(r);
+		if (rc == 0) {
+			got = true;
+			break;
+		}
+		if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+			continue;
+		/* e.g. EMFILE: say so, and give the process a moment */
+		log_error("fastcgi accept failed", LF_STR("error", rc < 0 && rc > -4096 ? strerror(-rc)
+		                                                                          : "protocol error"));
+		poll(NULL, 0, 100);
+	}
+	pthread_mutex_unlock(&w->accept_mu);
+	return got;
+}
+
+static void *request_thread(void *arg)
+{
+	struct worker *w = arg;
 	FCGX_Request r;
 	struct buf body;
-	struct stat st;
-	int sock = 0;
 
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_stop; /* no SA_RESTART: accept() must return on a signal */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (FCGX_InitRequest(&r, w->sock, 0) != 0) {
+		log_error("could not initialise a fastcgi request");
+		return NULL;
+	}
+	buf_init(&body, w->opts->max_body);
+	while (next_request(w, &r)) {
+		serve_one(&r, w, &body);
+		FCGX_Finish_r(&r);
+	}
+	FCGX_Free(&r, 1);
+	buf_free(&body);
+	return NULL;
+}
+
+static void *tick_thread(void *arg)
+{
+	struct worker *w = arg;
+
+	while (!server_stopping()) {
+		w->tick(w->ctx);
+		poll(NULL, 0, SERVER_TICK_MS);
+	}
+	return NULL;
+}
+
+/* The signals the master and the workers take with sigwait, never with a
+ * handler: every thread blocks them. */
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGCHLD);
+}
+
+/*
+ * One serving process: threads request threads (plus a tick thread) until
+ * SIGTERM/SIGINT, then lets them finish the requests in flight. Signals in
+ * stop_signals() must already be blocked. Returns the exit status.
+ */
+static int serve(const struct server_opts *opts, int sock, int threads, server_handler_fn fn,
+                 void *ctx, void (*tick)(void *ctx))
+{
+	struct worker w = { opts, fn, ctx, tick, sock, PTHREAD_MUTEX_INITIALIZER };
+	pthread_t *tids = calloc((size_t)threads, sizeof *tids), tick_tid;
+	pthread_attr_t attr;
+	bool ticking = false;
+	sigset_t set;
+	int i, started = 0, sig;
+
+	if (tids == NULL) {
+		log_error("out of memory");
+		return 1;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, SERVER_THREAD_STACK);
+	for (i = 0; i < threads; i++)
+		if (pthread_create(&tids[started], &attr, request_thread, &w) == 0)
+			started++;
+	if (tick != NULL)
+		ticking = pthread_create(&tick_tid, &attr, tick_thread, &w) == 0;
+	pthread_attr_destroy(&attr);
+	if (started == 0) {
+		log_error("could not start any request thread", LF_STR("worker", opts->name));
+		__atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+	} else {
+		log_info("worker started", LF_STR("worker", opts->name), LF_INT("pid", getpid()),
+		         LF_INT("threads", started));
+	}
+	stop_signals(&set);
+	sigdelset(&set, SIGCHLD);
+	while (started > 0) {
+		sig = sigwaitinfo(&set, NULL);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+	for (i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	if (ticking)
+		pthread_join(tick_tid, NULL);
+	free(tids);
+	log_info("worker stopped", LF_STR("worker", opts->name), LF_INT("pid", getpid()));
+	return started > 0 ? 0 : 1;
+}
+
+/* Opens the listen socket (non-blocking, see next_request). -1 on failure,
+ * logged. */
+static int listen_socket(const struct server_opts *opts)
+{
+	struct stat st;
+	int sock = 0, fl;
 
 	if (FCGX_Init() != 0) {
 		log_error("could not initialise fastcgi");
-		return 1;
+		return -1;
 	}
 	if (opts->socket_path != NULL) {
 		sock = FCGX_OpenSocket(opts->socket_path, SERVER_BACKLOG);
 		if (sock < 0) {
 			log_error("could not listen", LF_STR("socket", opts->socket_path));
-			return 1;
+			return -1;
 		}
 	} else if (fstat(0, &st) != 0 || !S_ISSOCK(st.st_mode)) {
 		log_error("no fastcgi listen socket on fd 0 (start with spawn-fcgi, or pass -s PATH)");
-		return 1;
+		return -1;
 	}
-	if (FCGX_InitRequest(&r, sock, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_error("could not initialise fastcgi request");
-		return 1;
+	fl = fcntl(sock, F_GETFL);
+	if (fl < 0 || fcntl(sock, F_SETFL, fl | O_NONBLOCK) != 0) {
+		log_error("could not make the listen socket non-blocking", LF_STR("error", strerror(errno)));
+		return -1;
 	}
-	buf_init(&body, opts->max_body);
-	log_info("worker started", LF_STR("worker", opts->name), LF_INT("pid", getpid()));
-	while (!stopping) {
-		/* while idle, wake up now and then so the after hook runs even
-		 * without traffic (e.g. the spool drains on a quiet host) */
-		if (opts->after != NULL) {
-			struct pollfd pfd = { sock, POLLIN, 0 };
-			int n = poll(&pfd, 1, SERVER_IDLE_TICK_MS);
+	return sock;
+}
 
-			if (n == 0)
-				opts->after(ctx);
-			if (n <= 0)
-				continue; /* idle tick, or a signal: check stopping */
+int server_run_single(const struct server_opts *opts, server_handler_fn fn, void *ctx)
+{
+	sigset_t set;
+	int sock;
+
+	stop_signals(&set);
+	sigdelset(&set, SIGCHLD); /* the simulator reaps its own children */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sock = listen_socket(opts);
+	if (sock < 0)
+		return 1;
+	return serve(opts, sock, 1, fn, ctx, NULL);
+}
+
+/* The master's view of its workers. */
+struct child {
+	pid_t pid;           /* 0: free */
+	unsigned generation; /* configuration it was started with */
+	long long started_ms;
+};
+
+struct master {
+	const struct server_opts *opts;
+	const struct server_app *app;
+	int sock;
+	pid_t self;
+	void *ctx; /* the current configuration */
+	struct server_pool pool;
+	unsigned generation;
+	struct child kids[2 * SERVER_MAX_WORKERS]; /* current and draining generations */
+	int fails;             /* workers in a row that died young */
+	long long respawn_at;  /* no new worker before this time */
+};
+
+/* In a new worker process: never returns. */
+static void worker_process(struct master *m)
+{
+	sigset_t set;
+	int rc;
+
+	/* the worker must not outlive its master (e.g. master SIGKILLed) */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != m->self)
+		_exit(0);
+	stop_signals(&set);
+	signal(SIGCHLD, SIG_DFL);
+	if (!m->app->start(m->ctx))
+		_exit(1);
+	rc = serve(m->opts, m->sock, m->pool.threads, m->app->handle, m->ctx, m->app->tick);
+	m->app->stop(m->ctx);
+	_exit(rc);
+}
+
+static int live_kids(const struct master *m, bool current_only)
+{
+	int i, n = 0;
+
+	for (i = 0; i < (int)(sizeof m->kids / sizeof m->kids[0]); i++)
+		if (m->kids[i].pid > 0 && (!current_only || m->kids[i].generation == m->generation))
+			n++;
+	return n;
+}
+
+/* Starts workers until the current generation has pool.workers of them. */
+static void fill_pool(struct master *m)
+{
+	int i;
+
+	for (i = 0; i < (int)(sizeof m->kids / sizeof m->kids[0]); i++) {
+		pid_t pid;
+
+		if (live_kids(m, true) >= m->pool.workers || server_now_ms() < m->respawn_at)
+			return;
+		if (m->kids[i].pid != 0)
+			continue;
+		pid = fork();
+		if (pid < 0) {
+			log_error("could not start a worker", LF_STR("error", strerror(errno)));
+			m->respawn_at = server_now_ms() + SERVER_FIRST_BACKOFF_MS;
+			return;
 		}
-		if (FCGX_Accept_r(&r) < 0) {
-			if (stopping)
-				break;
-			if (errno == EINTR)
-				continue;
-			log_error("fastcgi accept failed", LF_STR("error", strerror(errno)));
-			FCGX_Finish_r(&r);
-			buf_free(&body);
-			return 1;
-		}
-		serve_one(&r, opts, fn, ctx, &body);
-		FCGX_Finish_r(&r);
-		if (opts->after != NULL)
-			opts->after(ctx);
+		if (pid == 0)
+			worker_process(m);
+		m->kids[i].pid = pid;
+		m->kids[i].generation = m->generation;
+		m->kids[i].started_ms = server_now_ms();
 	}
-	FCGX_Free(&r, 0);
-	buf_free(&body);
-	log_info("worker stopped", LF_STR("worker", opts->name), LF_INT("pid", getpid()));
+}
+
+/* Reaps every worker that exited; a current one that died is replaced (at
+ * once, or after a backoff when workers keep dying young). */
+static void reap(struct master *m)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		int i;
+
+		for (i = 0; i < (int)(sizeof m->kids / sizeof m->kids[0]); i++) {
+			struct child *k = &m->kids[i];
+			long long lived;
+
+			if (k->pid != pid)
+				continue;
+			k->pid = 0;
+			if (k->generation != m->generation || stopping)
+				break; /* drained on purpose */
+			lived = server_now_ms() - k->started_ms;
+			m->fails = lived >= SERVER_STABLE_MS ? 0 : m->fails + 1;
+			m->respawn_at = m->fails == 0 ? 0
+			              : server_now_ms() + (m->fails >= 7 ? SERVER_MAX_BACKOFF_MS
+			                                   : (long long)SERVER_FIRST_BACKOFF_MS << (m->fails - 1));
+			if (m->respawn_at > server_now_ms() + SERVER_MAX_BACKOFF_MS)
+				m->respawn_at = server_now_ms() + SERVER_MAX_BACKOFF_MS;
+			log_emit(LOG_ERROR, "worker died; replacing it", LF_STR("worker", m->opts->name),
+			         LF_INT("pid", pid),
+			         WIFSIGNALED(status) ? LF_INT("signal", WTERMSIG(status))
+			                             : LF_INT("exit_status", WEXITSTATUS(status)),
+			         LF_INT("lived_ms", lived),
+			         LF_INT("restart_in_ms", m->respawn_at > 0 ? m->respawn_at - server_now_ms() : 0),
+			         LF_END);
+			break;
+		}
+	}
+}
+
+/* Sends sig to every worker (of every generation, or only older ones). */
+static void signal_kids(struct master *m, int sig, bool older_only)
+{
+	int i;
+
+	for (i = 0; i < (int)(sizeof m->kids / sizeof m->kids[0]); i++)
+		if (m->kids[i].pid > 0 && (!older_only || m->kids[i].generation != m->generation))
+			kill(m->kids[i].pid, sig);
+}
+
+/* SIGHUP: a valid new configuration gets a new generation of workers; the
+ * old ones drain once the new ones are started. */
+static void reload(struct master *m)
+{
+	struct server_pool pool;
+	char err[512];
+	void *ctx = m->app->load(&pool, err, sizeof err);
+
+	if (ctx == NULL) {
+		log_error("configuration not reloaded: it is invalid; the workers keep the old one",
+		          LF_STR("error", err));
+		return;
+	}
+	if (live_kids(m, false) + pool.workers > (int)(sizeof m->kids / sizeof m->kids[0])) {
+		log_error("configuration not reloaded: the previous reload is still draining");
+		m->app->unload(ctx);
+		return;
+	}
+	m->app->unload(m->ctx);
+	m->ctx = ctx;
+	m->pool = pool;
+	m->generation++;
+	m->fails = 0;
+	m->respawn_at = 0;
+	fill_pool(m);
+	signal_kids(m, SIGTERM, true);
+	log_info("configuration reloaded", LF_STR("worker", m->opts->name),
+	         LF_INT("workers", pool.workers), LF_INT("threads", pool.threads));
+}
+
+int server_run(const struct server_opts *opts, const struct server_app *app)
+{
+	static struct master m; /* big; one per process */
+	struct timespec tick = { 0, SERVER_POLL_MS * 1000000L };
+	long long drain_deadline = 0;
+	char err[512];
+	sigset_t set;
+
+	stop_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	m.opts = opts;
+	m.app = app;
+	m.self = getpid();
+	m.generation = 1;
+	m.ctx = app->load(&m.pool, err, sizeof err);
+	if (m.ctx == NULL) {
+		log_error("invalid configuration", LF_STR("error", err));
+		return 2;
+	}
+	m.sock = listen_socket(opts);
+	if (m.sock < 0) {
+		app->unload(m.ctx);
+		return 1;
+	}
+	log_info("master started", LF_STR("worker", opts->name), LF_INT("pid", m.self),
+	         LF_INT("workers", m.pool.workers), LF_INT("threads", m.pool.threads));
+	for (;;) {
+		int sig;
+
+		if (!stopping)
+			fill_pool(&m);
+		sig = sigtimedwait(&set, NULL, &tick);
+		if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+			stopping = 1;
+			drain_deadline = server_now_ms() + SERVER_DRAIN_MS;
+			log_info("stopping: draining the workers", LF_STR("worker", opts->name));
+			signal_kids(&m, SIGTERM, false);
+		} else if (sig == SIGHUP && !stopping) {
+			reload(&m);
+		}
+		reap(&m);
+		if (stopping && live_kids(&m, false) == 0)
+			break;
+		if (stopping && server_now_ms() >= drain_deadline) {
+			log_error("workers still busy after the drain time; killing them",
+			          LF_STR("worker", opts->name));
+			signal_kids(&m, SIGKILL, false);
+			drain_deadline = server_now_ms() + 5000;
+		}
+	}
+	app->unload(m.ctx);
+	log_info("master stopped", LF_STR("worker", opts->name), LF_INT("pid", m.self));
 	return 0;
 }

@@ -18,7 +18,7 @@
 #define SPOOL_SUFFIX ".rec"
 #define SPOOL_MAX_NAME 128
 #define SPOOL_MAX_PATH 1200
-#define SPOOL_SCAN 256 /* names sorted per replay pass */
+#define SPOOL_SCAN SPOOL_MAX_BATCH /* names sorted per replay pass */
 
 static enum verr ensure_dir(const char *dir)
 {
@@ -36,7 +36,7 @@ static bool path_join(char *out, size_t outsz, const char *dir, const char *name
 
 enum verr spool_put(const char *dir, const void *record, size_t len)
 {
-	static unsigned counter;
+	static unsigned counter; /* shared by the threads: atomic */
 	char name[SPOOL_MAX_NAME];
 	struct timespec ts;
 	enum verr e;
@@ -51,7 +51,8 @@ enum verr spool_put(const char *dir, const void *record, size_t len)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	/* zero-padded time first: names sort oldest first */
 	snprintf(name, sizeof name, "%020lld-%d-%u" SPOOL_SUFFIX,
-	         (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)getpid(), counter++);
+	         (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)getpid(),
+	         __atomic_fetch_add(&counter, 1u, __ATOMIC_RELAXED));
 	e = file_write_atomic(dir, name, record, len, true);
 	if (e == VERR_IO)
 		log_error("could not write to the spool", LF_STR("dir", dir), LF_STR("error", strerror(errno)));
@@ -101,18 +102,41 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-enum verr spool_replay(const char *dir, spool_fn fn, void *ctx, size_t max, size_t *done)
+/* Where a claimed record goes: deleted, set aside, or back in the queue. */
+static void dispose(const char *dir, const char *name, const char *path, const char *claimed,
+                    enum verr result)
 {
-	char *names[SPOOL_SCAN];
-	size_t n = 0, i;
+	char sub[SPOOL_MAX_PATH], rejected[SPOOL_MAX_PATH + 16];
+
+	if (result == VERR_OK) {
+		unlink(claimed);
+	} else if (result == VERR_INVALID || result == VERR_TOOBIG) {
+		snprintf(sub, sizeof sub, "%s/rejected", dir);
+		ensure_dir(sub);
+		snprintf(rejected, sizeof rejected, "%s/%s", sub, name);
+		rename(claimed, rejected);
+		log_error("spooled record rejected", LF_STR("record", name));
+	} else {
+		rename(claimed, path);
+	}
+}
+
+enum verr spool_replay(const char *dir, spool_batch_fn fn, void *ctx, size_t max, size_t *done)
+{
+	char *names[SPOOL_SCAN], *claimed[SPOOL_SCAN];
+	const char *cname[SPOOL_SCAN]; /* cname[k]: the k-th claimed record's name */
+	struct spool_rec recs[SPOOL_SCAN];
+	struct buf data[SPOOL_SCAN];
+	size_t n = 0, k = 0, i;
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	struct buf rec;
 	enum verr stop = VERR_OK;
 
 	*done = 0;
 	if (d == NULL)
 		return errno == ENOENT ? VERR_OK : VERR_IO;
+	if (max > SPOOL_SCAN)
+		max = SPOOL_SCAN;
 	while (n < SPOOL_SCAN && (de = readdir(d)) != NULL) {
 		if (strstr(de->d_name, SPOOL_SUFFIX ".") != NULL)
 			reclaim_if_orphaned(dir, de->d_name);
@@ -121,38 +145,57 @@ enum verr spool_replay(const char *dir, spool_fn fn, void *ctx, size_t max, size
 	}
 	closedir(d);
 	qsort(names, n, sizeof names[0], cmp_names);
-	buf_init(&rec, SPOOL_MAX_RECORD);
-	for (i = 0; i < n && *done < max && stop == VERR_OK; i++) {
-		char path[SPOOL_MAX_PATH], claimed[SPOOL_MAX_PATH + 16], rejected[SPOOL_MAX_PATH + 16];
+	/* claim (rename: another worker may be faster) and read each record */
+	for (i = 0; i < n && k < max; i++) {
+		char path[SPOOL_MAX_PATH], c[SPOOL_MAX_PATH + 16];
 		enum verr e;
 
 		if (!path_join(path, sizeof path, dir, names[i]))
 			continue;
-		snprintf(claimed, sizeof claimed, "%s.%d", path, (int)getpid());
-		if (rename(path, claimed) != 0)
-			continue; /* another worker took it */
-		buf_reset(&rec);
-		e = file_read(claimed, &rec);
-		if (e == VERR_OK)
-			e = fn(buf_str(&rec), rec.len, ctx);
-		if (e == VERR_OK) {
-			unlink(claimed);
-			(*done)++;
-		} else if (e == VERR_INVALID || e == VERR_TOOBIG) {
-			char sub[SPOOL_MAX_PATH];
-
-			snprintf(sub, sizeof sub, "%s/rejected", dir);
-			ensure_dir(sub);
-			snprintf(rejected, sizeof rejected, "%s/%s", sub, names[i]);
-			rename(claimed, rejected);
-			log_error("spooled record rejected", LF_STR("record", names[i]));
-		} else {
-			rename(claimed, path);
-			stop = e;
+		snprintf(c, sizeof c, "%s.%d", path, (int)getpid());
+		if (rename(path, c) != 0)
+			continue;
+		claimed[k] = strdup(c);
+		if (claimed[k] == NULL) {
+			rename(c, path);
+			break;
 		}
+		buf_init(&data[k], SPOOL_MAX_RECORD);
+		e = file_read(c, &data[k]);
+		cname[k] = names[i];
+		recs[k].data = buf_str(&data[k]);
+		recs[k].len = data[k].len;
+		recs[k].result = e == VERR_OK ? VERR_NOTFOUND : e; /* NOTFOUND: not yet handled */
+		k++;
+	}
+	{
+		/* the callback sees only the records that could be read */
+		struct spool_rec readable[SPOOL_SCAN];
+		size_t map[SPOOL_SCAN], m = 0;
+
+		for (i = 0; i < k; i++)
+			if (recs[i].result == VERR_NOTFOUND) {
+				readable[m] = recs[i];
+				map[m++] = i;
+			}
+		if (m > 0)
+			fn(readable, m, ctx);
+		for (i = 0; i < m; i++)
+			recs[map[i]].result = readable[i].result == VERR_NOTFOUND ? VERR_IO : readable[i].result;
+	}
+	for (i = 0; i < k; i++) {
+		char path[SPOOL_MAX_PATH];
+
+		path_join(path, sizeof path, dir, cname[i]);
+		dispose(dir, cname[i], path, claimed[i], recs[i].result);
+		if (recs[i].result == VERR_OK)
+			(*done)++;
+		else if (stop == VERR_OK && recs[i].result != VERR_INVALID && recs[i].result != VERR_TOOBIG)
+			stop = recs[i].result;
+		free(claimed[i]);
+		buf_free(&data[i]);
 	}
 	for (i = 0; i < n; i++)
 		free(names[i]);
-	buf_free(&rec);
 	return stop;
 }

@@ -22,17 +22,26 @@
  * VERR_TOOBIG past SPOOL_MAX_RECORD, VERR_IO. */
 enum verr spool_put(const char *dir, const void *record, size_t len);
 
-/*
- * Callback for spool_replay: stores one record. Return VERR_OK when stored
- * (the record is deleted), VERR_INVALID when it can never be stored (the
- * record is moved to dir/rejected/ for an operator), anything else to stop
- * and keep the record for the next replay.
- */
-typedef enum verr (*spool_fn)(const char *record, size_t len, void *ctx);
+/* One claimed record handed to a spool_batch_fn. */
+struct spool_rec {
+	const char *data; /* NUL-terminated copy, borrowed for the callback */
+	size_t len;
+	enum verr result; /* set by the callback, see below */
+};
 
-/* Replays at most max records, oldest first. *done counts records stored.
- * Returns the error that stopped it, or VERR_OK. */
-enum verr spool_replay(const char *dir, spool_fn fn, void *ctx, size_t max, size_t *done);
+/*
+ * Callback for spool_replay: stores the n records (oldest first) and sets
+ * each one's result: VERR_OK when stored (the record is deleted),
+ * VERR_INVALID when it can never be stored (moved to dir/rejected/ for an
+ * operator), anything else to keep it for a later replay.
+ */
+typedef void (*spool_batch_fn)(struct spool_rec *recs, size_t n, void *ctx);
+
+/* Claims at most max (<= SPOOL_MAX_BATCH) records, oldest first, hands them
+ * to fn in one call and disposes of each by its result. *done counts records
+ * stored. Returns the first result that kept a record, or VERR_OK. */
+#define SPOOL_MAX_BATCH 256
+enum verr spool_replay(const char *dir, spool_batch_fn fn, void *ctx, size_t max, size_t *done);
 
 /* True when dir holds records waiting to be replayed (one readdir). */
 bool spool_pending(const char *dir);

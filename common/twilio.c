@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,9 +37,12 @@
  */
 #define MAX_IDLE_CONN_S 30L
 
-struct twilio {
+/* One thread's client: an easy handle and the state of its current request.
+ * The first one, configured by twilio_new, is the template the others are
+ * duplicated from (curl_easy_duphandle) and owns the header list. */
+struct session {
 	CURL *curl;
-	struct curl_slist *headers;
+	struct curl_slist *headers; /* template only */
 	char url[MAX_URL];
 	char errbuf[CURL_ERROR_SIZE];
 	long long timeout_ms;
@@ -50,6 +54,16 @@ struct twilio {
 	int retry_after;
 	char request_id[MAX_REQUEST_ID];
 	uint64_t rng;
+};
+
+/* Shared by every thread: the template, and one connection cache (a curl
+ * share), so the threads reuse each other's kept-alive connections. */
+struct twilio {
+	struct session *tmpl;
+	CURLSH *share;
+	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+	pthread_key_t key; /* this thread's struct session */
+	bool key_ok;
 };
 
 /* The outcome of one HTTP attempt. */
@@ -107,7 +121,7 @@ static const char *nonempty(const char *s)
 }
 
 /* xorshift64: jitter only, not security. */
-static uint64_t rng_next(struct twilio *t)
+static uint64_t rng_next(struct session *t)
 {
 	uint64_t x = t->rng;
 
@@ -386,7 +400,7 @@ out:
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-	struct twilio *t = ud;
+	struct session *t = ud;
 	enum verr e;
 
 	/* size is 1 (libcurl documents it); refuse rather than overflow */
@@ -412,7 +426,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
  */
 static size_t on_read(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-	struct twilio *t = ud;
+	struct session *t = ud;
 	size_t n = t->req_len - t->req_off;
 
 	if (size != 1)
@@ -426,7 +440,7 @@ static size_t on_read(char *ptr, size_t size, size_t nmemb, void *ud)
 
 static int on_seek(void *ud, curl_off_t offset, int origin)
 {
-	struct twilio *t = ud;
+	struct session *t = ud;
 
 	if (offset == 0 && origin == SEEK_SET && t->req_off == 0)
 		return CURL_SEEKFUNC_OK;
@@ -457,7 +471,7 @@ static bool header_value(const char *line, size_t n, const char *name, char *dst
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-	struct twilio *t = ud;
+	struct session *t = ud;
 	char v[MAX_REQUEST_ID];
 	long long secs;
 
@@ -504,9 +518,21 @@ out:
 
 #define SETOPT(t, opt, val) (curl_easy_setopt((t)->curl, (opt), (val)) == CURLE_OK)
 
-struct twilio *twilio_new(const struct config *cfg)
+static void session_free(struct session *t)
 {
-	struct twilio *t = NULL;
+	if (t == NULL)
+		return;
+	if (t->curl != NULL)
+		curl_easy_cleanup(t->curl);
+	curl_slist_free_all(t->headers);
+	buf_free(&t->resp);
+	free(t);
+}
+
+/* Configures the template session (not thread-safe; once per client). */
+static struct session *session_new(const struct config *cfg)
+{
+	struct session *t = NULL;
 	const char *user, *pass, *why = "out of memory";
 	char ua[MAX_USER_AGENT];
 	struct curl_slist *h;
@@ -534,15 +560,9 @@ struct twilio *twilio_new(const struct config *cfg)
 		why = "twilio timeouts must be positive";
 		goto fail;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		why = "libcurl initialisation failed";
-		goto fail;
-	}
 	t = calloc(1, sizeof(*t));
-	if (t == NULL) {
-		curl_global_cleanup();
+	if (t == NULL)
 		goto fail;
-	}
 	buf_init(&t->resp, TWILIO_MAX_RESPONSE);
 	t->timeout_ms = cfg->twilio_timeout_ms < TWILIO_MAX_TOTAL_MS ? cfg->twilio_timeout_ms
 	                                                              : TWILIO_MAX_TOTAL_MS;
@@ -588,24 +608,134 @@ struct twilio *twilio_new(const struct config *cfg)
 	return t;
 fail:
 	log_error("could not create twilio client", LF_STR("reason", why));
-	twilio_free(t);
+	session_free(t);
 	return NULL;
 }
 
-void twilio_free(struct twilio *t)
+/* A copy of the template for one thread, using the shared connection cache.
+ * NULL when out of memory. */
+static struct session *session_dup(const struct twilio *tw)
 {
+	const struct session *tmpl = tw->tmpl;
+	struct session *t = calloc(1, sizeof(*t));
+
 	if (t == NULL)
+		return NULL;
+	memcpy(t->url, tmpl->url, sizeof(t->url));
+	t->timeout_ms = tmpl->timeout_ms;
+	buf_init(&t->resp, TWILIO_MAX_RESPONSE);
+	t->rng = tmpl->rng ^ ((uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ull);
+	if (t->rng == 0)
+		t->rng = 0x9e3779b97f4a7c15ull;
+	t->curl = curl_easy_duphandle(tmpl->curl);
+	if (t->curl == NULL || !SETOPT(t, CURLOPT_SHARE, tw->share) ||
+	    !SETOPT(t, CURLOPT_ERRORBUFFER, t->errbuf) || !SETOPT(t, CURLOPT_WRITEDATA, t) ||
+	    !SETOPT(t, CURLOPT_READDATA, t) || !SETOPT(t, CURLOPT_SEEKDATA, t) ||
+	    !SETOPT(t, CURLOPT_HEADERDATA, t)) {
+		session_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void session_destroy(void *p)
+{
+	session_free(p);
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+	struct twilio *tw = ud;
+
+	(void)h;
+	(void)access;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_lock(&tw->locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+	struct twilio *tw = ud;
+
+	(void)h;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_unlock(&tw->locks[data]);
+}
+
+struct twilio *twilio_new(const struct config *cfg)
+{
+	struct twilio *tw;
+	int i;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("could not create twilio client", LF_STR("reason", "libcurl initialisation failed"));
+		return NULL;
+	}
+	tw = calloc(1, sizeof(*tw));
+	if (tw == NULL) {
+		curl_global_cleanup();
+		return NULL;
+	}
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&tw->locks[i], NULL);
+	tw->key_ok = pthread_key_create(&tw->key, session_destroy) == 0;
+	tw->share = curl_share_init();
+	if (!tw->key_ok || tw->share == NULL ||
+	    curl_share_setopt(tw->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+	    curl_share_setopt(tw->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+	    curl_share_setopt(tw->share, CURLSHOPT_USERDATA, tw) != CURLSHE_OK ||
+	    curl_share_setopt(tw->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+	    curl_share_setopt(tw->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
+	    curl_share_setopt(tw->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
+		log_error("could not create twilio client", LF_STR("reason", "libcurl share setup failed"));
+		twilio_free(tw);
+		return NULL;
+	}
+	tw->tmpl = session_new(cfg);
+	if (tw->tmpl == NULL) {
+		twilio_free(tw);
+		return NULL;
+	}
+	return tw;
+}
+
+/* The calling thread's session, made on first use; NULL when out of memory. */
+static struct session *session_get(struct twilio *tw)
+{
+	struct session *s = pthread_getspecific(tw->key);
+
+	if (s == NULL) {
+		s = session_dup(tw);
+		if (s != NULL && pthread_setspecific(tw->key, s) != 0) {
+			session_free(s);
+			s = NULL;
+		}
+	}
+	return s;
+}
+
+void twilio_free(struct twilio *tw)
+{
+	int i;
+
+	if (tw == NULL)
 		return;
-	if (t->curl != NULL)
-		curl_easy_cleanup(t->curl);
-	curl_slist_free_all(t->headers);
-	buf_free(&t->resp);
-	free(t);
+	if (tw->key_ok) {
+		session_free(pthread_getspecific(tw->key));
+		pthread_setspecific(tw->key, NULL);
+		pthread_key_delete(tw->key);
+	}
+	session_free(tw->tmpl);
+	if (tw->share != NULL)
+		curl_share_cleanup(tw->share);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&tw->locks[i]);
+	free(tw);
 	curl_global_cleanup();
 }
 
 /* Runs one POST with body and fills a from what libcurl saw. */
-static void attempt_run(struct twilio *t, const struct buf *body, long long budget_ms,
+static void attempt_run(struct session *t, const struct buf *body, long long budget_ms,
                         struct attempt *a)
 {
 	long long start = now_ms();
@@ -641,7 +771,7 @@ static void attempt_run(struct twilio *t, const struct buf *body, long long budg
 }
 
 /* Fills err from a failed attempt and returns its kind. */
-static enum verr attempt_error(struct twilio *t, const struct attempt *a, struct twilio_error *err)
+static enum verr attempt_error(struct session *t, const struct attempt *a, struct twilio_error *err)
 {
 	const char *detail = t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(a->rc);
 
@@ -676,7 +806,7 @@ static enum verr attempt_error(struct twilio *t, const struct attempt *a, struct
 }
 
 /* Jittered exponential backoff for retry number n (1-based), in ms. */
-static long long backoff_ms(struct twilio *t, int n, int retry_after)
+static long long backoff_ms(struct session *t, int n, int retry_after)
 {
 	long long d = (long long)BACKOFF_BASE_MS << (n - 1);
 
@@ -688,9 +818,10 @@ static long long backoff_ms(struct twilio *t, int n, int retry_after)
 	return d;
 }
 
-enum verr twilio_call_create(struct twilio *t, const struct twilio_call_params *p,
+enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params *p,
                              struct twilio_call *out, struct twilio_error *err)
 {
+	struct session *t = session_get(tw);
 	struct buf body;
 	struct attempt a;
 	long long deadline = now_ms() + TWILIO_MAX_TOTAL_MS, wait = 0;
@@ -700,6 +831,11 @@ enum verr twilio_call_create(struct twilio *t, const struct twilio_call_params *
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
 	buf_init(&body, TWILIO_MAX_REQUEST);
+	if (t == NULL) {
+		e = err->kind = VERR_NOMEM;
+		snprintf(err->message, sizeof(err->message), "could not set up a twilio client");
+		goto out;
+	}
 	e = twilio_call_body(p, &body);
 	if (e != VERR_OK) {
 		err->kind = e;

@@ -11,9 +11,11 @@
 /*
  * Twilio REST client for the Calls resource (TWILIO.md section 2; Calls
  * create in twilio_api_v2010.json). One struct twilio per worker process,
- * created after fork: it owns one libcurl easy handle that is reused for
- * every request, so a worker keeps one TLS connection to Twilio alive instead
- * of handshaking per call. Not thread-safe; workers are single-threaded.
+ * created after fork and shared by its threads: each thread gets its own
+ * libcurl easy handle on first use, and all of them share one connection
+ * cache (a curl share), so kept-alive TLS connections to Twilio are reused
+ * by whichever thread places the next call instead of handshaking per call.
+ * twilio_call_create is thread-safe; twilio_new and twilio_free are not.
  */
 
 #define TWILIO_MAX_REQUEST (16 * 1024)  /* form body we send */

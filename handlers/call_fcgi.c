@@ -27,15 +27,18 @@
 #define CALL_MAX_BODY CALLREQ_MAX_BODY
 #define CALL_IDEM_PURGE_MS (10 * 60 * 1000) /* how often a worker purges expired keys */
 #define CALL_MAX_JSON (256 * 1024)
+#define CALL_THREADS 64       /* default VOICE_CALL_THREADS */
+#define CALL_DB_CONNECTIONS 8 /* default VOICE_CALL_DB_CONNECTIONS */
 
 struct app {
 	struct config cfg;
+	struct config_pool pool;
 	struct phone_policy policy;
-	struct db *db;
-	struct twilio *twilio;
+	struct db *db;         /* this worker's connection pool */
+	struct twilio *twilio; /* shared by this worker's threads */
 	char status_callback[CONFIG_MAX_URL + 32];
 	char voice_url[CONFIG_MAX_URL + 32];
-	long long next_purge_ms;
+	long long next_purge_ms; /* tick thread only */
 };
 
 /* Authenticates the request before any other work. Returns false with resp
@@ -249,9 +252,9 @@ out:
 	buf_free(&out);
 }
 
-/* After each response: move spooled records into the database, and now and
- * then drop idempotency keys past their 24 hours. */
-static void after_response(void *ctx)
+/* Background, in each worker: move spooled records into the database, and
+ * now and then drop idempotency keys past their 24 hours. */
+static void tick(void *ctx)
 {
 	struct app *app = ctx;
 	long long now = server_now_ms(), deleted = 0;
@@ -292,34 +295,73 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 		handle_get_call(app, req->path + 7, resp);
 }
 
+/* In the master: the configuration, checked (server_app.load). */
+static void *load(struct server_pool *pool, char *err, size_t errsz)
+{
+	struct app *app = calloc(1, sizeof *app);
+
+	if (app == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	if (config_load(&app->cfg, CONFIG_NEED_REST, err, errsz) != VERR_OK ||
+	    config_pool_load("CALL", CALL_THREADS, CALL_DB_CONNECTIONS, &app->pool, err, errsz) !=
+	        VERR_OK ||
+	    phone_policy_parse(app->cfg.allowed_countries, config_get("CALL_BLOCKED_NUMBER_TYPES"),
+	                       &app->policy, err, errsz) != VERR_OK) {
+		free(app);
+		return NULL;
+	}
+	snprintf(app->status_callback, sizeof app->status_callback, "%s/twilio/webhook",
+	         app->cfg.public_base_url);
+	snprintf(app->voice_url, sizeof app->voice_url, "%s/twilio/voice", app->cfg.public_base_url);
+	pool->workers = app->pool.workers;
+	pool->threads = app->pool.threads;
+	return app;
+}
+
+static void unload(void *ctx)
+{
+	free(ctx);
+}
+
+/* In a new worker process, before its threads start. */
+static bool start(void *ctx)
+{
+	struct app *app = ctx;
+	struct phone_number warm;
+	char why[128];
+
+	metrics_init(app->cfg.metrics_file, "call"); /* on failure: disabled, logged */
+	/* libphonenumber builds its metadata on first use: do it before the
+	 * threads race to */
+	phone_parse("+14155550100", NULL, &warm, why, sizeof why);
+	app->db = db_new(app->cfg.database_url, app->pool.db_per_worker);
+	app->twilio = twilio_new(&app->cfg);
+	if (app->db == NULL || app->twilio == NULL) {
+		log_error("could not initialise the database or twilio client");
+		return false;
+	}
+	return true;
+}
+
+static void stop(void *ctx)
+{
+	struct app *app = ctx;
+
+	twilio_free(app->twilio);
+	db_free(app->db);
+	app->twilio = NULL;
+	app->db = NULL;
+	metrics_close();
+}
+
 int main(int argc, char **argv)
 {
-	static struct app app;
-	struct server_opts opts = { "call", CALL_MAX_BODY, NULL, after_response };
-	char err[256];
-	int rc;
+	static const struct server_app call = { load, unload, start, stop, tick, handle };
+	struct server_opts opts = { "call", CALL_MAX_BODY, NULL };
 
 	if (argc == 3 && strcmp(argv[1], "-s") == 0)
 		opts.socket_path = argv[2];
-	if (config_load(&app.cfg, CONFIG_NEED_REST, err, sizeof err) != VERR_OK ||
-	    phone_policy_parse(app.cfg.allowed_countries, config_get("CALL_BLOCKED_NUMBER_TYPES"),
-	                       &app.policy, err, sizeof err) != VERR_OK) {
-		log_error("invalid configuration", LF_STR("error", err));
-		return 2;
-	}
-	metrics_init(app.cfg.metrics_file, opts.name); /* on failure: disabled, logged */
-	snprintf(app.status_callback, sizeof app.status_callback, "%s/twilio/webhook",
-	         app.cfg.public_base_url);
-	snprintf(app.voice_url, sizeof app.voice_url, "%s/twilio/voice", app.cfg.public_base_url);
-	app.db = db_new(app.cfg.database_url);
-	app.twilio = twilio_new(&app.cfg);
-	if (app.db == NULL || app.twilio == NULL) {
-		log_error("could not initialise the database or twilio client");
-		return 1;
-	}
-	rc = server_run(&opts, handle, &app);
-	twilio_free(app.twilio);
-	db_free(app.db);
-	metrics_close();
-	return rc;
+	return server_run(&opts, &call);
 }

@@ -23,10 +23,13 @@
 
 #define WEBHOOK_MAX_BODY (64 * 1024)
 #define WEBHOOK_MAX_TOKEN 256
+#define WEBHOOK_THREADS 32       /* default VOICE_WEBHOOK_THREADS */
+#define WEBHOOK_DB_CONNECTIONS 4 /* default VOICE_WEBHOOK_DB_CONNECTIONS */
 
 struct app {
 	struct config cfg;
-	struct db *db;
+	struct config_pool pool;
+	struct db *db; /* this worker's connection pool */
 };
 
 /* I-Twilio-Idempotency-Token is not signed: accept only what a token looks
@@ -161,8 +164,8 @@ out:
 	buf_free(&twiml);
 }
 
-/* After each response: move spooled records into the database. */
-static void replay(void *ctx)
+/* Background, in each worker: move spooled records into the database. */
+static void tick(void *ctx)
 {
 	struct app *app = ctx;
 
@@ -188,27 +191,60 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 	handle_twilio(app, req, resp, voice);
 }
 
+/* In the master: the configuration, checked (server_app.load). */
+static void *load(struct server_pool *pool, char *err, size_t errsz)
+{
+	struct app *app = calloc(1, sizeof *app);
+
+	if (app == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	if (config_load(&app->cfg, CONFIG_NEED_WEBHOOK, err, errsz) != VERR_OK ||
+	    config_pool_load("WEBHOOK", WEBHOOK_THREADS, WEBHOOK_DB_CONNECTIONS, &app->pool, err,
+	                     errsz) != VERR_OK) {
+		free(app);
+		return NULL;
+	}
+	pool->workers = app->pool.workers;
+	pool->threads = app->pool.threads;
+	return app;
+}
+
+static void unload(void *ctx)
+{
+	free(ctx);
+}
+
+/* In a new worker process. */
+static bool start(void *ctx)
+{
+	struct app *app = ctx;
+
+	metrics_init(app->cfg.metrics_file, "webhook"); /* on failure: disabled, logged */
+	app->db = db_new(app->cfg.database_url, app->pool.db_per_worker);
+	if (app->db == NULL) {
+		log_error("out of memory");
+		return false;
+	}
+	return true;
+}
+
+static void stop(void *ctx)
+{
+	struct app *app = ctx;
+
+	db_free(app->db);
+	app->db = NULL;
+	metrics_close();
+}
+
 int main(int argc, char **argv)
 {
-	static struct app app;
-	struct server_opts opts = { "webhook", WEBHOOK_MAX_BODY, NULL, replay };
-	char err[256];
-	int rc;
+	static const struct server_app webhook = { load, unload, start, stop, tick, handle };
+	struct server_opts opts = { "webhook", WEBHOOK_MAX_BODY, NULL };
 
 	if (argc == 3 && strcmp(argv[1], "-s") == 0)
 		opts.socket_path = argv[2];
-	if (config_load(&app.cfg, CONFIG_NEED_WEBHOOK, err, sizeof err) != VERR_OK) {
-		log_error("invalid configuration", LF_STR("error", err));
-		return 2;
-	}
-	metrics_init(app.cfg.metrics_file, opts.name); /* on failure: disabled, logged */
-	app.db = db_new(app.cfg.database_url);
-	if (app.db == NULL) {
-		log_error("out of memory");
-		return 1;
-	}
-	rc = server_run(&opts, handle, &app);
-	db_free(app.db);
-	metrics_close();
-	return rc;
+	return server_run(&opts, &webhook);
 }

@@ -24,7 +24,7 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-	struct server_opts opts = { "sim", SIMREST_MAX_BODY, NULL, NULL };
+	struct server_opts opts = { "sim", SIMREST_MAX_BODY, NULL };
 	struct simcfg cfg;
 	char err[SIMCFG_MAX_ERROR + SIMCFG_MAX_PATH];
 	bool inbound = argc >= 2 && strcmp(argv[1], "inbound") == 0;
@@ -45,5 +45,5 @@ int main(int argc, char **argv)
 	}
 	if (inbound)
 		return siminbound_main(&cfg, argc - 1, argv + 1);
-	return server_run(&opts, simrest_handle, &cfg);
+	return server_run_single(&opts, simrest_handle, &cfg);
 }
