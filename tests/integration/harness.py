@@ -276,11 +276,38 @@ def pid_alive(pid):
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def worker_pids(pool):
-    """PIDs spawn-fcgi recorded for pool ("call", "webhook", "sim")."""
+def children(pid):
+    """PIDs of pid's live child processes (/proc/PID/task/*/children: a
+    child is listed under the thread that forked it), sorted."""
+    kids = set()
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="utf-8") as f:
+                kids.update(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return sorted(k for k in kids if pid_alive(k))
+
+
+def master_pids(pool):
+    """PIDs in the pool's pid file ("call", "webhook", "sim"): since the
+    worker runtime forks its own workers, the pools' masters (one each)."""
     path = os.path.join(env()["VOICE_PID_DIR"], f"{pool}.pid")
     with open(path, encoding="utf-8") as f:
         return [int(x) for x in f.read().split()]
+
+
+def worker_pids(pool):
+    """PIDs of the processes serving pool's requests: each master's children
+    (the workers it forked), or a recorded process itself when it has none."""
+    out = []
+    for pid in master_pids(pool):
+        out += children(pid) or [pid]
+    return out
 
 
 @contextlib.contextmanager
@@ -328,13 +355,24 @@ def _private_worker(tmp, label, overrides, pool):
         check(p.poll() is None, f"the private {pool} worker ({label}) exited {p.returncode}")
         yield sock_path, log_path, p
     finally:
+        # The process started is a master that forks workers: stop it by its
+        # PID, then any worker it left behind (it was killed, or its workers
+        # outlived it), by theirs.
+        kids = children(p.pid) if p.poll() is None else []
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)  # the process we started, by its PID
             try:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                kids = sorted(set(kids) | set(children(p.pid)))
                 p.kill()
                 p.wait(timeout=10)
+        for k in kids:
+            if pid_alive(k):
+                try:
+                    os.kill(k, signal.SIGKILL)
+                except OSError:
+                    pass
 
 
 def log_lines(pool):
@@ -384,11 +422,13 @@ def fcgi_pairs(params):
 def fcgi(sock_path, method, path, body=b"", headers=None, timeout=60):
     """An HTTP-like request straight to a worker's FastCGI socket, with the
     parameters nginx would send (a fresh X-Request-Id; headers are extra CGI
-    parameters such as CONTENT_TYPE or HTTP_AUTHORIZATION). Returns a
+    parameters such as CONTENT_TYPE or HTTP_AUTHORIZATION; a query in path
+    goes to QUERY_STRING, as nginx splits it). Returns a
     Response whose .request_id is the id sent."""
     rid = secrets.token_hex(16)
-    params = {"REQUEST_METHOD": method, "REQUEST_URI": path, "DOCUMENT_URI": path,
-              "SCRIPT_NAME": path, "QUERY_STRING": "", "CONTENT_LENGTH": str(len(body)),
+    doc, _, query = path.partition("?")
+    params = {"REQUEST_METHOD": method, "REQUEST_URI": path, "DOCUMENT_URI": doc,
+              "SCRIPT_NAME": doc, "QUERY_STRING": query, "CONTENT_LENGTH": str(len(body)),
               "HTTP_X_REQUEST_ID": rid, "REMOTE_ADDR": "127.0.0.1",
               "SERVER_PROTOCOL": "HTTP/1.1", "HTTPS": "on"}
     params.update(headers or {})
