@@ -282,7 +282,30 @@ static struct conn *conn_get(struct db *db)
 	return c;
 }
 
-/* Gives c back; the caller holds db->mu. */
+/*
+ * Leaves c outside any transaction: a failed batch leaves its BEGIN open
+ * and aborted (the server skipped to the Sync, COMMIT included), so roll it
+ * back. A connection that still is not idle is closed. True when c is idle.
+ */
+static bool conn_idle(struct conn *c)
+{
+	PGTransactionStatusType ts;
+
+	if (c->pg == NULL)
+		return true;
+	ts = PQtransactionStatus(c->pg);
+	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+		PQclear(PQexec(c->pg, "ROLLBACK"));
+		ts = PQtransactionStatus(c->pg);
+	}
+	if (ts != PQTRANS_IDLE) {
+		conn_close(c);
+		return false;
+	}
+	return true;
+}
+
+/* Gives c back (never inside a transaction); the caller holds db->mu. */
 static void conn_put_locked(struct db *db, struct conn *c)
 {
 	db->idle[db->nidle++] = (int)(c - db->conns);
@@ -291,6 +314,7 @@ static void conn_put_locked(struct db *db, struct conn *c)
 
 static void conn_put(struct db *db, struct conn *c)
 {
+	conn_idle(c);
 	pthread_mutex_lock(&db->mu);
 	conn_put_locked(db, c);
 	pthread_mutex_unlock(&db->mu);
@@ -638,6 +662,8 @@ out:
 	free(res);
 	if (PQstatus(pg) != CONNECTION_OK)
 		e = VERR_DB_DOWN;
+	else if (e == VERR_DB && !conn_idle(c))
+		e = VERR_DB_DOWN; /* could not roll back: the caller reconnects */
 	return e;
 }
 
@@ -754,6 +780,7 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 				db->tail = NULL;
 			pthread_mutex_unlock(&db->mu);
 			run_batch(db, c, batch, n);
+			conn_idle(c);
 			pthread_mutex_lock(&db->mu);
 			for (i = 0; i < n; i++)
 				taken[i]->done = true;
