@@ -84,7 +84,7 @@ pid_is() {
 	[[ $pid =~ ^[0-9]+$ ]] && [ "$pid" -gt 1 ] || return 1
 	[ -d "/proc/$pid" ] || return 1
 	exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
-	arg0=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n 1 || true)
+	arg0=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | head -n 1 || true)
 	[[ $exe == *"$name" || $arg0 == *"$name"* ]]
 }
 
@@ -113,6 +113,84 @@ stop_pidfile() {
 		kill -KILL "$pid" 2>/dev/null || true
 	done
 	rm -f "$file"
+}
+
+# Prints PID's start time (clock ticks after boot, field 22 of
+# /proc/PID/stat): with the PID it names one process, even after PID reuse.
+pid_start() {
+	local stat f
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	read -r -a f <<<"${stat##*) }" # from field 3 (state) on
+	[ ${#f[@]} -ge 20 ] && printf '%s' "${f[19]}"
+}
+
+# Prints PID:STARTTIME of every child of PID, one a line (from
+# /proc/PID/task/*/children: whichever thread forked them). Nothing if PID is
+# gone.
+pid_children() {
+	local pid=$1 all kids kid start
+	all=$(cat "/proc/$pid"/task/*/children 2>/dev/null | tr '\n' ' ') || true
+	read -r -a kids <<<"$all"
+	for kid in "${kids[@]+"${kids[@]}"}"; do
+		start=$(pid_start "$kid") && printf '%s:%s\n' "$kid" "$start"
+	done
+	return 0
+}
+
+# Stops the pool master listed in FILE (call_fcgi or webhook_fcgi as
+# spawn-fcgi -F 1 recorded it) and its worker processes. SIGTERM goes to the
+# master only: it stops its workers accepting, lets their requests in flight
+# finish, waits for them and exits. After TIMEOUT seconds the master is
+# killed, and so is every worker of it still running (one left behind would
+# keep serving on the socket). Workers are recognised by PID and start time,
+# never by name alone. Removes FILE.
+stop_master() {
+	local file=$1 name=$2 timeout=${3:-35} pid i kid killed=0 deadline
+	[ -f "$file" ] || return 0
+	pid=$(head -n 1 "$file")
+	if ! pid_is "$pid" "$name"; then
+		rm -f "$file"
+		return 0
+	fi
+	local -A kids=()
+	for kid in $(pid_children "$pid"); do kids[$kid]=1; done
+	kill -TERM "$pid" 2>/dev/null || true
+	deadline=$((SECONDS + timeout + 1)) # at least TIMEOUT whole seconds
+	while [ $SECONDS -lt $deadline ]; do
+		# Workers the master starts while draining count too.
+		for kid in $(pid_children "$pid"); do kids[$kid]=1; done
+		pid_is "$pid" "$name" || break
+		sleep 0.1
+	done
+	if pid_is "$pid" "$name"; then
+		for kid in $(pid_children "$pid"); do kids[$kid]=1; done
+		say "$name (pid $pid) did not stop after ${timeout}s; killing it and its workers"
+		kill -KILL "$pid" 2>/dev/null || true
+		killed=1
+	fi
+	# A master that exited by itself waited for its workers: any one still
+	# there gets a second to finish exiting before it is killed.
+	for ((i = 0; killed == 0 && i < 10; i++)); do
+		[ -n "$(same_processes "$name" "${!kids[@]}")" ] || break
+		sleep 0.1
+	done
+	for kid in $(same_processes "$name" "${!kids[@]}"); do
+		[ "$killed" = 1 ] || say "$name worker (pid $kid) outlived its master; killing it"
+		kill -KILL "$kid" 2>/dev/null || true
+	done
+	rm -f "$file"
+}
+
+# Prints, of the PID:STARTTIME arguments after NAME, the PIDs that still name
+# that process and are a running NAME.
+same_processes() {
+	local name=$1 kid start
+	shift
+	for kid in "$@"; do
+		start=$(pid_start "${kid%%:*}") || continue
+		[ "$start" = "${kid#*:}" ] && pid_is "${kid%%:*}" "$name" && printf '%s\n' "${kid%%:*}"
+	done
+	return 0
 }
 
 # True if every PID in FILE is a running NAME (and there is at least one).
