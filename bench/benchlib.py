@@ -129,6 +129,15 @@ class Client:
             self.conn = None
 
 
+def pool_size(e, pool):
+    """"W workers x T threads" of pool ("call", "webhook") as the stack's
+    settings give them; "default" where the binary's default applies (the
+    number of CPUs for workers; deploy/up hands them on only when set)."""
+    up = pool.upper()
+    return (f"{e.get(f'VOICE_{up}_WORKERS', 'default')} {pool} workers x "
+            f"{e.get(f'VOICE_{up}_THREADS', 'default')} threads")
+
+
 def run_clients(jobs_per_client, work, deadline_s):
     """Runs work(client, job) for each client's jobs on its own thread and
     Client; returns (results, wall seconds). Each result is (job, status,

@@ -49,7 +49,7 @@ def main():
                     sids.append(json.loads(data)["sid"])  # list.append is atomic
                 return status
 
-            print(f"# {n} calls, {c} clients, {e['VOICE_CALL_WORKERS']} call workers, "
+            print(f"# {n} calls, {c} clients, {b.pool_size(e, 'call')}, "
                   f"SIM_TIME_SCALE {e.get('SIM_TIME_SCALE', '?')}", flush=True)
             results, wall = b.run_clients(jobs, work, max_s)
             b.report("calls", "calls", results, wall)

@@ -122,7 +122,7 @@ def main():
                         os.chown(path, st.st_uid, st.st_gid)
                     names.append(name)
             print(f"# {n} spooled callbacks for {len(sids)} calls in {spool}; "
-                  f"{e['VOICE_CALL_WORKERS']} call + {e['VOICE_WEBHOOK_WORKERS']} webhook workers "
+                  f"{b.pool_size(e, 'call')} + {b.pool_size(e, 'webhook')} "
                   f"replay them", flush=True)
             t0 = time.monotonic()
             for name in names:

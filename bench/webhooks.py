@@ -56,7 +56,7 @@ def main():
             for seq in range(4):
                 jobs[i % c].append(callback(e, sid, seq))
         print(f"# {n} callbacks for {len(sids)} calls, {c} clients, "
-              f"{e['VOICE_WEBHOOK_WORKERS']} webhook workers", flush=True)
+              f"{b.pool_size(e, 'webhook')}", flush=True)
 
         def work(client, job):
             status, data, _ = client.request("POST", "/twilio/webhook", job[0], job[1])
