@@ -365,9 +365,19 @@ enum verr config_pool_load(const char *pool, int def_threads, int def_db,
 		cpus = 1;
 	if (cpus > CONFIG_MAX_WORKERS)
 		cpus = CONFIG_MAX_WORKERS;
-	TRY(get_int(workers, cpus, CONFIG_MAX_WORKERS, &out->workers, err, errsz));
+	/* unset sizes follow the set ones: a default worker count is the CPUs
+	 * but never more than the connection cap (set or default), and a default
+	 * cap grows to a worker count that was set */
+	TRY(get_int(conns, 0, 10000, &out->db_connections, err, errsz));
+	TRY(get_int(workers, 0, CONFIG_MAX_WORKERS, &out->workers, err, errsz));
+	if (out->workers == 0) {
+		int cap = out->db_connections > 0 ? out->db_connections : def_db;
+
+		out->workers = cap < cpus ? cap : (int)cpus;
+	}
+	if (out->db_connections == 0)
+		out->db_connections = def_db > out->workers ? def_db : out->workers;
 	TRY(get_int(threads, def_threads, CONFIG_MAX_THREADS, &out->threads, err, errsz));
-	TRY(get_int(conns, def_db, 10000, &out->db_connections, err, errsz));
 	REQUIRE(out->db_connections >= out->workers,
 	        "%s (%d) must be at least %s (%d): every worker process needs a connection", conns,
 	        out->db_connections, workers, out->workers);

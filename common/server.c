@@ -377,6 +377,7 @@ struct child {
 	pid_t pid;           /* 0: free */
 	unsigned generation; /* configuration it was started with */
 	long long started_ms;
+	long long kill_at;   /* asked to drain: SIGKILL after this time; 0: not asked */
 };
 
 struct master {
@@ -444,6 +445,7 @@ static void fill_pool(struct master *m)
 		m->kids[i].pid = pid;
 		m->kids[i].generation = m->generation;
 		m->kids[i].started_ms = server_now_ms();
+		m->kids[i].kill_at = 0;
 	}
 }
 
@@ -485,14 +487,37 @@ static void reap(struct master *m)
 	}
 }
 
-/* Sends sig to every worker (of every generation, or only older ones). */
-static void signal_kids(struct master *m, int sig, bool older_only)
+/* Asks every worker (of every generation, or only older ones) to drain:
+ * SIGTERM now, SIGKILL from drain_kids once SERVER_DRAIN_MS have passed. */
+static void stop_kids(struct master *m, bool older_only)
 {
 	int i;
 
-	for (i = 0; i < (int)(sizeof m->kids / sizeof m->kids[0]); i++)
-		if (m->kids[i].pid > 0 && (!older_only || m->kids[i].generation != m->generation))
-			kill(m->kids[i].pid, sig);
+	for (i = 0; i < (int)(sizeof m->kids / sizeof m->kids[0]); i++) {
+		struct child *k = &m->kids[i];
+
+		if (k->pid > 0 && k->kill_at == 0 && (!older_only || k->generation != m->generation)) {
+			kill(k->pid, SIGTERM);
+			k->kill_at = server_now_ms() + SERVER_DRAIN_MS;
+		}
+	}
+}
+
+/* Kills the draining workers that outlived their drain time. */
+static void drain_kids(struct master *m)
+{
+	int i;
+
+	for (i = 0; i < (int)(sizeof m->kids / sizeof m->kids[0]); i++) {
+		struct child *k = &m->kids[i];
+
+		if (k->pid > 0 && k->kill_at > 0 && server_now_ms() >= k->kill_at) {
+			log_error("workers still busy after the drain time; killing them",
+			          LF_STR("worker", m->opts->name), LF_INT("pid", k->pid));
+			kill(k->pid, SIGKILL);
+			k->kill_at = server_now_ms() + SERVER_DRAIN_MS;
+		}
+	}
 }
 
 /* SIGHUP: a valid new configuration gets a new generation of workers; the
@@ -520,7 +545,7 @@ static void reload(struct master *m)
 	m->fails = 0;
 	m->respawn_at = 0;
 	fill_pool(m);
-	signal_kids(m, SIGTERM, true);
+	stop_kids(m, true);
 	log_info("configuration reloaded", LF_STR("worker", m->opts->name),
 	         LF_INT("workers", pool.workers), LF_INT("threads", pool.threads));
 }
@@ -529,7 +554,6 @@ int server_run(const struct server_opts *opts, const struct server_app *app)
 {
 	static struct master m; /* big; one per process */
 	struct timespec tick = { 0, SERVER_POLL_MS * 1000000L };
-	long long drain_deadline = 0;
 	char err[512];
 	sigset_t set;
 
@@ -560,21 +584,15 @@ int server_run(const struct server_opts *opts, const struct server_app *app)
 		sig = sigtimedwait(&set, NULL, &tick);
 		if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
 			stopping = 1;
-			drain_deadline = server_now_ms() + SERVER_DRAIN_MS;
 			log_info("stopping: draining the workers", LF_STR("worker", opts->name));
-			signal_kids(&m, SIGTERM, false);
+			stop_kids(&m, false);
 		} else if (sig == SIGHUP && !stopping) {
 			reload(&m);
 		}
 		reap(&m);
 		if (stopping && live_kids(&m, false) == 0)
 			break;
-		if (stopping && server_now_ms() >= drain_deadline) {
-			log_error("workers still busy after the drain time; killing them",
-			          LF_STR("worker", opts->name));
-			signal_kids(&m, SIGKILL, false);
-			drain_deadline = server_now_ms() + 5000;
-		}
+		drain_kids(&m);
 	}
 	app->unload(m.ctx);
 	log_info("master stopped", LF_STR("worker", opts->name), LF_INT("pid", m.self));

@@ -131,12 +131,68 @@ static void test_env_file_and_precedence(void **state)
 	unlink(path);
 }
 
+/* Pool sizes: unset ones follow the set ones; the cap holds every worker. */
+static void test_pool_sizes(void **state)
+{
+	static const struct {
+		const char *workers, *conns, *threads;
+		int want_workers, want_conns, want_per_worker, want_threads; /* 0 workers: refused */
+	} cases[] = {
+		{ NULL, NULL, NULL, -1, 4, -1, 32 },  /* CPUs, capped by the default cap of 4 */
+		{ "3", NULL, NULL, 3, 4, 1, 32 },
+		{ "6", NULL, "8", 6, 6, 1, 8 },       /* a default cap grows to the workers */
+		{ NULL, "1", NULL, 1, 1, 1, 32 },     /* default workers never exceed the cap */
+		{ "2", "9", NULL, 2, 9, 4, 32 },
+		{ "4", "3", NULL, 0, 0, 0, 0 },       /* set cap below set workers */
+		{ "0", NULL, NULL, 0, 0, 0, 0 },
+		{ "65", NULL, NULL, 0, 0, 0, 0 },
+		{ NULL, NULL, "0", 0, 0, 0, 0 },
+		{ "two", NULL, NULL, 0, 0, 0, 0 },
+	};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct config_pool p;
+		char err[256] = "";
+		enum verr e;
+
+		if (cases[i].workers) setenv("VOICE_WEBHOOK_WORKERS", cases[i].workers, 1);
+		else unsetenv("VOICE_WEBHOOK_WORKERS");
+		if (cases[i].conns) setenv("VOICE_WEBHOOK_DB_CONNECTIONS", cases[i].conns, 1);
+		else unsetenv("VOICE_WEBHOOK_DB_CONNECTIONS");
+		if (cases[i].threads) setenv("VOICE_WEBHOOK_THREADS", cases[i].threads, 1);
+		else unsetenv("VOICE_WEBHOOK_THREADS");
+		e = config_pool_load("WEBHOOK", 32, 4, &p, err, sizeof err);
+		if (cases[i].want_workers == 0) {
+			assert_int_equal(e, VERR_CONFIG);
+			assert_non_null(strstr(err, "VOICE_WEBHOOK_"));
+			continue;
+		}
+		assert_int_equal(e, VERR_OK);
+		if (cases[i].want_workers < 0) {
+			assert_int_equal(p.workers, cpus < 4 ? cpus : 4);
+		} else {
+			assert_int_equal(p.workers, cases[i].want_workers);
+			assert_int_equal(p.db_per_worker, cases[i].want_per_worker);
+		}
+		assert_int_equal(p.db_connections, cases[i].want_conns);
+		assert_int_equal(p.threads, cases[i].want_threads);
+		assert_true(p.db_per_worker * p.workers <= p.db_connections);
+	}
+	unsetenv("VOICE_WEBHOOK_WORKERS");
+	unsetenv("VOICE_WEBHOOK_DB_CONNECTIONS");
+	unsetenv("VOICE_WEBHOOK_THREADS");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_env_file_and_precedence),
+		cmocka_unit_test(test_pool_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
