@@ -6,10 +6,24 @@
 
 #include "callback.h"
 
-/* "2026-11-24T01:27:42.858661Z" */
+/* The decimal value of the n digits at s (already checked to be digits). */
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	while (n-- > 0)
+		v = v * 10 + (*s++ - '0');
+	return v;
+}
+
+/* "2026-11-24T01:27:42.858661Z": the shape, then every field in its range
+ * (a real date, no leap second), so the database never sees a timestamp it
+ * would refuse: a bad cursor is the client's error, not the database's. */
 static bool ts_valid(const char *s)
 {
 	static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int year, month, day;
 	size_t i;
 
 	if (strlen(s) != sizeof shape - 1)
@@ -17,7 +31,14 @@ static bool ts_valid(const char *s)
 	for (i = 0; shape[i] != '\0'; i++)
 		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
 			return false;
-	return true;
+	year = digits(s, 4);
+	month = digits(s + 5, 2);
+	day = digits(s + 8, 2);
+	if (year < 1 || month < 1 || month > 12 || day < 1 || day > mdays[month - 1])
+		return false;
+	if (month == 2 && day == 29 && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
+		return false;
+	return digits(s + 11, 2) <= 23 && digits(s + 14, 2) <= 59 && digits(s + 17, 2) <= 59;
 }
 
 bool cursor_encode(const char *created_at, const char *call_sid, char out[CURSOR_MAX])

@@ -17,7 +17,9 @@
 /* Encodes; false if the pieces do not fit CURSOR_MAX. */
 bool cursor_encode(const char *created_at, const char *call_sid, char out[CURSOR_MAX]);
 
-/* Decodes and validates (timestamp shape, SID shape); false when malformed. */
+/* Decodes and validates (the timestamp's shape and that it names a real
+ * instant: month 01-12, a day the month has, hour 00-23, minute and second
+ * 00-59; the SID's shape); false when malformed. */
 bool cursor_decode(const char *in, char created_at[DB_MAX_TS], char call_sid[DB_MAX_TS]);
 
 #endif

@@ -24,6 +24,7 @@ Unlike harness.run this file runs every check even after a failure, prints
 one line per check and "N passed, N failed", and exits 1 on any failure.
 """
 
+import base64
 import contextlib
 import http.server
 import json
@@ -684,8 +685,13 @@ def list_and_get_calls():
     check(r.status == 200 and all(c["sid"] not in created for c in r.json()["calls"]),
           "status=busy returned a completed call")
     # bad parameters
+    # a cursor of our shape whose date does not exist (month 13): the
+    # client's error, not a database outage (503)
+    month13 = base64.urlsafe_b64encode(
+        b"2026-13-01T00:00:00.000000Z|CA" + b"0" * 32).decode().rstrip("=")
     for q in ("limit=0", "limit=101", "limit=abc", "limit=", "cursor=garbage", "cursor=",
-              "status=bogus", "direction=sideways", "colour=red", "limit=2&limit=3"):
+              f"cursor={month13}", "status=bogus", "direction=sideways", "colour=red",
+              "limit=2&limit=3"):
         expect_error(api_get(f"/calls?{q}"), 400, expect_list_code(q), f"GET /calls?{q}")
     # one call
     expect_error(api_get("/calls/CA" + "0" * 32), 404, "not_found", "GET /calls/{unknown sid}")

@@ -57,6 +57,13 @@ static void test_cursor(void **state)
 	assert_int_equal(callsquery_parse(query, &q, &err), VERR_OK);
 	assert_string_equal(q.filter.after_created, "2026-11-24T01:27:42.858661Z");
 	assert_string_equal(q.filter.after_sid, "CA0123456789abcdef0123456789abcdef");
+	/* the shape of ours, a date that does not exist: the client's error (400) */
+	assert_true(cursor_encode("2026-13-01T00:00:00.000000Z", "CA0123456789abcdef0123456789abcdef", cur));
+	snprintf(query, sizeof query, "cursor=%s", cur);
+	memset(&err, 0, sizeof err);
+	assert_int_equal(callsquery_parse(query, &q, &err), VERR_INVALID);
+	assert_string_equal(err.code, "invalid_value");
+	assert_string_equal(err.field, "cursor");
 }
 
 static void test_invalid(void **state)
