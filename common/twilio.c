@@ -357,6 +357,27 @@ void twilio_error_map(const struct twilio_error *e, int *our_status, const char 
 	*our_code = "twilio_error";
 }
 
+const char *twilio_error_message(const struct twilio_error *e)
+{
+	if (e->kind == VERR_UPSTREAM && e->code != 0 && e->http_status >= 400 &&
+	    e->http_status <= 499 && e->message[0] != '\0')
+		return e->message;
+	switch (e->kind) {
+	case VERR_TIMEOUT:
+		return "twilio did not answer in time; the call may or may not have been placed";
+	case VERR_UPSTREAM_DOWN:
+		return "twilio could not be reached; no call was placed";
+	case VERR_UPSTREAM:
+		if (e->http_status == 429)
+			return "twilio is rate limiting requests; try again later";
+		if (e->may_exist)
+			return "twilio failed or answered unreadably; the call may or may not have been placed";
+		return "twilio answered with an unexpected response";
+	default:
+		return "the call could not be placed";
+	}
+}
+
 enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out)
 {
 	size_t mark = out->len, i;
@@ -843,6 +864,8 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 	if (t == NULL) {
 		e = err->kind = VERR_NOMEM;
 		snprintf(err->message, sizeof(err->message), "could not set up a twilio client");
+		log_error("twilio request not sent", LF_STR("endpoint", "calls.create"),
+		          LF_STR("error", err->message));
 		goto out;
 	}
 	e = twilio_call_body(p, &body);
@@ -850,6 +873,8 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 		err->kind = e;
 		snprintf(err->message, sizeof(err->message), "could not build the call request: %s",
 		         verr_strerror(e));
+		log_error("twilio request not sent", LF_STR("endpoint", "calls.create"),
+		          LF_STR("error", err->message));
 		goto out;
 	}
 	for (n = 1;; n++) {

@@ -177,4 +177,14 @@ void twilio_error_parse(int http_status, const char *body, size_t len, struct tw
 void twilio_error_map(const struct twilio_error *e, int *our_status, const char **our_code,
                       const char **our_field);
 
+/*
+ * The error message a client may see for e (borrowed from e, or static).
+ * Twilio's own text when Twilio refused the request with a 4xx carrying an
+ * error code (it is about the client's request, e.g. 21211); otherwise a
+ * fixed sentence for the kind of failure. Never e->message in that case:
+ * it holds libcurl's text (addresses, ports, TLS detail) or ours, which
+ * twilio_call_create logs and clients must not see. Never NULL.
+ */
+const char *twilio_error_message(const struct twilio_error *e);
+
 #endif

@@ -150,8 +150,8 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 		const char *code, *field;
 
 		twilio_error_map(&terr, &status, &code, &field);
-		http_resp_error_twilio(resp, status, code,
-		                       terr.message[0] ? terr.message : verr_strerror(e), field, terr.code);
+		/* the detail (libcurl's text, ours) is in the log, not for clients */
+		http_resp_error_twilio(resp, status, code, twilio_error_message(&terr), field, terr.code);
 		if (terr.retry_after > 0) {
 			char ra[16];
 

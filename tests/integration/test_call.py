@@ -32,6 +32,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -496,6 +497,30 @@ def twilio_invalid_to_21211_is_422():
         srv.server_close()
     expect_error(resp, 422, "invalid_phone_number", "Twilio 21211", field="to", twilio_code=21211)
     check(len(_Fake21211.hits) == 1, f"21211: the fake Twilio saw {len(_Fake21211.hits)} requests")
+
+
+@h.test
+def twilio_unreachable_message_is_generic():
+    # A port bound but not listening refuses connections: libcurl's text
+    # ("Failed to connect to 127.0.0.1 port N ...") goes to the log only.
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    try:
+        with private_worker({"TWILIO_API_BASE_URL": f"http://127.0.0.1:{port}"},
+                            "unreachable") as sock_path:
+            resp = fcgi_post_call(sock_path, TO_MALFORMED)
+            log_path = STATE["extra_logs"][-1]
+    finally:
+        s.close()
+    err = expect_error(resp, 503, "twilio_unavailable", "Twilio unreachable")
+    check(err["message"] == "twilio could not be reached; no call was placed",
+          f"Twilio unreachable: message {err['message']!r}")
+    for leak in ("127.0.0.1", str(port), "onnect"):
+        check(leak not in resp.body.decode("utf-8", "replace"),
+              f"Twilio unreachable: the answer shows libcurl's detail ({leak!r}): {resp.body[:300]!r}")
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        check(f"port {port}" in f.read(), "Twilio unreachable: the log lacks libcurl's detail")
 
 
 @h.test
