@@ -63,9 +63,32 @@ void log_set_request_id(const char *rid)
 		str_copy(request_id, sizeof request_id, rid);
 }
 
+#define MASK "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" /* "•••" */
+#define ALNUM "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+/*
+ * Digits of the country calling code that starts d (ITU-T E.164 assigned
+ * codes, which are prefix-free): 1 and 7 have one digit, the codes below
+ * two, every other code three. tests/unit/log_test.c checks this against
+ * every code libphonenumber knows.
+ */
+static size_t cc_len(const char *d)
+{
+	static const char two[] = "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 "
+	                          "55 56 57 58 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98";
+	size_t i;
+
+	if (d[0] == '1' || d[0] == '7')
+		return 1;
+	for (i = 0; i + 1 < sizeof two; i += 3)
+		if (two[i] == d[0] && two[i + 1] == d[1])
+			return 2;
+	return 3;
+}
+
 void log_mask_phone(const char *in, char *out, size_t outsz)
 {
-	size_t n;
+	size_t n, digits, cc, rest, keep;
 
 	if (outsz == 0)
 		return;
@@ -73,12 +96,20 @@ void log_mask_phone(const char *in, char *out, size_t outsz)
 	if (in == NULL)
 		return;
 	n = strlen(in);
-	if (n >= 10 && n < 64)
-		snprintf(out, outsz, "%.5s\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2%s", in, in + n - 4);
-	else if (n > 2 && n < 64)
-		snprintf(out, outsz, "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2%s", in + n - 2);
-	else
-		snprintf(out, outsz, "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2");
+	digits = n > 0 ? strspn(in + 1, "0123456789") : 0;
+	if (in[0] == '+' && digits == n - 1 && digits >= 4 && digits <= 15 && in[1] != '0') {
+		/* E.164: the country code and the last few digits, by length */
+		cc = cc_len(in + 1);
+		rest = digits - cc;
+		keep = rest >= 9 ? 4 : rest >= 7 ? 3 : rest >= 4 ? 2 : 0;
+		snprintf(out, outsz, "+%.*s" MASK "%s", (int)cc, in + 1, in + n - keep);
+	} else if (n >= 6 && n < 64 && strchr(ALNUM, in[n - 1]) != NULL &&
+	           strchr(ALNUM, in[n - 2]) != NULL) {
+		/* anything else (client:, sip:, "anonymous"): the last two characters */
+		snprintf(out, outsz, MASK "%s", in + n - 2);
+	} else {
+		snprintf(out, outsz, MASK);
+	}
 }
 
 enum verr log_json_string(struct buf *b, const char *s)

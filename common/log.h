@@ -12,7 +12,7 @@
  * milliseconds), "level", "msg", "request_id" (when set) and the fields given.
  * Strings are JSON-escaped. Every registered secret is replaced by
  * "[redacted]" wherever it appears in a line, so a secret can never be printed
- * even by mistake. Phone-number fields are masked (+1415•••0100).
+ * even by mistake. Phone-number fields are masked (+1•••0100).
  */
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -59,10 +59,13 @@ void log_timestamp(char *out, size_t outsz, bool micro);
 #define LOG_MAX_REQUEST_ID 64
 void log_set_request_id(const char *rid);
 
-/* Writes a masked form of an E.164-ish number into out: the first five and
- * last four characters are kept, the middle becomes "•••" (+1415•••0100).
- * Shorter inputs keep only their last two characters. Always NUL-terminates;
- * out should hold LOG_MASKED_MAX bytes. */
+/* Writes a masked form of a phone number into out. E.164 keeps its country
+ * calling code and the last 4, 3 or 2 digits (9 or more, 7 or 8, 4 to 6
+ * digits after the country code; none when fewer): +1•••0100, +44•••0958,
+ * +354•••234. Anything else (client:alice, anonymous) keeps only its last
+ * two characters when it has at least six and they are ASCII letters or
+ * digits: •••ce. Always NUL-terminates; out should hold LOG_MASKED_MAX
+ * bytes. */
 #define LOG_MASKED_MAX 48
 void log_mask_phone(const char *in, char *out, size_t outsz);
 

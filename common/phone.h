@@ -172,6 +172,10 @@ enum phone_lnp_status phone_lnp_parse(const char *input, const char *region, cha
 /* True if region (upper case) is a region libphonenumber supports. */
 bool phone_lnp_region_supported(const char *region);
 
+/* True if cc is a country calling code libphonenumber has metadata for
+ * (geographic or not); for tests that check tables against it. */
+bool phone_lnp_calling_code_known(int cc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -85,3 +85,16 @@ extern "C" bool phone_lnp_region_supported(const char *region)
 		return false;
 	}
 }
+
+extern "C" bool phone_lnp_calling_code_known(int cc)
+{
+	try {
+		std::string rc;
+
+		/* "ZZ" (unknown) for a code with no metadata; "001" for non-geographic */
+		PhoneNumberUtil::GetInstance()->GetRegionCodeForCountryCode(cc, &rc);
+		return rc != "ZZ";
+	} catch (...) {
+		return false;
+	}
+}

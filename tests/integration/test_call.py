@@ -802,7 +802,11 @@ def logs_hold_no_secrets_or_numbers():
     check(not found, "log files leak:\n  " + "\n  ".join(found[:15]) +
           (f"\n  … and {len(found) - 15} more" if len(found) > 15 else ""))
     masked = [x for x in h.log_lines("call") if "\u2022\u2022\u2022" in x]
-    check(masked, "the call log has no masked number (+1415•••0100) at all")
+    check(masked, "the call log has no masked number (+1•••0100) at all")
+    # the mask keeps the country code and the last digits, not the area code
+    for to in (TO_BASIC, TO_SAY):
+        check(not any(to[:5] + "\u2022" in x for x in masked),
+              f"a mask keeps {to}'s area code ({to[:5]}•••)")
 
 
 def teardown():

@@ -241,7 +241,9 @@ def check_access_line(doc, what, route, status, method="POST"):
 
 
 def masked(number):
-    return number[:5] + "\u2022\u2022\u2022" + number[-4:]
+    # a NANP number: the country code (+1) and the last four digits
+    assert number.startswith("+1") and len(number) == 12, number
+    return "+1\u2022\u2022\u2022" + number[-4:]
 
 
 def raw_forms(number):

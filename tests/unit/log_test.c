@@ -11,6 +11,9 @@
 #include <json-c/json.h>
 
 #include "log.h"
+#include "phone.h"
+
+#define M "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" /* "•••" */
 
 /* Runs the logger with stderr redirected to a temporary file; returns the
  * text written (caller frees). */
@@ -44,11 +47,32 @@ static void test_mask(void **state)
 	static const struct {
 		const char *in, *want;
 	} cases[] = {
-		{ "+14155550100", "+1415\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" "0100" },
-		{ "+442079460958", "+4420\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" "0958" },
-		{ "12345", "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" "45" },
-		{ "1", "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" },
-		{ "", "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" },
+		/* E.164: the country code and the last 4, 3 or 2 digits */
+		{ "+14155550100", "+1" M "0100" },       /* NANP */
+		{ "+79161234567", "+7" M "4567" },       /* RU */
+		{ "+442079460958", "+44" M "0958" },     /* GB */
+		{ "+4930123456", "+49" M "456" },        /* DE, 8 digits after the code */
+		{ "+33142685300", "+33" M "5300" },      /* FR */
+		{ "+8613812345678", "+86" M "5678" },    /* CN, 11 digits after the code */
+		{ "+3545511234", "+354" M "234" },       /* IS: a 3-digit code, 7 digits */
+		{ "+35319876543", "+353" M "543" },      /* IE */
+		{ "+2693123456", "+269" M "456" },       /* KM: 3-digit code starting 26 */
+		{ "+6831234", "+683" M "34" },           /* NU: 4 digits after the code */
+		{ "+80012345678", "+800" M "678" },      /* non-geographic freephone */
+		{ "+12345", "+1" M "45" },
+		{ "+1234", "+1" M },                     /* too short to show any */
+		{ "+999123456789012", "+999" M "9012" }, /* unassigned: 3 digits */
+		/* not E.164: at most the last two characters */
+		{ "client:alice", M "ce" },
+		{ "anonymous", M "us" },
+		{ "266696687", M "87" },
+		{ "+0123456789", M "89" },               /* no country code starts with 0 */
+		{ "+1415555010a", M "0a" },
+		{ "sip:bob@example.com/", M },
+		{ "12345", M },
+		{ "caf\xc3\xa9s", M },
+		{ "1", M },
+		{ "", M },
 	};
 	char out[LOG_MASKED_MAX];
 	size_t i;
@@ -56,8 +80,33 @@ static void test_mask(void **state)
 	(void)state;
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		log_mask_phone(cases[i].in, out, sizeof out);
-		assert_string_equal(out, cases[i].want);
+		if (strcmp(out, cases[i].want) != 0)
+			fail_msg("%s: %s, want %s", cases[i].in, out, cases[i].want);
 	}
+	log_mask_phone(NULL, out, sizeof out);
+	assert_string_equal(out, "");
+}
+
+/* The country code is kept whole, and nothing of the number after it, for
+ * every code libphonenumber knows: the mask's table agrees with its
+ * metadata (one digit, two or three). */
+static void test_mask_country_codes(void **state)
+{
+	char in[32], want[32], out[LOG_MASKED_MAX];
+	int cc, known = 0;
+
+	(void)state;
+	for (cc = 1; cc <= 999; cc++) {
+		if (!phone_lnp_calling_code_known(cc))
+			continue;
+		known++;
+		snprintf(in, sizeof in, "+%d555501234", cc); /* 9 digits after the code */
+		snprintf(want, sizeof want, "+%d" M "1234", cc);
+		log_mask_phone(in, out, sizeof out);
+		if (strcmp(out, want) != 0)
+			fail_msg("country code %d: %s, want %s", cc, out, want);
+	}
+	assert_true(known > 200);
 }
 
 static void test_line_is_json_with_fields(void **state)
@@ -147,6 +196,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mask),
+		cmocka_unit_test(test_mask_country_codes),
 		cmocka_unit_test(test_line_is_json_with_fields),
 		cmocka_unit_test(test_level_filter),
 		cmocka_unit_test(test_secrets_redacted),
