@@ -16,8 +16,10 @@
 #include "metrics.h"
 #include "num.h"
 
-#define DB_CONNECT_TIMEOUT "5"
-#define DB_ACQUIRE_MS 5000 /* wait for a pool connection, then give up (spool) */
+#define DB_ACQUIRE_MS 5000   /* wait for a pool connection, then give up (spool) */
+#define DB_DEADLINE_MS 6000  /* one statement or batch, client side: the server's
+                              * statement_timeout (5 s) plus a round trip */
+#define DB_PROBE_MS 1000     /* while the breaker is open: one probe a second */
 
 /* Every statement the service runs. Prepared lazily, once per connection.
  * retry_safe: may be sent again after the connection broke mid-statement
@@ -159,6 +161,11 @@ struct db {
 	int *idle; /* indexes of idle connections */
 	int nconns, nidle;
 	struct pending *head, *tail; /* callbacks not yet in a batch, oldest first */
+	/* circuit breaker: once PostgreSQL is unreachable (no connection, or no
+	 * answer in time), calls fail at once instead of each paying the
+	 * connect timeout or the deadline, until db_probe reaches it again */
+	bool open;
+	long long next_probe_ms;
 };
 
 struct db *db_new(const char *conninfo, int nconns)
@@ -257,26 +264,49 @@ static struct timespec abs_ms(long long at_ms)
 	return ts;
 }
 
+/* Opens the breaker (PostgreSQL unreachable); logged once per outage. */
+static void breaker_trip(struct db *db)
+{
+	bool was;
+
+	pthread_mutex_lock(&db->mu);
+	was = db->open;
+	db->open = true;
+	db->next_probe_ms = mono_ms() + DB_PROBE_MS;
+	pthread_cond_broadcast(&db->cv); /* queued callbacks: give up now */
+	pthread_mutex_unlock(&db->mu);
+	if (!was)
+		log_warn("database unreachable: failing fast until a probe reaches it",
+		         LF_INT("probe_every_ms", DB_PROBE_MS));
+}
+
+static bool breaker_open(struct db *db)
+{
+	return __atomic_load_n(&db->open, __ATOMIC_RELAXED);
+}
+
 /* Borrows an idle connection, waiting at most DB_ACQUIRE_MS for one; NULL
- * (counted as "unavailable") when none came back in time. */
-static struct conn *conn_get(struct db *db)
+ * (counted as "unavailable") when none came back in time, or at once while
+ * the breaker is open (unless probing). */
+static struct conn *conn_take(struct db *db, bool probing)
 {
 	long long deadline = mono_ms() + DB_ACQUIRE_MS;
 	struct conn *c = NULL;
 
 	pthread_mutex_lock(&db->mu);
-	while (db->nidle == 0) {
+	while (db->nidle == 0 && (probing || !db->open)) {
 		struct timespec ts = abs_ms(deadline);
 
 		if (pthread_cond_timedwait(&db->cv, &db->mu, &ts) == ETIMEDOUT && db->nidle == 0)
 			break;
 	}
-	if (db->nidle > 0)
+	if (db->nidle > 0 && (probing || !db->open))
 		c = &db->conns[db->idle[--db->nidle]];
 	pthread_mutex_unlock(&db->mu);
-	if (c == NULL) {
-		log_warn("no database connection came free in time",
-		         LF_INT("connections", db->nconns), LF_INT("waited_ms", DB_ACQUIRE_MS));
+	if (c == NULL && !probing) {
+		if (!breaker_open(db))
+			log_warn("no database connection came free in time",
+			         LF_INT("connections", db->nconns), LF_INT("waited_ms", DB_ACQUIRE_MS));
 		metrics_count_db_error(VERR_DB_DOWN);
 	}
 	return c;
@@ -334,6 +364,11 @@ static long long connect_timeout_ms(PGconn *conn)
 	return secs * 1000;
 }
 
+static struct conn *conn_get(struct db *db)
+{
+	return conn_take(db, false);
+}
+
 /*
  * Connects c without blocking past connect_timeout, with the notice receiver
  * installed before the startup exchange so even its messages are logged as
@@ -342,9 +377,16 @@ static long long connect_timeout_ms(PGconn *conn)
 static enum verr conn_open(const struct db *db, struct conn *c)
 {
 	/* conninfo comes last so that its own settings (e.g. connect_timeout,
-	 * sslmode=require for Supabase) win over these defaults */
-	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-	const char *const vals[] = { DB_CONNECT_TIMEOUT, "twilio-voice", db->conninfo, NULL };
+	 * sslmode=require for Supabase, or options) win over these defaults:
+	 * no statement may wait on a lock or run for long, and a connection
+	 * whose peer vanished (failover, half-open TCP) is noticed in seconds */
+	const char *const keys[] = { "connect_timeout", "application_name", "keepalives",
+		"keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+		"options", "dbname", NULL };
+	const char *const vals[] = { "5", "twilio-voice", "1", "10", "5", "3", "10000",
+		"-c statement_timeout=5000 -c lock_timeout=2000"
+		" -c idle_in_transaction_session_timeout=30000",
+		db->conninfo, NULL };
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	long long deadline;
 	char msg[256];
@@ -388,18 +430,92 @@ static enum verr conn_open(const struct db *db, struct conn *c)
 	return VERR_OK;
 }
 
+/*
+ * Waits until libpq holds a whole result (PQgetResult will not block), at
+ * most until deadline (mono_ms). false on timeout: the server did not answer
+ * in time (hung, or a half-open connection); the caller closes c.
+ */
+static bool conn_await(struct conn *c, long long deadline)
+{
+	while (PQisBusy(c->pg)) {
+		struct pollfd pfd = { PQsocket(c->pg), POLLIN, 0 };
+		long long left = deadline - mono_ms();
+		int n;
+
+		if (left <= 0)
+			return false;
+		n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno != EINTR)
+			return true; /* PQgetResult reports the broken connection */
+		if (n > 0 && PQconsumeInput(c->pg) == 0)
+			return true;
+	}
+	return true;
+}
+
+/* The next result of c within deadline; NULL with *late set when the server
+ * did not answer in time. */
+static PGresult *conn_result(struct conn *c, long long deadline, bool *late)
+{
+	if (!conn_await(c, deadline)) {
+		*late = true;
+		return NULL;
+	}
+	return PQgetResult(c->pg);
+}
+
+/* Every result of the command just sent, the first returned (the rest
+ * cleared). NULL with *late set on timeout. */
+static PGresult *conn_finish(struct conn *c, long long deadline, bool *late)
+{
+	PGresult *res = conn_result(c, deadline, late), *more;
+
+	while (res != NULL && (more = conn_result(c, deadline, late)) != NULL)
+		PQclear(more);
+	if (*late) {
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/*
+ * What an error result means: VERR_DB when the same statement would be
+ * refused again (SQLSTATE class 22, data exception, and 23, integrity
+ * constraint violation: the data is at fault); VERR_DB_DOWN for everything
+ * else, which passes (a read-only standby after a failover 25006, a
+ * statement or lock timeout 57014/55P03, too many connections 53xxx, a
+ * serialization failure or deadlock 40xxx, a shutdown 57P0x...).
+ */
+static enum verr classify(const PGresult *res)
+{
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (st != NULL && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0))
+		return VERR_DB;
+	return VERR_DB_DOWN;
+}
+
 static enum verr conn_prepare(struct conn *c, enum stmt id)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	char msg[256];
 	enum verr e = VERR_OK;
+	bool late = false;
 
 	if (c->prepared[id])
 		return VERR_OK;
-	res = PQprepare(c->pg, stmts[id].name, stmts[id].sql, stmts[id].nparams, NULL);
+	if (PQsendPrepare(c->pg, stmts[id].name, stmts[id].sql, stmts[id].nparams, NULL) == 1)
+		res = conn_finish(c, mono_ms() + DB_DEADLINE_MS, &late);
+	if (late) {
+		log_warn("the database did not answer in time", LF_STR("statement", stmts[id].name),
+		         LF_INT("deadline_ms", DB_DEADLINE_MS));
+		conn_close(c);
+		return VERR_DB_DOWN;
+	}
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		first_line(PQerrorMessage(c->pg), msg, sizeof msg);
-		e = PQstatus(c->pg) == CONNECTION_OK ? VERR_DB : VERR_DB_DOWN;
+		e = PQstatus(c->pg) == CONNECTION_OK ? classify(res) : VERR_DB_DOWN;
 		/* a lost connection is retried by the caller: not an error yet */
 		log_emit(e == VERR_DB ? LOG_ERROR : LOG_WARN,
 		         e == VERR_DB ? "could not prepare statement" : "lost the database connection",
@@ -423,7 +539,9 @@ static enum verr conn_ready(const struct db *db, struct conn *c, enum stmt id)
  * Runs prepared statement id with params on c; on success *out holds a
  * result whose status is want (caller frees with PQclear). A connection lost
  * before or during the statement is re-established, and the statement sent
- * once more if it is retry_safe. VERR_DB_DOWN, VERR_DB (logged).
+ * once more if it is retry_safe. No answer within DB_DEADLINE_MS closes the
+ * connection. VERR_DB_DOWN (unreachable, too slow, or a passing error, see
+ * classify), VERR_DB (refused for good); both logged.
  */
 static enum verr conn_run(const struct db *db, struct conn *c, enum stmt id,
                           const char *const *params, ExecStatusType want, PGresult **out)
@@ -433,7 +551,8 @@ static enum verr conn_run(const struct db *db, struct conn *c, enum stmt id,
 
 	*out = NULL;
 	for (attempt = 0; attempt < 2; attempt++) {
-		PGresult *res;
+		PGresult *res = NULL;
+		bool late = false;
 		enum verr e = conn_ready(db, c, id);
 
 		if (e == VERR_DB_DOWN && attempt == 0 && c->pg != NULL) {
@@ -444,7 +563,15 @@ static enum verr conn_run(const struct db *db, struct conn *c, enum stmt id,
 			metrics_count_db_error(e);
 			return e;
 		}
-		res = PQexecPrepared(c->pg, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0);
+		if (PQsendQueryPrepared(c->pg, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0) == 1)
+			res = conn_finish(c, mono_ms() + DB_DEADLINE_MS, &late);
+		if (late) {
+			log_warn("the database did not answer in time", LF_STR("statement", stmts[id].name),
+			         LF_INT("deadline_ms", DB_DEADLINE_MS));
+			conn_close(c);
+			metrics_count_db_error(VERR_DB_DOWN);
+			return VERR_DB_DOWN;
+		}
 		if (PQresultStatus(res) == want) {
 			*out = res;
 			return VERR_OK;
@@ -460,11 +587,14 @@ static enum verr conn_run(const struct db *db, struct conn *c, enum stmt id,
 			metrics_count_db_error(VERR_DB_DOWN);
 			return VERR_DB_DOWN;
 		}
-		log_error("database statement failed", LF_STR("statement", stmts[id].name),
-		          LF_STR("error", msg), LF_STR("sqlstate", PQresultErrorField(res, PG_DIAG_SQLSTATE)));
+		e = classify(res);
+		log_emit(e == VERR_DB ? LOG_ERROR : LOG_WARN, "database statement failed",
+		         LF_STR("statement", stmts[id].name), LF_STR("error", msg),
+		         LF_STR("sqlstate", PQresultErrorField(res, PG_DIAG_SQLSTATE)),
+		         LF_STR("kind", e == VERR_DB ? "refused" : "transient"), LF_END);
 		PQclear(res);
-		metrics_count_db_error(VERR_DB);
-		return VERR_DB;
+		metrics_count_db_error(e);
+		return e;
 	}
 	metrics_count_db_error(VERR_DB_DOWN);
 	return VERR_DB_DOWN;
@@ -482,7 +612,34 @@ static enum verr db_run(struct db *db, enum stmt id, const char *const *params,
 	if (c == NULL)
 		return VERR_DB_DOWN;
 	e = conn_run(db, c, id, params, want, out);
+	if (e == VERR_DB_DOWN && c->pg == NULL)
+		breaker_trip(db); /* unreachable or hung, not a passing SQL error */
 	conn_put(db, c);
+	return e;
+}
+
+enum verr db_probe(struct db *db)
+{
+	struct conn *c;
+	PGresult *res;
+	enum verr e;
+
+	if (!breaker_open(db) || mono_ms() < __atomic_load_n(&db->next_probe_ms, __ATOMIC_RELAXED))
+		return breaker_open(db) ? VERR_DB_DOWN : VERR_OK;
+	c = conn_take(db, true);
+	if (c == NULL)
+		return VERR_DB_DOWN;
+	e = conn_run(db, c, STMT_PING, NULL, PGRES_TUPLES_OK, &res);
+	PQclear(res);
+	conn_put(db, c);
+	pthread_mutex_lock(&db->mu);
+	if (e == VERR_OK)
+		db->open = false;
+	else
+		db->next_probe_ms = mono_ms() + DB_PROBE_MS;
+	pthread_mutex_unlock(&db->mu);
+	if (e == VERR_OK)
+		log_info("database reachable again");
 	return e;
 }
 
@@ -584,14 +741,16 @@ static bool send_simple(PGconn *pg, const char *sql)
  * and one Sync, in libpq's pipeline mode. Results are applied only once the
  * COMMIT succeeded. VERR_OK (every d->result set), VERR_DB when a statement
  * failed (the server rolled the whole batch back), VERR_DB_DOWN when the
- * connection broke (whether it committed is unknown).
+ * connection broke, VERR_TIMEOUT when the server did not answer within
+ * DB_DEADLINE_MS (whether it committed is unknown in both; c is closed).
  */
 static enum verr pipeline(struct conn *c, struct db_event **evs, size_t n)
 {
 	PGresult **res = calloc(n, sizeof *res);
 	PGconn *pg = c->pg;
+	long long deadline = mono_ms() + DB_DEADLINE_MS;
 	enum verr e = VERR_OK;
-	bool sent = true;
+	bool sent, late = false;
 	size_t i, cmd;
 	char msg[256];
 
@@ -616,11 +775,11 @@ static enum verr pipeline(struct conn *c, struct db_event **evs, size_t n)
 	}
 	/* BEGIN, n statements, COMMIT: one result then NULL each; then the Sync */
 	for (cmd = 0; cmd < n + 2; cmd++) {
-		PGresult *r = PQgetResult(pg), *end;
+		PGresult *r = conn_result(c, deadline, &late), *end;
 		ExecStatusType st = PQresultStatus(r);
 
 		if (r == NULL) {
-			e = VERR_DB_DOWN;
+			e = late ? VERR_TIMEOUT : VERR_DB_DOWN;
 			goto out;
 		}
 		if (st != (cmd >= 1 && cmd <= n ? PGRES_TUPLES_OK : PGRES_COMMAND_OK) && e == VERR_OK) {
@@ -636,20 +795,20 @@ static enum verr pipeline(struct conn *c, struct db_event **evs, size_t n)
 			res[cmd - 1] = r;
 		else
 			PQclear(r);
-		end = PQgetResult(pg);
-		if (end != NULL) { /* not the end of this command: protocol confusion */
+		end = conn_result(c, deadline, &late);
+		if (end != NULL || late) { /* not the end of this command: protocol confusion */
 			PQclear(end);
-			e = VERR_DB_DOWN;
+			e = late ? VERR_TIMEOUT : VERR_DB_DOWN;
 			goto out;
 		}
 	}
 	{
-		PGresult *sync = PQgetResult(pg);
+		PGresult *sync = conn_result(c, deadline, &late);
 		bool ok = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
 
 		PQclear(sync);
 		if (!ok || PQexitPipelineMode(pg) != 1) {
-			e = VERR_DB_DOWN;
+			e = late ? VERR_TIMEOUT : VERR_DB_DOWN;
 			goto out;
 		}
 	}
@@ -660,10 +819,13 @@ out:
 	for (i = 0; i < n; i++)
 		PQclear(res[i]);
 	free(res);
-	if (PQstatus(pg) != CONNECTION_OK)
-		e = VERR_DB_DOWN;
-	else if (e == VERR_DB && !conn_idle(c))
-		e = VERR_DB_DOWN; /* could not roll back: the caller reconnects */
+	if (e == VERR_TIMEOUT || PQstatus(pg) != CONNECTION_OK) {
+		if (e != VERR_TIMEOUT)
+			e = VERR_DB_DOWN;
+		conn_close(c);
+	} else if (e == VERR_DB && !conn_idle(c)) {
+		e = VERR_DB_DOWN; /* could not roll back: closed, the caller reconnects */
+	}
 	return e;
 }
 
@@ -701,12 +863,22 @@ static void run_batch(const struct db *db, struct conn *c, struct db_event **evs
 	sort_by_call(evs, n);
 	for (attempt = 0; attempt < 2; attempt++) {
 		e = conn_ready(db, c, STMT_EVENT_RECORD);
-		if (e == VERR_OK)
-			e = pipeline(c, evs, n);
+		if (e == VERR_DB_DOWN && attempt == 0 && c->pg != NULL) {
+			conn_close(c); /* a stale connection: once more on a new one */
+			continue;
+		}
+		if (e != VERR_OK)
+			break;
+		e = pipeline(c, evs, n);
+		if (e == VERR_TIMEOUT) {
+			log_warn("the database did not answer in time",
+			         LF_STR("statement", "event_record batch"), LF_INT("deadline_ms", DB_DEADLINE_MS));
+			e = VERR_DB_DOWN;
+			break; /* a hung server would hang the retry too */
+		}
 		if (e != VERR_DB_DOWN)
 			break;
 		log_warn("lost the database connection", LF_STR("statement", "event_record batch"));
-		conn_close(c);
 	}
 	if (e == VERR_DB) {
 		for (i = 0; i < n; i++)
@@ -734,6 +906,11 @@ void db_call_events_record(struct db *db, struct db_event *evs, size_t n)
 		for (k = 0; k < DB_MAX_BATCH && i + k < n; k++)
 			batch[k] = &evs[i + k];
 		run_batch(db, c, batch, k);
+		if (c->pg == NULL && batch[0]->result == VERR_DB_DOWN) {
+			breaker_trip(db);
+			for (i += k, k = 0; i < n; i++)
+				evs[i].result = VERR_DB_DOWN;
+		}
 	}
 	if (c != NULL)
 		conn_put(db, c);
@@ -780,6 +957,8 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 				db->tail = NULL;
 			pthread_mutex_unlock(&db->mu);
 			run_batch(db, c, batch, n);
+			if (c->pg == NULL && batch[0]->result == VERR_DB_DOWN)
+				breaker_trip(db);
 			conn_idle(c);
 			pthread_mutex_lock(&db->mu);
 			for (i = 0; i < n; i++)
@@ -787,7 +966,7 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 			conn_put_locked(db, c);
 			continue;
 		}
-		if (!me.taken && mono_ms() >= deadline) {
+		if (!me.taken && (db->open || mono_ms() >= deadline)) {
 			/* still queued: leave the queue and let the caller spool it */
 			for (pp = &db->head; *pp != &me; pp = &(*pp)->next)
 				;
@@ -798,8 +977,9 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 					db->tail = *pp;
 			}
 			metrics_count_db_error(VERR_DB_DOWN);
-			log_warn("no database connection came free in time for a callback",
-			         LF_INT("waited_ms", DB_ACQUIRE_MS));
+			if (!db->open)
+				log_warn("no database connection came free in time for a callback",
+				         LF_INT("waited_ms", DB_ACQUIRE_MS));
 			break;
 		}
 		ts = abs_ms(me.taken ? mono_ms() + 1000 : deadline);

@@ -13,7 +13,10 @@
  * for a connection (then VERR_DB_DOWN). Statements are prepared once per
  * connection. A lost connection is re-established (and statements
  * re-prepared) on the next call, so a worker survives a PostgreSQL restart
- * without being restarted. Functions return
+ * without being restarted. Every connection has keepalives, a TCP user
+ * timeout, statement_timeout 5 s and lock_timeout 2 s (DATABASE_URL's own
+ * settings win), and every call a client-side deadline, so a hung server
+ * or a half-open connection never blocks a thread for long. Functions return
  * VERR_DB_DOWN when PostgreSQL cannot be reached and VERR_DB when it answered
  * with an error (detail logged, never returned to clients; both counted in
  * voice_db_errors_total, reconnections in voice_db_reconnects_total).
@@ -28,6 +31,15 @@ void db_free(struct db *db);
 
 /* Round trip to the database. VERR_OK or VERR_DB_DOWN. */
 enum verr db_ping(struct db *db);
+
+/*
+ * The circuit breaker's probe, for a background thread: while PostgreSQL is
+ * known unreachable every call fails at once with VERR_DB_DOWN (no connect
+ * timeout, no deadline paid per request); this tries one round trip at most
+ * once a second and closes the breaker when it succeeds. VERR_OK when the
+ * breaker is closed (now or already).
+ */
+enum verr db_probe(struct db *db);
 
 /*
  * Looks up an active (not revoked) API key by the lowercase hex SHA-256 of

@@ -259,6 +259,8 @@ static void tick(void *ctx)
 	struct app *app = ctx;
 	long long now = server_now_ms(), deleted = 0;
 
+	if (db_probe(app->db) != VERR_OK)
+		return; /* PostgreSQL unreachable: nothing to do until it is back */
 	record_replay(app->db, app->cfg.spool_dir, app->cfg.account_sid);
 	if (now < app->next_purge_ms)
 		return;

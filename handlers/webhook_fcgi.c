@@ -139,6 +139,10 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 	if (!voice || strcmp(ev.direction, "inbound") == 0) {
 		e = record_event(app->db, app->cfg.spool_dir, &ev, token, req->body, req->body_len,
 		                 &stored, &spooled);
+		if (e == VERR_DB) { /* refused for good: a retry would be refused too */
+			http_resp_error(resp, 500, "internal_error", "the webhook could not be stored", NULL);
+			goto out;
+		}
 		if (e != VERR_OK) {
 			http_resp_retry_later(resp, 503, "database_unavailable",
 			                      "the webhook could not be stored; retry later", NULL, 5);
@@ -164,12 +168,14 @@ out:
 	buf_free(&twiml);
 }
 
-/* Background, in each worker: move spooled records into the database. */
+/* Background, in each worker: probe PostgreSQL while it is unreachable,
+ * and move spooled records into it once it answers. */
 static void tick(void *ctx)
 {
 	struct app *app = ctx;
 
-	record_replay(app->db, app->cfg.spool_dir, app->cfg.account_sid);
+	if (db_probe(app->db) == VERR_OK)
+		record_replay(app->db, app->cfg.spool_dir, app->cfg.account_sid);
 }
 
 static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
