@@ -90,18 +90,21 @@ static const struct {
 		"  RETURNING c.status"
 		") SELECT (SELECT count(*) FROM ev)::integer, (SELECT status FROM up),"
 		" (SELECT status FROM prev)", 12, true },
-	/* an existing key is taken over only once it is older than 24 hours */
+	/* an existing key is taken over only once it is older than 24 hours;
+	 * the owner holds a pending key for a lease of $4 ms (0006) */
 	[STMT_IDEM_CLAIM] = { "idem_claim",
-		"INSERT INTO idempotency_keys AS k (api_key_name, idem_key, request_hash)"
-		" VALUES ($1, $2, $3)"
+		"INSERT INTO idempotency_keys AS k (api_key_name, idem_key, request_hash, lease_until)"
+		" VALUES ($1, $2, $3, now() + $4::integer * interval '1 millisecond')"
 		" ON CONFLICT (api_key_name, idem_key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
 		"   state = 'pending', response_status = NULL, response_body = NULL, call_sid = NULL,"
-		"   created_at = now()"
+		"   created_at = now(), lease_until = EXCLUDED.lease_until"
 		" WHERE k.created_at < now() - interval '24 hours'"
-		" RETURNING 1", 3, false },
+		" RETURNING 1", 4, false },
+	/* abandoned: pending past its lease, so its owner died mid-request */
 	[STMT_IDEM_GET] = { "idem_get",
-		"SELECT request_hash, state, response_status, response_body FROM idempotency_keys"
-		" WHERE api_key_name = $1 AND idem_key = $2", 2, true },
+		"SELECT request_hash, state, response_status, response_body,"
+		" (state = 'pending' AND coalesce(lease_until < now(), true)), coalesce(call_sid, '')"
+		" FROM idempotency_keys WHERE api_key_name = $1 AND idem_key = $2", 2, true },
 	[STMT_IDEM_COMPLETE] = { "idem_complete",
 		"UPDATE idempotency_keys SET state = 'done', response_status = $3::integer,"
 		" response_body = $4, call_sid = $5 WHERE api_key_name = $1 AND idem_key = $2", 5, true },
@@ -991,13 +994,17 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 }
 
 enum verr db_idem_claim(struct db *db, const char *api_key_name, const char *key,
-                        const char *hash_hex, enum db_idem *outcome, int *status, struct buf *body)
+                        const char *hash_hex, long long lease_ms, enum db_idem *outcome,
+                        int *status, struct buf *body, char call_sid[DB_MAX_SID])
 {
-	const char *params[3] = { api_key_name, key, hash_hex };
+	char lease[24];
+	const char *params[4] = { api_key_name, key, hash_hex, lease };
 	PGresult *res = NULL;
 	enum verr e;
 	int attempt;
 
+	snprintf(lease, sizeof lease, "%lld", lease_ms);
+	call_sid[0] = '\0';
 	/* claim, else read what holds the key; a key released between the two
 	 * statements is claimed again (bounded) */
 	for (attempt = 0; attempt < 3; attempt++) {
@@ -1030,6 +1037,9 @@ enum verr db_idem_claim(struct db *db, const char *api_key_name, const char *key
 		*status = (int)st;
 		buf_reset(body);
 		e = buf_puts(body, PQgetvalue(res, 0, 3));
+	} else if (strcmp(PQgetvalue(res, 0, 4), "t") == 0) {
+		*outcome = DB_IDEM_ABANDONED;
+		str_copy(call_sid, DB_MAX_SID, PQgetvalue(res, 0, 5));
 	} else {
 		*outcome = DB_IDEM_PENDING;
 	}

@@ -87,16 +87,23 @@ enum db_idem {
 	DB_IDEM_DONE,     /* answered before: replay *status and body */
 	DB_IDEM_PENDING,  /* another request with this key is still running */
 	DB_IDEM_MISMATCH, /* the key was used with a different request body */
+	DB_IDEM_ABANDONED, /* pending past its lease: its request died mid-way */
 };
 
 /*
  * Claims (api_key_name, key) for a request whose body hashes to hash_hex
- * (lowercase hex SHA-256). A key older than 24 hours is reclaimed. For
- * DB_IDEM_DONE, *status and body receive the stored response.
+ * (lowercase hex SHA-256). A key older than 24 hours is reclaimed. A claim
+ * holds the key pending for lease_ms (the request's whole time budget): a
+ * key still pending after that is DB_IDEM_ABANDONED, never claimed again
+ * (the first request may have dialed), with call_sid holding the call that
+ * reconciliation linked to it, or "". For DB_IDEM_DONE, *status and body
+ * receive the stored response.
  */
 struct buf;
+#define DB_MAX_SID 35
 enum verr db_idem_claim(struct db *db, const char *api_key_name, const char *key,
-                        const char *hash_hex, enum db_idem *outcome, int *status, struct buf *body);
+                        const char *hash_hex, long long lease_ms, enum db_idem *outcome,
+                        int *status, struct buf *body, char call_sid[DB_MAX_SID]);
 /* Stores the final response for a claimed key. */
 enum verr db_idem_complete(struct db *db, const char *api_key_name, const char *key, int status,
                            const char *body, const char *call_sid);

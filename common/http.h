@@ -35,6 +35,9 @@ struct http_req {
 	const char *remote_addr;
 	const char *body;                   /* NUL-terminated copy of the body */
 	size_t body_len;
+	long long start_ms; /* when nginx handed the request over (X-Request-Start,
+	                     * Unix ms; 0: unknown): time queued counts against
+	                     * nginx's timeout, see server_left_ms */
 };
 
 /* A response under construction. Handlers fill the log fields so the access

@@ -1,5 +1,6 @@
 #include "idem.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -26,9 +27,10 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *resp)
+bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *resp,
+                long long lease_ms)
 {
-	char hash[SIG_SHA256_HEX];
+	char hash[SIG_SHA256_HEX], sid[DB_MAX_SID];
 	long long deadline = server_now_ms() + IDEM_WAIT_MS;
 	enum db_idem outcome;
 	int status = 0;
@@ -39,8 +41,8 @@ bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *res
 	}
 	for (;;) {
 		static int waiters; /* this process's requests in the poll below */
-		enum verr e = db_idem_claim(db, resp->api_key_name, req->idempotency_key, hash, &outcome,
-		                            &status, &resp->body);
+		enum verr e = db_idem_claim(db, resp->api_key_name, req->idempotency_key, hash, lease_ms,
+		                            &outcome, &status, &resp->body, sid);
 
 		if (e != VERR_OK && e != VERR_CONFLICT) {
 			http_resp_retry_later(resp, 503, "database_unavailable",
@@ -53,6 +55,19 @@ bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *res
 			http_resp_error(resp, 422, "idempotency_key_reused",
 			                "this Idempotency-Key was used with a different request body",
 			                "Idempotency-Key");
+			return false;
+		}
+		if (e == VERR_OK && outcome == DB_IDEM_ABANDONED) {
+			char msg[160];
+
+			str_copy(resp->call_sid, sizeof resp->call_sid, sid);
+			snprintf(msg, sizeof msg, "the request that held this Idempotency-Key ended without "
+			         "an answer; the call %s", sid[0] ? "was placed: see GET /calls/" : "may or may "
+			         "not have been placed: see GET /calls");
+			if (sid[0])
+				str_copy(msg + strlen(msg), sizeof msg - strlen(msg), sid);
+			http_resp_error(resp, 502, "outcome_unknown", msg, "Idempotency-Key");
+			log_warn("idempotency key abandoned by its request", LF_STR("call_sid", sid[0] ? sid : NULL));
 			return false;
 		}
 		if (e == VERR_OK && outcome == DB_IDEM_DONE) {

@@ -26,12 +26,15 @@ bool idem_key_valid(const char *key);
  * should dial. Otherwise false with resp holding the answer: the stored
  * response (with Idempotent-Replayed: true), 422 idempotency_key_reused, 409
  * idempotency_key_in_progress after waiting IDEM_WAIT_MS for a concurrent
- * request with the same key, or 503 when the database is unreachable. The
+ * request with the same key, 502 outcome_unknown at once when the request
+ * that claimed the key died mid-way (its lease_ms, the time budget it
+ * claimed the key with, ran out), or 503 when the database is unreachable. The
  * wait holds a request thread but no database connection; at most
  * IDEM_MAX_WAITERS requests of a process wait at once, so duplicates can
  * never take the threads other requests need: the rest get the 409 at once.
  */
-bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *resp);
+bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *resp,
+                long long lease_ms);
 
 /*
  * Ends a claimed key: stores resp (status, body, call sid) as the key's

@@ -43,6 +43,35 @@ long long server_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long long server_left_ms(const struct http_req *req, long long budget_ms)
+{
+	struct timespec ts;
+	long long now;
+
+	if (req->start_ms <= 0)
+		return budget_ms;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return budget_ms - (now > req->start_ms ? now - req->start_ms : 0);
+}
+
+/* nginx's $msec ("1764480000.123"): Unix time in ms, or 0 when malformed. */
+static long long start_ms(const char *msec)
+{
+	const char *dot = strchr(msec, '.');
+	char secs[24];
+	long long s = 0, ms = 0;
+	size_t n = dot != NULL ? (size_t)(dot - msec) : strlen(msec);
+
+	if (n == 0 || n >= sizeof secs)
+		return 0;
+	memcpy(secs, msec, n);
+	secs[n] = '\0';
+	if (!num_parse(secs, 1, 1LL << 40, &s) || (dot != NULL && !num_parse(dot + 1, 0, 999, &ms)))
+		return 0;
+	return s * 1000 + ms;
+}
+
 /* Microseconds from a monotonic clock, for request latency. */
 static long long now_us(void)
 {
@@ -172,6 +201,7 @@ static void serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 	req.idempotency_key = param(r, "HTTP_IDEMPOTENCY_KEY");
 	req.request_id = rid;
 	req.remote_addr = param(r, "REMOTE_ADDR");
+	req.start_ms = start_ms(param(r, "HTTP_X_REQUEST_START"));
 
 	refuse = read_body(r, w->opts->max_body, body);
 	if (refuse == 413)

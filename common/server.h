@@ -86,4 +86,9 @@ bool server_stopping(void);
 /* Milliseconds from a monotonic clock. */
 long long server_now_ms(void);
 
+/* What is left of a budget of budget_ms that started when nginx handed req
+ * over (req->start_ms, a wall-clock time), in ms; budget_ms when unknown.
+ * Negative once it is spent. */
+long long server_left_ms(const struct http_req *req, long long budget_ms);
+
 #endif

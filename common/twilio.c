@@ -858,6 +858,8 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 	enum verr e;
 	int n;
 
+	if (p->deadline_ms > 0 && p->deadline_ms < deadline)
+		deadline = p->deadline_ms; /* what is left of the client's budget */
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
 	buf_init(&body, TWILIO_MAX_REQUEST);

@@ -65,6 +65,8 @@ struct twilio_call_params {
 	int timeout;                 /* ring seconds 1..TWILIO_MAX_CALL_TIMEOUT; 0 = Twilio's default */
 	bool record;                 /* Record=true */
 	bool machine_detection;      /* MachineDetection=Enable */
+	long long deadline_ms;       /* server_now_ms() by which every try must be over
+	                              * (the client's budget); 0: TWILIO_MAX_TOTAL_MS */
 };
 
 /* The created Call resource. Absent or null fields are "". */

@@ -27,6 +27,9 @@
 #define CALL_MAX_BODY CALLREQ_MAX_BODY
 #define CALL_IDEM_PURGE_MS (10 * 60 * 1000) /* how often a worker purges expired keys */
 #define CALL_MAX_JSON (256 * 1024)
+#define CALL_BUDGET_MS 28000     /* nginx gives /call 30 s (fastcgi_read_timeout); 2 s to answer */
+#define CALL_MIN_DIAL_MS 2000    /* less left than this: refuse instead of dialing */
+#define CALL_LEASE_SLACK_MS 5000 /* an Idempotency-Key's lease outlives its request by this */
 #define CALL_THREADS 64       /* default VOICE_CALL_THREADS */
 #define CALL_DB_CONNECTIONS 8 /* default VOICE_CALL_DB_CONNECTIONS */
 
@@ -138,11 +141,21 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	} else {
 		tp.url = cr.url[0] != '\0' ? cr.url : app->voice_url;
 	}
+	/* nginx's clock started when it handed the request over: time spent
+	 * queued counts, and a call dialed after nginx gave up is a call the
+	 * client never hears of */
+	if (server_left_ms(req, CALL_BUDGET_MS) < CALL_MIN_DIAL_MS)
+		goto expired;
 	if (idem) {
-		if (!idem_begin(app->db, req, resp))
+		if (!idem_begin(app->db, req, resp, server_left_ms(req, CALL_BUDGET_MS) + CALL_LEASE_SLACK_MS))
 			goto out;
 		claimed = true;
+		if (server_left_ms(req, CALL_BUDGET_MS) < CALL_MIN_DIAL_MS) {
+			release = true; /* waited for the key: nothing dialed */
+			goto expired;
+		}
 	}
+	tp.deadline_ms = server_now_ms() + server_left_ms(req, CALL_BUDGET_MS);
 
 	e = twilio_call_create(app->twilio, &tp, &tc, &terr);
 	if (e != VERR_OK) {
@@ -191,6 +204,13 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	}
 	log_info("call placed", LF_STR("call_sid", tc.sid), LF_PHONE("to", to.e164),
 	         LF_PHONE("from", from.e164));
+	goto out;
+expired:
+	log_warn("call not placed: too little of the request's time was left",
+	         LF_INT("left_ms", server_left_ms(req, CALL_BUDGET_MS)));
+	http_resp_retry_later(resp, 503, "request_expired",
+	                      "the request waited too long to be served; nothing was dialed; retry",
+	                      NULL, 1);
 out:
 	if (claimed)
 		idem_end(app->db, req, resp, release);
