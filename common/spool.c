@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +18,19 @@
 #include "num.h"
 
 #define SPOOL_SUFFIX ".rec"
+#define SPOOL_TMP_PREFIX ".tmp-" /* file_write_atomic's temporary names */
 #define SPOOL_MAX_NAME 128
 #define SPOOL_MAX_PATH 1200
+#define SPOOL_MAX_HOST 65         /* host name in a claim, with its NUL */
+#define SPOOL_MAX_CLAIM 128       /* ".<pid>.<start>@<host>" */
 #define SPOOL_SCAN SPOOL_MAX_BATCH /* names sorted per replay pass */
+
+/* Who holds a claim: a process on a host. */
+struct owner {
+	char host[SPOOL_MAX_HOST];
+	long long pid;
+	unsigned long long start; /* /proc/PID/stat starttime, clock ticks since boot */
+};
 
 static enum verr ensure_dir(const char *dir)
 {
@@ -66,21 +78,152 @@ static bool is_record(const char *name)
 	return name[0] != '.' && n > s && strcmp(name + n - s, SPOOL_SUFFIX) == 0;
 }
 
-/* A record claimed by a worker that no longer exists ("<name>.rec.<pid>")
- * goes back to the queue. */
-static void reclaim_if_orphaned(const char *dir, const char *name)
+/*
+ * Process pid's start time into *start: 1 when read, 0 when there is no such
+ * process (or it is a zombie: dead, not yet reaped), -1 when /proc cannot
+ * tell (not mounted, hidepid).
+ */
+static int proc_start(long long pid, unsigned long long *start)
 {
-	const char *dot = strrchr(name, '.');
+	char path[64], text[1024], num[24];
+	const char *p;
+	long long v;
+	size_t len;
+	int fd, field;
+	ssize_t n;
+
+	snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? 0 : -1;
+	n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n <= 0)
+		return n == 0 ? 0 : -1;
+	text[n] = '\0';
+	/* "pid (comm) state ... starttime(22) ...": comm may hold anything, ")"
+	 * and spaces included, so fields are counted from its last ")" */
+	p = strrchr(text, ')');
+	if (p == NULL)
+		return -1;
+	for (field = 3, p++; field <= 22; field++) {
+		p += strspn(p, " ");
+		len = strcspn(p, " \n");
+		if (len == 0)
+			return -1;
+		if (field == 3 && *p == 'Z')
+			return 0; /* a zombie: dead, waiting to be reaped */
+		if (field == 22) {
+			if (len >= sizeof num)
+				return -1;
+			memcpy(num, p, len);
+			num[len] = '\0';
+			if (!num_parse(num, 0, LLONG_MAX, &v))
+				return -1;
+			*start = (unsigned long long)v;
+		}
+		p += len;
+	}
+	return 1;
+}
+
+/* This process, as it names itself in a claim. */
+static void owner_self(struct owner *o)
+{
+	size_t i;
+
+	memset(o, 0, sizeof *o);
+	if (gethostname(o->host, sizeof o->host - 1) != 0 || o->host[0] == '\0')
+		str_copy(o->host, sizeof o->host, "unknown");
+	for (i = 0; o->host[i] != '\0'; i++)
+		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-",
+		           o->host[i]) == NULL)
+			o->host[i] = '_';
+	o->pid = (long long)getpid();
+	if (proc_start(o->pid, &o->start) != 1)
+		o->start = 0;
+}
+
+/* Parses a claim suffix "<pid>.<start>@<host>"; false for anything else. */
+static bool owner_parse(const char *s, struct owner *o)
+{
+	const char *dot = strchr(s, '.'), *at = strchr(s, '@');
+	char num[24];
+	long long start;
+
+	memset(o, 0, sizeof *o);
+	if (dot == NULL || at == NULL || at < dot || (size_t)(dot - s) >= sizeof num ||
+	    (size_t)(at - dot - 1) >= sizeof num || !str_copy(o->host, sizeof o->host, at + 1))
+		return false;
+	memcpy(num, s, (size_t)(dot - s));
+	num[dot - s] = '\0';
+	if (!num_parse(num, 1, 1LL << 30, &o->pid))
+		return false;
+	memcpy(num, dot + 1, (size_t)(at - dot - 1));
+	num[at - dot - 1] = '\0';
+	if (!num_parse(num, 0, 1LL << 62, &start))
+		return false;
+	o->start = (unsigned long long)start;
+	return true;
+}
+
+/* True when o, a process of this host, no longer runs: no process has its
+ * pid, or the one that has it started at another time (the pid was reused). */
+static bool owner_gone(const struct owner *o)
+{
+	unsigned long long start = 0;
+	int st = proc_start(o->pid, &start);
+
+	if (st == 0)
+		return true;
+	if (st == 1)
+		return o->start != 0 && start != o->start; /* 0: its owner could not tell */
+	return kill((pid_t)o->pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Seconds since path was last modified; -1 when it cannot be read (gone). */
+static long long age_s(const char *path, time_t now)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return -1;
+	return st.st_mtime > now ? 0 : (long long)(now - st.st_mtime);
+}
+
+/* A claimed record ("<name>.rec.<claim>") goes back to the queue when its
+ * lease ran out and its owner cannot still be at work (see spool.h). */
+static void reclaim_if_expired(const char *dir, const char *name, const struct owner *self,
+                               time_t now)
+{
+	const char *claim = strstr(name, SPOOL_SUFFIX ".") + sizeof SPOOL_SUFFIX;
 	char from[SPOOL_MAX_PATH], to[SPOOL_MAX_PATH];
+	struct owner o;
 	long long pid;
 
-	if (dot == NULL || !num_parse(dot + 1, 1, 1 << 30, &pid) || kill((pid_t)pid, 0) == 0 ||
-	    errno != ESRCH)
-		return;
 	if (!path_join(from, sizeof from, dir, name) || !path_join(to, sizeof to, dir, name))
 		return;
-	to[strlen(dir) + 1 + (size_t)(dot - name)] = '\0';
-	rename(from, to);
+	if (age_s(from, now) < SPOOL_LEASE_S)
+		return;
+	/* a claim of this host's that names its process: only once that is gone
+	 * (one of an older version names only a pid; one of another host, or
+	 * unreadable, is trusted for the lease alone) */
+	if (!num_parse(claim, 1, 1LL << 30, &pid) && owner_parse(claim, &o) &&
+	    strcmp(o.host, self->host) == 0 && !owner_gone(&o))
+		return;
+	to[strlen(dir) + 1 + (size_t)(claim - 1 - name)] = '\0';
+	if (rename(from, to) == 0)
+		log_warn("spool claim expired; record back in the queue", LF_STR("record", name));
+}
+
+/* A temporary file older than SPOOL_TMP_MAX_AGE_S: its writer died. */
+static void remove_if_stale(const char *dir, const char *name, time_t now)
+{
+	char path[SPOOL_MAX_PATH];
+
+	if (path_join(path, sizeof path, dir, name) && age_s(path, now) >= SPOOL_TMP_MAX_AGE_S &&
+	    unlink(path) == 0)
+		log_warn("stale spool temporary file removed", LF_STR("file", name));
 }
 
 bool spool_pending(const char *dir)
@@ -92,7 +235,8 @@ bool spool_pending(const char *dir)
 	if (d == NULL)
 		return false;
 	while (!found && (de = readdir(d)) != NULL)
-		found = is_record(de->d_name) || (strstr(de->d_name, SPOOL_SUFFIX ".") != NULL);
+		found = is_record(de->d_name) || strstr(de->d_name, SPOOL_SUFFIX ".") != NULL ||
+		        strncmp(de->d_name, SPOOL_TMP_PREFIX, sizeof SPOOL_TMP_PREFIX - 1) == 0;
 	closedir(d);
 	return found;
 }
@@ -131,15 +275,22 @@ enum verr spool_replay(const char *dir, spool_batch_fn fn, void *ctx, size_t max
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	enum verr stop = VERR_OK;
+	struct owner self;
+	char claim[SPOOL_MAX_CLAIM];
+	time_t now = time(NULL);
 
 	*done = 0;
 	if (d == NULL)
 		return errno == ENOENT ? VERR_OK : VERR_IO;
 	if (max > SPOOL_SCAN)
 		max = SPOOL_SCAN;
+	owner_self(&self);
+	snprintf(claim, sizeof claim, ".%lld.%llu@%s", self.pid, self.start, self.host);
 	while (n < SPOOL_SCAN && (de = readdir(d)) != NULL) {
 		if (strstr(de->d_name, SPOOL_SUFFIX ".") != NULL)
-			reclaim_if_orphaned(dir, de->d_name);
+			reclaim_if_expired(dir, de->d_name, &self, now);
+		else if (strncmp(de->d_name, SPOOL_TMP_PREFIX, sizeof SPOOL_TMP_PREFIX - 1) == 0)
+			remove_if_stale(dir, de->d_name, now);
 		else if (is_record(de->d_name) && (names[n] = strdup(de->d_name)) != NULL)
 			n++;
 	}
@@ -147,13 +298,15 @@ enum verr spool_replay(const char *dir, spool_batch_fn fn, void *ctx, size_t max
 	qsort(names, n, sizeof names[0], cmp_names);
 	/* claim (rename: another worker may be faster) and read each record */
 	for (i = 0; i < n && k < max; i++) {
-		char path[SPOOL_MAX_PATH], c[SPOOL_MAX_PATH + 16];
+		char path[SPOOL_MAX_PATH], c[SPOOL_MAX_PATH + SPOOL_MAX_CLAIM];
 		enum verr e;
 
 		if (!path_join(path, sizeof path, dir, names[i]))
 			continue;
-		snprintf(c, sizeof c, "%s.%d", path, (int)getpid());
-		if (rename(path, c) != 0)
+		snprintf(c, sizeof c, "%s%s", path, claim);
+		/* the lease starts now: stamp before the rename, so the claim is
+		 * never seen with the record's own (old) mtime */
+		if (utimensat(AT_FDCWD, path, NULL, 0) != 0 || rename(path, c) != 0)
 			continue;
 		claimed[k] = strdup(c);
 		if (claimed[k] == NULL) {

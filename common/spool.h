@@ -15,8 +15,24 @@
  * spool once the database answers again; several workers (and hosts sharing
  * the directory) never replay the same record twice at once because a record
  * is claimed by rename first.
+ *
+ * A claim is a lease. A claimed record is "<record>.<pid>.<start>@<host>":
+ * the claiming process's id, its start time (field 22 of /proc/PID/stat, so
+ * a later process that gets the same id is told apart) and the host name
+ * (letters, digits, '.' and '-'; anything else becomes '_'). Its mtime is
+ * set when it is claimed. Another worker puts a claimed record back only
+ * when the claim is older than SPOOL_LEASE_S and, if it names this host, its
+ * process is gone (no such process, a zombie, or another start time); a
+ * claim of another host is trusted until the lease runs out. A replay batch
+ * must therefore finish well within the lease (it is one database
+ * transaction, bounded by the database's timeouts). Claims of older versions
+ * ("<record>.<pid>") are put back once older than the lease. Temporary files
+ * (".tmp-*", see file_write_atomic) older than SPOOL_TMP_MAX_AGE_S are left
+ * by a writer that died and are removed.
  */
 #define SPOOL_MAX_RECORD (128 * 1024)
+#define SPOOL_LEASE_S 300         /* a claim older than this may be taken back */
+#define SPOOL_TMP_MAX_AGE_S 600   /* a temporary file older than this is removed */
 
 /* Appends one record (copied; any bytes). Creates dir (0700) if needed.
  * VERR_TOOBIG past SPOOL_MAX_RECORD, VERR_IO. */
@@ -43,7 +59,9 @@ typedef void (*spool_batch_fn)(struct spool_rec *recs, size_t n, void *ctx);
 #define SPOOL_MAX_BATCH 256
 enum verr spool_replay(const char *dir, spool_batch_fn fn, void *ctx, size_t max, size_t *done);
 
-/* True when dir holds records waiting to be replayed (one readdir). */
+/* True when dir holds records waiting to be replayed, claimed records or
+ * temporary files (which a replay may have to take back or remove); one
+ * readdir. */
 bool spool_pending(const char *dir);
 
 #endif
