@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "callback.h"
 #include "form.h"
 #include "log.h"
 #include "metrics.h"
@@ -62,6 +63,10 @@ struct session {
 	int retry_after;
 	char request_id[MAX_REQUEST_ID];
 	uint64_t rng;
+	/* GET requests (reconciliation): a handle of their own, made on first
+	 * use, so the POST handle's options are never switched back and forth */
+	CURL *get_curl;
+	struct curl_slist *get_headers;
 };
 
 /* Shared by every thread: the template, and one connection cache (a curl
@@ -553,6 +558,9 @@ static void session_free(struct session *t)
 		return;
 	if (t->curl != NULL)
 		curl_easy_cleanup(t->curl);
+	if (t->get_curl != NULL)
+		curl_easy_cleanup(t->get_curl);
+	curl_slist_free_all(t->get_headers);
 	curl_slist_free_all(t->headers);
 	buf_free(&t->resp);
 	free(t);
@@ -938,5 +946,359 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 		err->retry_after = 1;
 out:
 	buf_free(&body);
+	return e;
+}
+
+/* ---- Calls fetch and Calls list (reconciliation) ---------------------- */
+
+#define CALLS_PATH_TAIL_LEN (sizeof "/2010-04-01/Accounts/" - 1 + 34 + sizeof "/Calls.json" - 1)
+
+/* Twilio's "duration": a string of digits (the OAS type), also accepted as a
+ * JSON integer; -1 when absent or null. */
+static enum verr get_duration(struct json_object *o, long long *out)
+{
+	struct json_object *v; /* borrowed from o */
+	long long n;
+
+	*out = -1;
+	if (!json_object_object_get_ex(o, "duration", &v) || v == NULL)
+		return VERR_OK;
+	if (json_object_is_type(v, json_type_int)) {
+		n = (long long)json_object_get_int64(v);
+	} else if (!json_object_is_type(v, json_type_string) ||
+	           !num_parse(json_object_get_string(v), 0, 999999999, &n)) {
+		return VERR_INVALID;
+	}
+	if (n < 0 || n > 999999999)
+		return VERR_INVALID;
+	*out = n;
+	return VERR_OK;
+}
+
+/* One Call resource object into out (zeroed, duration -1, on error). */
+static enum verr info_from_object(struct json_object *o, struct twilio_call_info *out)
+{
+	struct twilio_call *c = &out->call;
+	enum verr e;
+
+	memset(out, 0, sizeof(*out));
+	out->duration = -1;
+	if (!json_object_is_type(o, json_type_object))
+		return VERR_INVALID;
+	if ((e = get_string(o, "sid", c->sid, sizeof(c->sid))) == VERR_OK &&
+	    (e = get_string(o, "status", c->status, sizeof(c->status))) == VERR_OK &&
+	    (e = get_string(o, "direction", c->direction, sizeof(c->direction))) == VERR_OK &&
+	    (e = get_string(o, "from", c->from, sizeof(c->from))) == VERR_OK &&
+	    (e = get_string(o, "to", c->to, sizeof(c->to))) == VERR_OK &&
+	    (e = get_string(o, "account_sid", c->account_sid, sizeof(c->account_sid))) == VERR_OK &&
+	    (e = get_string(o, "date_created", c->date_created, sizeof(c->date_created))) == VERR_OK &&
+	    (e = get_string(o, "start_time", out->start_time, sizeof(out->start_time))) == VERR_OK &&
+	    (e = get_string(o, "end_time", out->end_time, sizeof(out->end_time))) == VERR_OK &&
+	    (e = get_string(o, "answered_by", out->answered_by, sizeof(out->answered_by))) == VERR_OK)
+		e = get_duration(o, &out->duration);
+	if (e == VERR_OK && (!is_hex_sid(c->sid, 'C', 'A') || !callback_status_valid(c->status)))
+		e = VERR_INVALID;
+	if (e == VERR_OK && c->account_sid[0] != '\0' && !is_hex_sid(c->account_sid, 'A', 'C'))
+		e = VERR_INVALID;
+	if (e != VERR_OK) {
+		memset(out, 0, sizeof(*out));
+		out->duration = -1;
+	}
+	return e;
+}
+
+enum verr twilio_call_info_parse(const char *body, size_t len, struct twilio_call_info *out)
+{
+	struct json_object *obj;
+	enum verr e;
+
+	memset(out, 0, sizeof(*out));
+	out->duration = -1;
+	obj = parse_object(body, len, &e);
+	if (obj == NULL)
+		return e;
+	e = info_from_object(obj, out);
+	json_object_put(obj);
+	return e;
+}
+
+/* True for "/2010-04-01/Accounts/{account_sid}/Calls.json?" followed by
+ * printable ASCII without spaces, all shorter than TWILIO_MAX_PAGE_URI. */
+static bool page_uri_ok(const char *uri, const char *account_sid)
+{
+	char prefix[96];
+	size_t n = strlen(uri), k, i;
+
+	snprintf(prefix, sizeof(prefix), "/2010-04-01/Accounts/%s/Calls.json?", account_sid);
+	k = strlen(prefix);
+	if (n >= TWILIO_MAX_PAGE_URI || n <= k || strncmp(uri, prefix, k) != 0)
+		return false;
+	for (i = k; i < n; i++)
+		if (uri[i] <= 0x20 || uri[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+enum verr twilio_call_page_parse(const char *body, size_t len, const char *account_sid,
+                                 struct twilio_call_page *out)
+{
+	struct json_object *obj, *arr; /* arr borrowed from obj */
+	enum verr e;
+	size_t i, n;
+
+	memset(out, 0, sizeof(*out));
+	obj = parse_object(body, len, &e);
+	if (obj == NULL)
+		return e;
+	e = VERR_INVALID;
+	if (!json_object_object_get_ex(obj, "calls", &arr) || !json_object_is_type(arr, json_type_array))
+		goto out;
+	n = json_object_array_length(arr);
+	if (n > TWILIO_MAX_PAGE) {
+		e = VERR_TOOBIG;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct twilio_call_info *c = &out->calls[i];
+
+		if (info_from_object(json_object_array_get_idx(arr, i), c) != VERR_OK ||
+		    strcmp(c->call.account_sid, account_sid) != 0)
+			goto out;
+	}
+	out->n = n;
+	if (get_string(obj, "next_page_uri", out->next_page_uri, sizeof(out->next_page_uri)) != VERR_OK ||
+	    (out->next_page_uri[0] != '\0' && !page_uri_ok(out->next_page_uri, account_sid)))
+		goto out;
+	e = VERR_OK;
+out:
+	json_object_put(obj);
+	if (e != VERR_OK)
+		memset(out, 0, sizeof(*out));
+	return e;
+}
+
+enum verr twilio_calls_query_string(const struct twilio_calls_query *q, struct buf *out)
+{
+	size_t mark = out->len, i;
+	const char *d = q->started_on_or_after;
+	char size[8];
+	enum verr e;
+
+	if (q->to == NULL || q->to[0] == '\0' || q->from == NULL || q->from[0] == '\0' || d == NULL ||
+	    strlen(d) != 10)
+		return VERR_INVALID;
+	for (i = 0; i < 10; i++)
+		if ((i == 4 || i == 7) ? d[i] != '-' : (d[i] < '0' || d[i] > '9'))
+			return VERR_INVALID;
+	snprintf(size, sizeof(size), "%d", TWILIO_MAX_PAGE);
+	if ((e = form_append(out, "To", q->to)) != VERR_OK ||
+	    (e = form_append(out, "From", q->from)) != VERR_OK ||
+	    (e = form_append(out, "StartTime>", d)) != VERR_OK ||
+	    (e = form_append(out, "PageSize", size)) != VERR_OK)
+		buf_truncate(out, mark);
+	return e;
+}
+
+/* This thread's GET handle: a copy of the template switched to GET with
+ * "Accept: application/json" only, on the shared connection cache. NULL
+ * when out of memory. */
+static CURL *get_handle(struct twilio *tw, struct session *t)
+{
+	CURL *c;
+
+	if (t->get_curl != NULL)
+		return t->get_curl;
+	if (t->get_headers == NULL &&
+	    (t->get_headers = curl_slist_append(NULL, "Accept: application/json")) == NULL)
+		return NULL;
+	c = curl_easy_duphandle(tw->tmpl->curl);
+	if (c == NULL)
+		return NULL;
+	if (curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->get_headers) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_SHARE, tw->share) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->errbuf) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_WRITEDATA, t) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_HEADERDATA, t) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_READDATA, t) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_SEEKDATA, t) != CURLE_OK) {
+		curl_easy_cleanup(c);
+		return NULL;
+	}
+	t->get_curl = c;
+	return c;
+}
+
+/* One GET of url on c within timeout_ms (0: TWILIO_MAX_FETCH_MS, capped at
+ * the client's timeout); fills a as attempt_run does. */
+static void get_run(struct session *t, CURL *c, const char *url, long long timeout_ms,
+                    struct attempt *a)
+{
+	long long start = now_ms();
+	long sent = 0;
+
+	if (timeout_ms <= 0)
+		timeout_ms = TWILIO_MAX_FETCH_MS;
+	if (timeout_ms > t->timeout_ms)
+		timeout_ms = t->timeout_ms;
+	buf_reset(&t->resp);
+	t->resp_err = VERR_OK;
+	t->retry_after = 0;
+	t->request_id[0] = '\0';
+	t->errbuf[0] = '\0';
+	a->http_status = 0;
+	a->not_sent = false;
+	a->retryable = false;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	a->rc = curl_easy_perform(c);
+	a->latency_ms = now_ms() - start;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->http_status);
+	if (a->rc != CURLE_OK && a->rc != CURLE_WRITE_ERROR && a->rc != CURLE_FILESIZE_EXCEEDED) {
+		curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
+		a->not_sent = sent == 0;
+	}
+}
+
+/*
+ * The outcome of a GET: VERR_OK when Twilio answered 2xx and parse took the
+ * body, else err filled (a 2xx that parse refused is VERR_UPSTREAM with
+ * http_status set and code 0). A read creates nothing: may_exist is false.
+ * Logs the request (endpoint, status, latency, the call sid or the masked
+ * destination).
+ */
+static enum verr get_finish(struct session *t, const struct attempt *a, const char *endpoint,
+                            const char *call_sid, const char *to, enum verr parsed,
+                            struct twilio_error *err)
+{
+	enum verr e;
+
+	memset(err, 0, sizeof(*err));
+	if (a->rc == CURLE_OK && a->http_status >= 200 && a->http_status <= 299) {
+		if (parsed == VERR_OK) {
+			log_info("twilio request", LF_STR("endpoint", endpoint),
+			         LF_INT("http_status", a->http_status), LF_INT("latency_ms", a->latency_ms),
+			         LF_STR("call_sid", call_sid), LF_PHONE("to", to),
+			         LF_STR("twilio_request_id", nonempty(t->request_id)));
+			return VERR_OK;
+		}
+		err->kind = e = VERR_UPSTREAM;
+		err->http_status = (int)a->http_status;
+		snprintf(err->message, sizeof(err->message), "twilio answered http %ld with an unreadable %s",
+		         a->http_status, strcmp(endpoint, "calls.list") == 0 ? "call list" : "call resource");
+	} else {
+		e = attempt_error(t, a, err);
+	}
+	err->may_exist = false;
+	log_warn("twilio request", LF_STR("endpoint", endpoint), LF_INT("http_status", err->http_status),
+	         LF_INT("twilio_code", err->code), LF_INT("latency_ms", a->latency_ms),
+	         LF_STR("call_sid", call_sid), LF_PHONE("to", to), LF_STR("result", verr_strerror(e)),
+	         LF_STR("error", e == VERR_UPSTREAM ? NULL : err->message),
+	         LF_STR("twilio_request_id", nonempty(t->request_id)));
+	return e;
+}
+
+/* The common start of a GET: this thread's session and GET handle. */
+static enum verr get_begin(struct twilio *tw, struct session **t, CURL **c,
+                           struct twilio_error *err)
+{
+	*t = session_get(tw);
+	*c = *t != NULL ? get_handle(tw, *t) : NULL;
+	if (*c == NULL) {
+		err->kind = VERR_NOMEM;
+		snprintf(err->message, sizeof(err->message), "could not set up a twilio client");
+		return VERR_NOMEM;
+	}
+	return VERR_OK;
+}
+
+enum verr twilio_call_fetch(struct twilio *tw, const char *sid, long long timeout_ms,
+                            struct twilio_call_info *out, struct twilio_error *err)
+{
+	struct session *t;
+	struct attempt a;
+	char url[MAX_URL + 48];
+	size_t n;
+	CURL *c;
+	enum verr e;
+
+	memset(out, 0, sizeof(*out));
+	out->duration = -1;
+	memset(err, 0, sizeof(*err));
+	if (!is_hex_sid(sid, 'C', 'A')) {
+		err->kind = VERR_INVALID;
+		snprintf(err->message, sizeof(err->message), "not a call sid");
+		return VERR_INVALID;
+	}
+	if ((e = get_begin(tw, &t, &c, err)) != VERR_OK)
+		return e;
+	/* t->url is …/Calls.json: the call is …/Calls/{Sid}.json */
+	n = strlen(t->url) - (sizeof ".json" - 1);
+	snprintf(url, sizeof(url), "%.*s/%s.json", (int)n, t->url, sid);
+	get_run(t, c, url, timeout_ms, &a);
+	e = a.rc == CURLE_OK && a.http_status >= 200 && a.http_status <= 299
+	        ? twilio_call_info_parse(t->resp.data, t->resp.len, out)
+	        : VERR_UPSTREAM;
+	e = get_finish(t, &a, "calls.fetch", sid, NULL, e, err);
+	if (e == VERR_OK && strcmp(out->call.sid, sid) != 0) {
+		err->kind = e = VERR_UPSTREAM;
+		err->http_status = (int)a.http_status;
+		snprintf(err->message, sizeof(err->message), "twilio answered another call than asked for");
+	}
+	if (e != VERR_OK) {
+		memset(out, 0, sizeof(*out));
+		out->duration = -1;
+	}
+	return e;
+}
+
+enum verr twilio_calls_list(struct twilio *tw, const struct twilio_calls_query *q,
+                            long long timeout_ms, struct twilio_call_page *out,
+                            struct twilio_error *err)
+{
+	struct session *t;
+	struct attempt a;
+	struct buf url;
+	char account[CONFIG_MAX_SID];
+	size_t base;
+	CURL *c;
+	enum verr e;
+
+	memset(out, 0, sizeof(*out));
+	memset(err, 0, sizeof(*err));
+	if ((e = get_begin(tw, &t, &c, err)) != VERR_OK)
+		return e;
+	buf_init(&url, MAX_URL + TWILIO_MAX_PAGE_URI);
+	/* t->url is {base}/2010-04-01/Accounts/{AccountSid}/Calls.json */
+	base = strlen(t->url) - CALLS_PATH_TAIL_LEN;
+	memcpy(account, t->url + base + sizeof "/2010-04-01/Accounts/" - 1, 34);
+	account[34] = '\0';
+	if (q->page_uri != NULL) {
+		e = page_uri_ok(q->page_uri, account) ? buf_append(&url, t->url, base) : VERR_INVALID;
+		if (e == VERR_OK)
+			e = buf_puts(&url, q->page_uri);
+	} else {
+		struct buf query;
+
+		/* the query on its own: form_append puts '&' after anything */
+		buf_init(&query, TWILIO_MAX_PAGE_URI);
+		e = twilio_calls_query_string(q, &query);
+		if (e == VERR_OK)
+			e = buf_printf(&url, "%s?%s", t->url, buf_str(&query));
+		buf_free(&query);
+	}
+	if (e != VERR_OK) {
+		err->kind = e;
+		snprintf(err->message, sizeof(err->message), "could not build the call list request: %s",
+		         verr_strerror(e));
+		goto out;
+	}
+	get_run(t, c, buf_str(&url), timeout_ms, &a);
+	e = a.rc == CURLE_OK && a.http_status >= 200 && a.http_status <= 299
+	        ? twilio_call_page_parse(t->resp.data, t->resp.len, account, out)
+	        : VERR_UPSTREAM;
+	e = get_finish(t, &a, "calls.list", NULL, q->to, e, err);
+out:
+	buf_free(&url);
 	return e;
 }

@@ -189,4 +189,98 @@ void twilio_error_map(const struct twilio_error *e, int *our_status, const char 
  */
 const char *twilio_error_message(const struct twilio_error *e);
 
+/*
+ * Reconciliation (common/reconcile.h) reads calls back: Calls fetch
+ * (GET /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json) and Calls list
+ * (GET /2010-04-01/Accounts/{AccountSid}/Calls.json with To, From,
+ * StartTime>, PageSize and Twilio's next_page_uri), as twilio_api_v2010.json
+ * (FetchCall, ListCall) describes them. Both are thread-safe (each thread
+ * uses a GET handle of its own beside its POST one, sharing the connection
+ * cache), send one request (a later pass is the retry) with the client's
+ * credentials, and count nothing in voice_twilio_requests_total (the caller
+ * counts its outcome in voice_reconcile_total).
+ */
+#define TWILIO_MAX_ANSWERED_BY 32
+#define TWILIO_MAX_PAGE 20           /* PageSize asked for; a longer page is refused */
+#define TWILIO_MAX_PAGE_URI 1024     /* next_page_uri we follow */
+#define TWILIO_MAX_FETCH_MS 5000     /* default per request; a pass must stay short */
+
+/* A Call resource as fetch and list return it. Absent or null strings are
+ * "", an absent or null duration is -1. */
+struct twilio_call_info {
+	struct twilio_call call;            /* sid, status, direction, from, to, account_sid, date_created */
+	char start_time[TWILIO_MAX_DATE];   /* RFC 2822; "" until the call was dialed */
+	char end_time[TWILIO_MAX_DATE];
+	char answered_by[TWILIO_MAX_ANSWERED_BY];
+	long long duration;                 /* seconds, Twilio's "duration" string */
+};
+
+/*
+ * Parses one Call resource (len bytes, need not be NUL-terminated). As
+ * twilio_call_parse, plus start_time, end_time, answered_by (strings or
+ * null) and duration (a string of 0..999999999 digits, or null). Also
+ * VERR_INVALID when status is missing or not one of Twilio's CallStatus
+ * values. out is zeroed (duration -1) on error.
+ */
+enum verr twilio_call_info_parse(const char *body, size_t len, struct twilio_call_info *out);
+
+/*
+ * Fetches call sid (^CA[0-9a-fA-F]{32}$, else VERR_INVALID and nothing is
+ * sent). timeout_ms bounds the request (0: TWILIO_MAX_FETCH_MS; never more
+ * than the client's total timeout). On success fills out. On failure fills
+ * err as twilio_call_create does (kind, http_status, code, message,
+ * retry_after; may_exist is false) and returns VERR_UPSTREAM (Twilio
+ * answered an error, e.g. 404 / 20404 for an unknown call, 429 / 20429, or an
+ * unreadable body), VERR_UPSTREAM_DOWN (not reached) or VERR_TIMEOUT (no
+ * complete answer in time); VERR_NOMEM. out and err may not be NULL.
+ */
+enum verr twilio_call_fetch(struct twilio *t, const char *sid, long long timeout_ms,
+                            struct twilio_call_info *out, struct twilio_error *err);
+
+/* What to list. to and from are E.164 (required); started_on_or_after is a
+ * UTC date YYYY-MM-DD (StartTime>; required). page_uri, when not NULL, is a
+ * previous page's next_page_uri and replaces the other fields. */
+struct twilio_calls_query {
+	const char *to, *from;
+	const char *started_on_or_after;
+	const char *page_uri;
+};
+
+/* One page of Calls list, in Twilio's order (newest first). */
+struct twilio_call_page {
+	struct twilio_call_info calls[TWILIO_MAX_PAGE];
+	size_t n;
+	char next_page_uri[TWILIO_MAX_PAGE_URI]; /* "" on the last page */
+};
+
+/*
+ * Appends Calls list's query string (without '?') for q to out: To, From,
+ * StartTime> and PageSize=TWILIO_MAX_PAGE, encoded with form_append.
+ * VERR_INVALID (a field missing or empty, or a date that is not
+ * YYYY-MM-DD), VERR_TOOBIG; out is unchanged on error.
+ */
+enum verr twilio_calls_query_string(const struct twilio_calls_query *q, struct buf *out);
+
+/*
+ * Parses a Calls list page. Every entry must parse as twilio_call_info_parse
+ * and belong to account_sid; next_page_uri must be null, "", or a path of
+ * this account's Calls list ("/2010-04-01/Accounts/{account_sid}/Calls.json?"
+ * then printable ASCII without spaces, shorter than TWILIO_MAX_PAGE_URI),
+ * because the client sends its credentials there. VERR_TOOBIG (len over
+ * TWILIO_MAX_RESPONSE, or more than TWILIO_MAX_PAGE calls), VERR_INVALID.
+ * out is zeroed on error.
+ */
+enum verr twilio_call_page_parse(const char *body, size_t len, const char *account_sid,
+                                 struct twilio_call_page *out);
+
+/*
+ * Lists calls (one page). timeout_ms as for twilio_call_fetch. On success
+ * fills out; on failure err and the same returns as twilio_call_fetch, plus
+ * VERR_INVALID for a bad query (nothing sent). out (large: allocate it) and
+ * err may not be NULL.
+ */
+enum verr twilio_calls_list(struct twilio *t, const struct twilio_calls_query *q,
+                            long long timeout_ms, struct twilio_call_page *out,
+                            struct twilio_error *err);
+
 #endif
