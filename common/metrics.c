@@ -38,6 +38,8 @@ static const char *const sig_reasons[] = { "missing", "mismatch" };
 static const char *const db_kinds[] = { "unavailable", "error" };
 static const char *const finals[] = { "completed", "busy", "failed", "no-answer", "canceled" };
 static const char *const spool_actions[] = { "spooled", "replayed", "rejected" };
+static const char *const reconcile_outcomes[] = { "advanced", "unchanged", "linked", "not_found",
+	"ambiguous", "error", "rate_limited" };
 
 #define N_POOL NELEM(pools)
 #define N_ROUTE NELEM(routes)
@@ -58,7 +60,8 @@ enum {
 	OFF_FINAL = OFF_DB_RECONNECTS + 1,
 	OFF_SPOOL = OFF_FINAL + NELEM(finals),
 	OFF_STARTS = OFF_SPOOL + NELEM(spool_actions),
-	N_COUNTERS = OFF_STARTS + N_POOL,
+	OFF_RECONCILE = OFF_STARTS + N_POOL,
+	N_COUNTERS = OFF_RECONCILE + NELEM(reconcile_outcomes),
 };
 
 /* A slot is word 0 (the owner's pid, 0 when free) and the counters, padded
@@ -81,6 +84,8 @@ _Static_assert(sizeof(struct metrics_header) <= HEADER_BYTES, "header fits");
 _Static_assert(NELEM(bucket_us) + 1 == NELEM(bucket_le), "one le per bound plus +Inf");
 _Static_assert(NELEM(status_codes) + 1 == NELEM(statuses), "one label per status plus other");
 _Static_assert(NELEM(twilio_codes) + 2 == NELEM(codes), "one label per code plus other, none");
+_Static_assert(NELEM(reconcile_outcomes) == METRICS_RECONCILE_RATE_LIMITED + 1,
+               "one label per reconcile outcome");
 
 /* This process's mapping; map == NULL while disabled. */
 static struct {
@@ -485,6 +490,12 @@ void metrics_count_spool(enum metrics_spool action)
 		add(OFF_SPOOL + (size_t)action, 1);
 }
 
+void metrics_count_reconcile(enum metrics_reconcile outcome)
+{
+	if ((size_t)outcome < NELEM(reconcile_outcomes))
+		add(OFF_RECONCILE + (size_t)outcome, 1);
+}
+
 /* Rendering works on a private sum of every slot, so one scrape is one
  * consistent-enough snapshot and each counter is read once per slot. */
 struct totals {
@@ -638,6 +649,13 @@ enum verr metrics_render(struct buf *out)
 		           "Worker processes started, by pool.");
 	if (e == VERR_OK)
 		e = one_label(out, &t, "voice_worker_starts_total", "pool", pools, N_POOL, OFF_STARTS);
+	if (e == VERR_OK)
+		e = family(out, "voice_reconcile_total", "counter",
+		           "Reconciliation steps (a call fetched from Twilio, or a lost POST /call "
+		           "looked up in its call list), by outcome.");
+	if (e == VERR_OK)
+		e = one_label(out, &t, "voice_reconcile_total", "outcome", reconcile_outcomes,
+		              NELEM(reconcile_outcomes), OFF_RECONCILE);
 	return e;
 }
 

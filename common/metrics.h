@@ -32,6 +32,7 @@
  *   voice_calls_final_total{status}
  *   voice_spool_records_total{action}
  *   voice_worker_starts_total{pool}
+ *   voice_reconcile_total{outcome}
  *
  * Not thread-safe per process (workers are single-threaded); safe across
  * processes. Until metrics_init succeeds every metrics_count_* call does
@@ -39,7 +40,7 @@
  */
 
 #define METRICS_MAGIC 0x766d7472u /* "vmtr" */
-#define METRICS_VERSION 1u        /* bump whenever the layout changes */
+#define METRICS_VERSION 2u        /* bump whenever the layout changes */
 #define METRICS_MAX_SLOTS 256     /* worker processes per host, both pools */
 #define METRICS_MAX_TEXT (192 * 1024) /* the /metrics body, all series non-zero */
 #define METRICS_MAX_PATH 1024
@@ -116,6 +117,30 @@ bool metrics_status_final(const char *status);
  * or rejected by it on replay (moved aside for an operator). */
 enum metrics_spool { METRICS_SPOOL_SPOOLED, METRICS_SPOOL_REPLAYED, METRICS_SPOOL_REJECTED };
 void metrics_count_spool(enum metrics_spool action);
+
+/*
+ * What one step of reconciliation (common/reconcile.h) found:
+ *   METRICS_RECONCILE_ADVANCED      a call not final here was further at
+ *                                   Twilio: its status was stored
+ *   METRICS_RECONCILE_UNCHANGED     Twilio says what we have
+ *   METRICS_RECONCILE_LINKED        a POST /call whose answer was lost was
+ *                                   found and linked to its Idempotency-Key
+ *   METRICS_RECONCILE_NOT_FOUND     Twilio has no such call (404), or its
+ *                                   call list has none that matches
+ *   METRICS_RECONCILE_AMBIGUOUS     more than one call matches: not linked
+ *   METRICS_RECONCILE_ERROR         Twilio or the database failed the step
+ *   METRICS_RECONCILE_RATE_LIMITED  Twilio answered 429 / 20429: pass paused
+ */
+enum metrics_reconcile {
+	METRICS_RECONCILE_ADVANCED,
+	METRICS_RECONCILE_UNCHANGED,
+	METRICS_RECONCILE_LINKED,
+	METRICS_RECONCILE_NOT_FOUND,
+	METRICS_RECONCILE_AMBIGUOUS,
+	METRICS_RECONCILE_ERROR,
+	METRICS_RECONCILE_RATE_LIMITED,
+};
+void metrics_count_reconcile(enum metrics_reconcile outcome);
 
 /*
  * Appends the sum of every slot to out in the text exposition format 0.0.4:

@@ -439,10 +439,16 @@ static void test_exposition_parses(void **state)
 		metrics_count_call_final(finals[s]);
 	metrics_count_spool(METRICS_SPOOL_REPLAYED);
 	metrics_count_spool(METRICS_SPOOL_REJECTED);
+	for (s = 0; s <= METRICS_RECONCILE_RATE_LIMITED; s++)
+		metrics_count_reconcile((enum metrics_reconcile)s);
+	metrics_count_reconcile(METRICS_RECONCILE_LINKED);
+	metrics_count_reconcile((enum metrics_reconcile)99); /* not an outcome: ignored */
 
 	render_and_parse();
 	/* every family, with HELP and TYPE (checked once each by parse) */
-	assert_int_equal(ex.nfam, 9);
+	assert_int_equal(ex.nfam, 10);
+	assert_true(value("voice_reconcile_total{outcome=\"linked\"}") == 2);
+	assert_true(value("voice_reconcile_total{outcome=\"rate_limited\"}") == 1);
 	assert_true(value("voice_http_requests_total{pool=\"other\",route=\"/calls/{sid}\","
 	                  "status=\"other\"}") == 1);
 	assert_true(value("voice_http_requests_total{pool=\"call\",route=\"other\",status=\"200\"}") ==
