@@ -77,6 +77,9 @@ struct twilio {
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 	pthread_key_t key; /* this thread's struct session */
 	bool key_ok;
+	/* for the requests other than Calls create and fetch (their URLs) */
+	char base[CONFIG_MAX_URL];
+	char account_sid[CONFIG_MAX_SID];
 };
 
 /* The outcome of one HTTP attempt. */
@@ -90,6 +93,8 @@ struct attempt {
 
 /* The Calls create StatusCallbackEvent values, in the order Twilio fires them. */
 static const char *const callback_events[] = { "initiated", "ringing", "answered", "completed" };
+/* RecordingStatusCallbackEvent values (Calls create): every one there is. */
+static const char *const recording_events[] = { "in-progress", "completed", "absent" };
 
 static const struct {
 	int code;
@@ -424,6 +429,17 @@ enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out)
 	}
 	if (p->record && (e = form_append(out, "Record", "true")) != VERR_OK)
 		goto out;
+	if (p->record && p->recording_status_callback != NULL) {
+		if ((e = form_append(out, "RecordingStatusCallback", p->recording_status_callback)) !=
+		        VERR_OK ||
+		    (e = form_append(out, "RecordingStatusCallbackMethod", "POST")) != VERR_OK)
+			goto out;
+		for (i = 0; i < sizeof(recording_events) / sizeof(recording_events[0]); i++) {
+			if ((e = form_append(out, "RecordingStatusCallbackEvent", recording_events[i])) !=
+			    VERR_OK)
+				goto out;
+		}
+	}
 	if (p->machine_detection)
 		e = form_append(out, "MachineDetection", "Enable");
 out:
@@ -730,7 +746,8 @@ struct twilio *twilio_new(const struct config *cfg)
 		return NULL;
 	}
 	tw->tmpl = session_new(cfg);
-	if (tw->tmpl == NULL) {
+	if (tw->tmpl == NULL || !str_copy(tw->base, sizeof tw->base, cfg->api_base_url) ||
+	    !str_copy(tw->account_sid, sizeof tw->account_sid, cfg->account_sid)) {
 		twilio_free(tw);
 		return NULL;
 	}
@@ -750,6 +767,13 @@ static struct session *session_get(struct twilio *tw)
 		}
 	}
 	return s;
+}
+
+/* Points t's POST handle at url (Calls create's, or one call's for an
+ * update); libcurl copies it. */
+static void post_url(struct session *t, const char *url)
+{
+	curl_easy_setopt(t->curl, CURLOPT_URL, url);
 }
 
 void twilio_free(struct twilio *tw)
@@ -887,6 +911,8 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 		          LF_STR("error", err->message));
 		goto out;
 	}
+	/* this thread's POST handle may hold a call update's URL */
+	post_url(t, t->url);
 	for (n = 1;; n++) {
 		attempt_run(t, &body, deadline - now_ms(), &a);
 		if (a.rc == CURLE_OK && a.http_status >= 200 && a.http_status <= 299) {
@@ -1300,5 +1326,306 @@ enum verr twilio_calls_list(struct twilio *tw, const struct twilio_calls_query *
 	e = get_finish(t, &a, "calls.list", NULL, q->to, e, err);
 out:
 	buf_free(&url);
+	return e;
+}
+
+/*
+ * The other REST requests: Calls update (cancel, hang up), the Account
+ * fetch and the IncomingPhoneNumbers / OutgoingCallerIds lists (the
+ * credential check). This thread's POST handle (pointed at the call) or GET
+ * handle, and Calls create's retry rules.
+ */
+
+#define MAX_QUERY 128
+
+struct rest_req {
+	const char *endpoint;   /* for the logs: "calls.update", … */
+	bool post;              /* POST body on the POST handle, else a GET */
+	const char *url;
+	const struct buf *body; /* the form body of a POST */
+	const char *call_sid;   /* for the logs, or NULL */
+	const char *number;     /* for the logs (masked), or NULL */
+};
+
+/* err for a request that was not sent (bad arguments, no memory). */
+static enum verr not_sent(const char *endpoint, enum verr e, const char *why,
+                          struct twilio_error *err)
+{
+	memset(err, 0, sizeof(*err));
+	err->kind = e;
+	str_copy(err->message, sizeof(err->message), why);
+	log_error("twilio request not sent", LF_STR("endpoint", endpoint), LF_STR("error", why));
+	return e;
+}
+
+/*
+ * Sends rq, retrying only what Twilio cannot have processed (20429, and a
+ * connection or name resolution that failed before anything was sent), at
+ * most TWILIO_MAX_ATTEMPTS tries within TWILIO_MAX_TOTAL_MS, like Calls
+ * create. VERR_OK when Twilio answered 2xx (*status holds it): the body is
+ * in t->resp until this thread's next request. Otherwise err is filled and
+ * its kind returned (VERR_UPSTREAM, VERR_UPSTREAM_DOWN, VERR_TIMEOUT;
+ * VERR_NOMEM). Every attempt is logged; failed ones count in
+ * voice_twilio_requests_total.
+ */
+static enum verr rest_run(struct twilio *tw, struct session *t, const struct rest_req *rq,
+                          long *status, struct twilio_error *err)
+{
+	struct attempt a;
+	long long deadline = now_ms() + TWILIO_MAX_TOTAL_MS, wait, left;
+	CURL *get = NULL;
+	enum verr e;
+	int n;
+
+	memset(err, 0, sizeof(*err));
+	*status = 0;
+	if (rq->post)
+		post_url(t, rq->url);
+	else if ((get = get_handle(tw, t)) == NULL)
+		return not_sent(rq->endpoint, VERR_NOMEM, "could not set up a twilio client", err);
+	for (n = 1;; n++) {
+		left = deadline - now_ms();
+		if (rq->post) {
+			attempt_run(t, rq->body, left, &a);
+		} else {
+			get_run(t, get, rq->url, left > 0 ? left : 1, &a);
+			a.retryable = a.not_sent && (a.rc == CURLE_COULDNT_CONNECT ||
+			                             a.rc == CURLE_COULDNT_RESOLVE_HOST);
+		}
+		if (a.rc == CURLE_OK && a.http_status >= 200 && a.http_status <= 299) {
+			*status = a.http_status;
+			log_info("twilio request", LF_STR("endpoint", rq->endpoint), LF_INT("attempt", n),
+			         LF_INT("http_status", a.http_status), LF_INT("latency_ms", a.latency_ms),
+			         LF_STR("call_sid", rq->call_sid), LF_PHONE("phone_number", rq->number),
+			         LF_STR("twilio_request_id", nonempty(t->request_id)));
+			return VERR_OK;
+		}
+		e = attempt_error(t, &a, err);
+		err->may_exist = false; /* none of these requests creates anything */
+		metrics_count_twilio(e == VERR_UPSTREAM_DOWN ? METRICS_TWILIO_UNAVAILABLE
+		                     : e == VERR_TIMEOUT     ? METRICS_TWILIO_TIMEOUT
+		                                             : METRICS_TWILIO_ERROR,
+		                     err->code);
+		if (e == VERR_UPSTREAM && err->code == 20429)
+			a.retryable = true;
+		wait = 0;
+		if (a.retryable && n < TWILIO_MAX_ATTEMPTS) {
+			wait = backoff_ms(t, n, err->retry_after);
+			if (now_ms() + wait + MIN_ATTEMPT_MS > deadline)
+				wait = 0;
+		}
+		log_warn("twilio request", LF_STR("endpoint", rq->endpoint), LF_INT("attempt", n),
+		         LF_INT("http_status", err->http_status), LF_INT("twilio_code", err->code),
+		         LF_INT("latency_ms", a.latency_ms), LF_STR("call_sid", rq->call_sid),
+		         LF_PHONE("phone_number", rq->number), LF_STR("result", verr_strerror(e)),
+		         LF_STR("error", e == VERR_UPSTREAM ? NULL : err->message),
+		         LF_INT("retry_in_ms", wait), LF_STR("twilio_request_id", nonempty(t->request_id)));
+		if (wait == 0)
+			break;
+		sleep_ms(wait);
+	}
+	if (err->retry_after == 0 && (err->code == 20429 || err->http_status == 429))
+		err->retry_after = 1;
+	return e;
+}
+
+/* err for a 2xx whose body is not the resource expected. */
+static enum verr unreadable(const char *endpoint, long status, struct twilio_error *err)
+{
+	memset(err, 0, sizeof(*err));
+	err->kind = VERR_UPSTREAM;
+	err->http_status = (int)status;
+	snprintf(err->message, sizeof(err->message), "twilio answered http %ld with an unreadable %s",
+	         status, endpoint);
+	metrics_count_twilio(METRICS_TWILIO_ERROR, 0);
+	log_warn("twilio request", LF_STR("endpoint", endpoint), LF_INT("http_status", status),
+	         LF_STR("error", "unreadable resource"));
+	return VERR_UPSTREAM;
+}
+
+enum verr twilio_call_update(struct twilio *tw, const char *call_sid, const char *status,
+                             struct twilio_call *out, struct twilio_error *err)
+{
+	static const char endpoint[] = "calls.update";
+	struct session *t;
+	struct rest_req rq;
+	struct buf body;
+	char url[MAX_URL];
+	long http = 0;
+	enum verr e;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	memset(err, 0, sizeof(*err));
+	if (call_sid == NULL || !is_hex_sid(call_sid, 'C', 'A'))
+		return not_sent(endpoint, VERR_INVALID, "the call sid is not CA followed by 32 hex digits", err);
+	if (status == NULL || (strcmp(status, "canceled") != 0 && strcmp(status, "completed") != 0))
+		return not_sent(endpoint, VERR_INVALID, "a call can only be updated to canceled or completed", err);
+	n = snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/Calls/%s.json", tw->base,
+	             tw->account_sid, call_sid);
+	if (n < 0 || (size_t)n >= sizeof(url))
+		return not_sent(endpoint, VERR_TOOBIG, "TWILIO_API_BASE_URL is too long", err);
+	t = session_get(tw);
+	if (t == NULL)
+		return not_sent(endpoint, VERR_NOMEM, "could not set up a twilio client", err);
+	buf_init(&body, TWILIO_MAX_REQUEST);
+	if ((e = form_append(&body, "Status", status)) != VERR_OK) {
+		buf_free(&body);
+		return not_sent(endpoint, e, "could not build the request", err);
+	}
+	rq = (struct rest_req){ endpoint, true, url, &body, call_sid, NULL };
+	e = rest_run(tw, t, &rq, &http, err);
+	if (e == VERR_OK && (twilio_call_parse(t->resp.data, t->resp.len, out) != VERR_OK ||
+	                     strcmp(out->sid, call_sid) != 0)) {
+		memset(out, 0, sizeof(*out));
+		e = unreadable(endpoint, http, err);
+	}
+	buf_free(&body);
+	return e;
+}
+
+/* Copies the string member key of o for display (copy_text); "" when it is
+ * absent, null or another type. */
+static void get_text(struct json_object *o, const char *key, char *dst, size_t dstsz)
+{
+	struct json_object *v; /* borrowed from o */
+
+	dst[0] = '\0';
+	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+		copy_text(dst, dstsz, json_object_get_string(v));
+}
+
+enum verr twilio_account_parse(const char *body, size_t len, struct twilio_account *out)
+{
+	struct json_object *obj;
+	enum verr e;
+
+	memset(out, 0, sizeof(*out));
+	obj = parse_object(body, len, &e);
+	if (obj == NULL)
+		return e;
+	if ((e = get_string(obj, "sid", out->sid, sizeof(out->sid))) == VERR_OK &&
+	    (e = get_string(obj, "status", out->status, sizeof(out->status))) == VERR_OK)
+		e = get_string(obj, "type", out->type, sizeof(out->type));
+	if (e == VERR_OK && (!is_hex_sid(out->sid, 'A', 'C') || out->status[0] == '\0'))
+		e = VERR_INVALID;
+	if (e == VERR_OK)
+		get_text(obj, "friendly_name", out->friendly_name, sizeof(out->friendly_name));
+	json_object_put(obj);
+	if (e != VERR_OK)
+		memset(out, 0, sizeof(*out));
+	return e;
+}
+
+enum verr twilio_number_parse(const char *body, size_t len, enum twilio_number_kind kind,
+                              const char *e164, struct twilio_number *out)
+{
+	const char *list = kind == TWILIO_NUMBER_INCOMING ? "incoming_phone_numbers"
+	                                                  : "outgoing_caller_ids";
+	struct json_object *obj, *arr, *item, *caps, *voice; /* all but obj borrowed from obj */
+	char number[TWILIO_MAX_ENDPOINT], sid[TWILIO_MAX_SID];
+	enum verr e;
+	size_t i, n;
+
+	memset(out, 0, sizeof(*out));
+	obj = parse_object(body, len, &e);
+	if (obj == NULL)
+		return e;
+	e = VERR_INVALID;
+	if (!json_object_object_get_ex(obj, list, &arr) || !json_object_is_type(arr, json_type_array))
+		goto out;
+	n = json_object_array_length(arr);
+	for (i = 0; i < n; i++) {
+		item = json_object_array_get_idx(arr, i);
+		if (!json_object_is_type(item, json_type_object) ||
+		    get_string(item, "phone_number", number, sizeof(number)) != VERR_OK ||
+		    get_string(item, "sid", sid, sizeof(sid)) != VERR_OK)
+			goto out;
+		if (strcmp(number, e164) != 0)
+			continue; /* Twilio's PhoneNumber filter may match more loosely */
+		if (!is_hex_sid(sid, 'P', 'N'))
+			goto out;
+		out->found = true;
+		memcpy(out->sid, sid, sizeof(sid));
+		memcpy(out->phone_number, number, sizeof(number));
+		out->voice = true;
+		if (json_object_object_get_ex(item, "capabilities", &caps) &&
+		    json_object_is_type(caps, json_type_object) &&
+		    json_object_object_get_ex(caps, "voice", &voice) &&
+		    json_object_is_type(voice, json_type_boolean))
+			out->voice = json_object_get_boolean(voice);
+		break;
+	}
+	e = VERR_OK;
+out:
+	json_object_put(obj);
+	if (e != VERR_OK)
+		memset(out, 0, sizeof(*out));
+	return e;
+}
+
+enum verr twilio_account_fetch(struct twilio *tw, struct twilio_account *out,
+                               struct twilio_error *err)
+{
+	static const char endpoint[] = "accounts.fetch";
+	struct session *t;
+	struct rest_req rq;
+	char url[MAX_URL];
+	long http = 0;
+	enum verr e;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	n = snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s.json", tw->base, tw->account_sid);
+	if (n < 0 || (size_t)n >= sizeof(url))
+		return not_sent(endpoint, VERR_TOOBIG, "TWILIO_API_BASE_URL is too long", err);
+	t = session_get(tw);
+	if (t == NULL)
+		return not_sent(endpoint, VERR_NOMEM, "could not set up a twilio client", err);
+	rq = (struct rest_req){ endpoint, false, url, NULL, NULL, NULL };
+	e = rest_run(tw, t, &rq, &http, err);
+	if (e == VERR_OK && (twilio_account_parse(t->resp.data, t->resp.len, out) != VERR_OK ||
+	                     strcmp(out->sid, tw->account_sid) != 0)) {
+		memset(out, 0, sizeof(*out));
+		e = unreadable(endpoint, http, err);
+	}
+	return e;
+}
+
+enum verr twilio_number_find(struct twilio *tw, enum twilio_number_kind kind, const char *e164,
+                             struct twilio_number *out, struct twilio_error *err)
+{
+	const char *endpoint = kind == TWILIO_NUMBER_INCOMING ? "incoming_phone_numbers.list"
+	                                                      : "outgoing_caller_ids.list";
+	const char *resource = kind == TWILIO_NUMBER_INCOMING ? "IncomingPhoneNumbers"
+	                                                      : "OutgoingCallerIds";
+	struct session *t;
+	struct rest_req rq;
+	struct buf query;
+	char url[MAX_URL + MAX_QUERY];
+	long http = 0;
+	enum verr e;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	if (e164 == NULL || e164[0] != '+' || strlen(e164) >= TWILIO_MAX_ENDPOINT)
+		return not_sent(endpoint, VERR_INVALID, "the phone number is not E.164", err);
+	buf_init(&query, MAX_QUERY);
+	if (form_append(&query, "PhoneNumber", e164) != VERR_OK) {
+		buf_free(&query);
+		return not_sent(endpoint, VERR_TOOBIG, "the phone number is too long", err);
+	}
+	n = snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/%s.json?%s", tw->base,
+	             tw->account_sid, resource, buf_str(&query));
+	buf_free(&query);
+	if (n < 0 || (size_t)n >= sizeof(url))
+		return not_sent(endpoint, VERR_TOOBIG, "TWILIO_API_BASE_URL is too long", err);
+	t = session_get(tw);
+	if (t == NULL)
+		return not_sent(endpoint, VERR_NOMEM, "could not set up a twilio client", err);
+	rq = (struct rest_req){ endpoint, false, url, NULL, NULL, e164 };
+	e = rest_run(tw, t, &rq, &http, err);
+	if (e == VERR_OK && twilio_number_parse(t->resp.data, t->resp.len, kind, e164, out) != VERR_OK)
+		e = unreadable(endpoint, http, err);
 	return e;
 }

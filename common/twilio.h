@@ -29,6 +29,7 @@
 #define TWILIO_MAX_DATE 64              /* RFC 2822 date */
 #define TWILIO_MAX_MESSAGE 512
 #define TWILIO_MAX_CALL_TIMEOUT 600     /* Calls "Timeout", seconds */
+#define TWILIO_MAX_NAME 256             /* an account's friendly name */
 
 struct twilio;
 
@@ -64,6 +65,7 @@ struct twilio_call_params {
 	const char *status_callback; /* NULL: no StatusCallback, no events */
 	int timeout;                 /* ring seconds 1..TWILIO_MAX_CALL_TIMEOUT; 0 = Twilio's default */
 	bool record;                 /* Record=true */
+	const char *recording_status_callback; /* with record: RecordingStatusCallback; NULL: none */
 	bool machine_detection;      /* MachineDetection=Enable */
 	long long deadline_ms;       /* server_now_ms() by which every try must be over
 	                              * (the client's budget); 0: TWILIO_MAX_TOTAL_MS */
@@ -110,8 +112,12 @@ struct twilio_error {
  * TWILIO_MAX_REQUEST): To, From, Url or Twiml, then, when status_callback is
  * set, StatusCallback, StatusCallbackMethod=POST and StatusCallbackEvent once
  * each for initiated, ringing, answered, completed (Twilio sends only
- * "completed" otherwise), then Timeout, Record=true, MachineDetection=Enable
- * when asked for. Encoded with form_append (quote_plus, as twilio-python).
+ * "completed" otherwise), then Timeout, Record=true when asked for (and
+ * with it, when recording_status_callback is set, RecordingStatusCallback,
+ * RecordingStatusCallbackMethod=POST and RecordingStatusCallbackEvent once
+ * each for in-progress, completed, absent: Twilio's default is completed
+ * alone), then MachineDetection=Enable when asked for. Encoded with
+ * form_append (quote_plus, as twilio-python).
  * Errors: VERR_INVALID (to or from NULL or empty, neither or both of url and
  * twiml, timeout out of range), VERR_TOOBIG (twiml over TWIML_MAX_INLINE, or
  * out's max), VERR_NOMEM. out is unchanged on error.
@@ -282,5 +288,80 @@ enum verr twilio_call_page_parse(const char *body, size_t len, const char *accou
 enum verr twilio_calls_list(struct twilio *t, const struct twilio_calls_query *q,
                             long long timeout_ms, struct twilio_call_page *out,
                             struct twilio_error *err);
+
+/*
+ * Calls update (twilio_api_v2010.json UpdateCall): POST
+ * {api_base_url}/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json with the
+ * single form parameter Status=status, "canceled" (Twilio ends a queued or
+ * ringing call and leaves one in progress alone) or "completed" (Twilio ends
+ * the call whatever its stage). On success out holds the Call resource
+ * Twilio answered with (its status is Twilio's view at that moment). Errors
+ * as for twilio_call_create, and the same retry rules; VERR_INVALID (nothing
+ * sent) when call_sid is not ^CA[0-9a-fA-F]{32}$ or status is neither.
+ * Twilio answers a call that has already ended with a 4xx (its code in
+ * err->code, 21220 "call is not in-progress"). may_exist is always false.
+ * Uses this thread's POST handle (Calls create points it back at Calls.json).
+ * Thread-safe; logs every attempt (call sid, never a credential); failed
+ * attempts count in voice_twilio_requests_total. out and err may not be
+ * NULL.
+ */
+enum verr twilio_call_update(struct twilio *t, const char *call_sid, const char *status,
+                             struct twilio_call *out, struct twilio_error *err);
+
+/* The Account resource (schema api.v2010.account). Absent fields are "". */
+struct twilio_account {
+	char sid[TWILIO_MAX_SID];            /* ^AC[0-9a-fA-F]{32}$ */
+	char friendly_name[TWILIO_MAX_NAME]; /* for display: control characters become spaces */
+	char status[TWILIO_MAX_STATUS];      /* active, suspended, closed */
+	char type[TWILIO_MAX_STATUS];        /* Trial, Full */
+};
+
+/*
+ * Account fetch (FetchAccount): GET {api_base_url}/2010-04-01/Accounts/
+ * {AccountSid}.json with the client's credentials: the cheapest request that
+ * proves them (a wrong token or key is 401 with code 20003). Errors and
+ * retries as for twilio_call_update, on this thread's GET handle;
+ * thread-safe. An answer for another account than ours is VERR_UPSTREAM.
+ */
+enum verr twilio_account_fetch(struct twilio *t, struct twilio_account *out,
+                               struct twilio_error *err);
+
+/* Parses a 2xx Account body into out (only the fields above; others are
+ * ignored). VERR_TOOBIG, VERR_INVALID (not one JSON object, sid not an AC
+ * sid, status missing, a field of the wrong type or too long). out is zeroed
+ * on error. */
+enum verr twilio_account_parse(const char *body, size_t len, struct twilio_account *out);
+
+/* Which list twilio_number_find searches. */
+enum twilio_number_kind {
+	TWILIO_NUMBER_INCOMING,  /* IncomingPhoneNumbers: numbers of the account */
+	TWILIO_NUMBER_CALLER_ID, /* OutgoingCallerIds: verified caller IDs */
+};
+
+/* A phone number found in one of those lists. */
+struct twilio_number {
+	bool found;
+	char sid[TWILIO_MAX_SID];                 /* ^PN[0-9a-fA-F]{32}$ */
+	char phone_number[TWILIO_MAX_ENDPOINT];
+	bool voice; /* capabilities.voice of an incoming number; true when absent and for caller IDs */
+};
+
+/*
+ * Looks e164 up in the account's IncomingPhoneNumbers (ListIncomingPhoneNumber)
+ * or OutgoingCallerIds (ListOutgoingCallerId): GET …/{Resource}.json?
+ * PhoneNumber={e164} (form-encoded, "+" as %2B), the only query parameter
+ * sent. out->found only for an entry whose phone_number equals e164.
+ * VERR_INVALID (nothing sent) when e164 does not start with '+' or is too
+ * long; otherwise as twilio_account_fetch.
+ */
+enum verr twilio_number_find(struct twilio *t, enum twilio_number_kind kind, const char *e164,
+                             struct twilio_number *out, struct twilio_error *err);
+
+/* Parses a 2xx list body: the array incoming_phone_numbers or
+ * outgoing_caller_ids (by kind) must be there; out->found for the first
+ * entry whose phone_number equals e164 (its sid must be a PN sid).
+ * VERR_TOOBIG, VERR_INVALID; out is zeroed on error. */
+enum verr twilio_number_parse(const char *body, size_t len, enum twilio_number_kind kind,
+                              const char *e164, struct twilio_number *out);
 
 #endif

@@ -54,6 +54,17 @@ static const struct {
 	{ "bounds of timeout, flags off",
 	  { .to = "+14155550100", .from = "+14155550199", .url = "https://e/x", .timeout = 600 },
 	  "To=%2B14155550100&From=%2B14155550199&Url=https%3A%2F%2Fe%2Fx&Timeout=600" },
+	{ "recorded, with its recording status callback",
+	  { .to = "+14155550100", .from = "+14155550199", .url = "https://e/x", .record = true,
+	    .recording_status_callback = "https://app.example.com/twilio/recording" },
+	  "To=%2B14155550100&From=%2B14155550199&Url=https%3A%2F%2Fe%2Fx&Record=true"
+	  "&RecordingStatusCallback=https%3A%2F%2Fapp.example.com%2Ftwilio%2Frecording"
+	  "&RecordingStatusCallbackMethod=POST&RecordingStatusCallbackEvent=in-progress"
+	  "&RecordingStatusCallbackEvent=completed&RecordingStatusCallbackEvent=absent" },
+	{ "a recording callback without record sends nothing of it",
+	  { .to = "+14155550100", .from = "+14155550199", .url = "https://e/x",
+	    .recording_status_callback = "https://app.example.com/twilio/recording" },
+	  "To=%2B14155550100&From=%2B14155550199&Url=https%3A%2F%2Fe%2Fx" },
 	{ "minimum timeout, record only",
 	  { .to = "+14155550100", .from = "+14155550199", .url = "https://e/x", .timeout = 1,
 	    .record = true },
@@ -523,6 +534,118 @@ static void test_error_parse_long(void **state)
 	assert_string_equal(e.message, "a?b");
 }
 
+/* ---- Account and phone number lists (the credential check) ---- */
+
+static void test_account_parse(void **state)
+{
+	static const char ok[] =
+		"{\"auth_token\": null, \"date_created\": \"Thu, 30 Jul 2015 20:00:00 +0000\","
+		" \"friendly_name\": \"Acme\\u0007 Support\", \"owner_account_sid\": \"" ACC "\","
+		" \"sid\": \"" ACC "\", \"status\": \"active\", \"subresource_uris\": {},"
+		" \"type\": \"Full\", \"uri\": \"/2010-04-01/Accounts/" ACC ".json\", \"new\": 1}";
+	static const char *const bad[] = {
+		"[]", "{}", "{\"sid\": \"" ACC "\"}",                      /* no status */
+		"{\"sid\": \"CA0\", \"status\": \"active\"}",             /* not an AC sid */
+		"{\"sid\": \"" ACC "\", \"status\": 1}",                    /* wrong type */
+		"{\"sid\": \"" ACC "\", \"status\": \"active\"} x",         /* trailing data */
+	};
+	struct twilio_account a;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(twilio_account_parse(ok, strlen(ok), &a), VERR_OK);
+	assert_string_equal(a.sid, ACC);
+	assert_string_equal(a.status, "active");
+	assert_string_equal(a.type, "Full");
+	/* for display: the control character is a space */
+	assert_string_equal(a.friendly_name, "Acme  Support");
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (twilio_account_parse(bad[i], strlen(bad[i]), &a) != VERR_INVALID)
+			fail_msg("accepted %s", bad[i]);
+		assert_string_equal(a.sid, "");
+	}
+}
+
+#define PN "PN0123456789abcdef0123456789abcdef"
+
+static void test_number_parse(void **state)
+{
+	static const char incoming[] =
+		"{\"end\": 0, \"incoming_phone_numbers\": [{\"phone_number\": \"+14155550198\","
+		" \"sid\": \"PNffffffffffffffffffffffffffffffff\"}, {\"phone_number\": \"+14155550199\","
+		" \"sid\": \"" PN "\", \"capabilities\": {\"voice\": false, \"sms\": true}}],"
+		" \"next_page_uri\": null, \"page\": 0}";
+	static const char callers[] =
+		"{\"outgoing_caller_ids\": [{\"phone_number\": \"+14155550199\", \"sid\": \"" PN "\"}]}";
+	static const char empty[] = "{\"incoming_phone_numbers\": []}";
+	static const struct {
+		const char *body;
+		enum twilio_number_kind kind;
+	} bad[] = {
+		{ "{}", TWILIO_NUMBER_INCOMING },
+		{ "{\"outgoing_caller_ids\": []}", TWILIO_NUMBER_INCOMING }, /* the other list */
+		{ "{\"incoming_phone_numbers\": {}}", TWILIO_NUMBER_INCOMING },
+		{ "{\"incoming_phone_numbers\": [1]}", TWILIO_NUMBER_INCOMING },
+		{ "{\"incoming_phone_numbers\": [{\"phone_number\": \"+14155550199\", \"sid\": \"XX1\"}]}",
+		  TWILIO_NUMBER_INCOMING },
+	};
+	struct twilio_number n;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(twilio_number_parse(incoming, strlen(incoming), TWILIO_NUMBER_INCOMING,
+	                                     "+14155550199", &n), VERR_OK);
+	assert_true(n.found);
+	assert_string_equal(n.sid, PN);
+	assert_false(n.voice);
+	/* an entry for another number (a looser filter) is not a match */
+	assert_int_equal(twilio_number_parse(incoming, strlen(incoming), TWILIO_NUMBER_INCOMING,
+	                                     "+1415555019", &n), VERR_OK);
+	assert_false(n.found);
+	assert_int_equal(twilio_number_parse(callers, strlen(callers), TWILIO_NUMBER_CALLER_ID,
+	                                     "+14155550199", &n), VERR_OK);
+	assert_true(n.found);
+	assert_true(n.voice);
+	assert_int_equal(twilio_number_parse(empty, strlen(empty), TWILIO_NUMBER_INCOMING,
+	                                     "+14155550199", &n), VERR_OK);
+	assert_false(n.found);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (twilio_number_parse(bad[i].body, strlen(bad[i].body), bad[i].kind, "+14155550199",
+		                        &n) != VERR_INVALID)
+			fail_msg("accepted %s", bad[i].body);
+}
+
+/* Nothing is sent for a request that cannot be right. */
+static void test_update_refuses_bad_arguments(void **state)
+{
+	struct config cfg;
+	struct twilio *tw;
+	struct twilio_call call;
+	struct twilio_error err;
+	struct twilio_number num;
+
+	(void)state;
+	memset(&cfg, 0, sizeof cfg);
+	snprintf(cfg.account_sid, sizeof cfg.account_sid, "AC%032d", 0);
+	snprintf(cfg.auth_token, sizeof cfg.auth_token, "%032d", 1);
+	/* nothing listens there; a request sent would fail differently */
+	snprintf(cfg.api_base_url, sizeof cfg.api_base_url, "http://127.0.0.1:9");
+	cfg.twilio_timeout_ms = 1000;
+	cfg.twilio_connect_timeout_ms = 500;
+	tw = twilio_new(&cfg);
+	assert_non_null(tw);
+	assert_int_equal(twilio_call_update(tw, "CA123", "canceled", &call, &err), VERR_INVALID);
+	assert_int_equal(err.kind, VERR_INVALID);
+	assert_int_equal(twilio_call_update(tw, SID, "in-progress", &call, &err), VERR_INVALID);
+	assert_int_equal(twilio_call_update(tw, SID, NULL, &call, &err), VERR_INVALID);
+	assert_int_equal(twilio_number_find(tw, TWILIO_NUMBER_INCOMING, "14155550199", &num, &err),
+	                 VERR_INVALID);
+	/* a valid one is sent, and fails to connect */
+	assert_int_equal(twilio_call_update(tw, SID, "canceled", &call, &err), VERR_UPSTREAM_DOWN);
+	assert_false(err.may_exist);
+	twilio_free(tw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +661,9 @@ int main(void)
 		cmocka_unit_test(test_call_parse_limits),
 		cmocka_unit_test(test_error_parse),
 		cmocka_unit_test(test_error_parse_long),
+		cmocka_unit_test(test_account_parse),
+		cmocka_unit_test(test_number_parse),
+		cmocka_unit_test(test_update_refuses_bad_arguments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
