@@ -17,12 +17,14 @@ bool apikey_well_formed(const char *s)
 	return true;
 }
 
-enum verr apikey_authenticate(struct db *db, const char *authorization, char *name, size_t namesz)
+enum verr apikey_authenticate(struct db *db, const char *authorization, char *name, size_t namesz,
+                              bool *read_all)
 {
 	const char *key;
 	char hash[65];
 	enum verr e;
 
+	*read_all = false;
 	if (strncasecmp(authorization, "Bearer ", 7) != 0)
 		return VERR_AUTH;
 	key = authorization + 7;
@@ -32,6 +34,6 @@ enum verr apikey_authenticate(struct db *db, const char *authorization, char *na
 		return VERR_AUTH;
 	if (sig_sha256_hex(key, APIKEY_LEN, hash) != VERR_OK)
 		return VERR_NOMEM;
-	e = db_apikey_find(db, hash, name, namesz);
+	e = db_apikey_find(db, hash, name, namesz, read_all);
 	return e == VERR_NOTFOUND ? VERR_AUTH : e;
 }

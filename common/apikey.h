@@ -21,10 +21,13 @@ bool apikey_well_formed(const char *s);
 
 /*
  * Authenticates an Authorization header value ("Bearer <key>", scheme
- * case-insensitive). On success writes the key's name into name.
+ * case-insensitive). On success writes the key's name into name and into
+ * *read_all whether the key reads every call (else only those placed with
+ * its name; db_apikey_find).
  * VERR_AUTH: header missing or malformed, key unknown or revoked (the database
  * is not asked about malformed keys). VERR_DB_DOWN / VERR_DB: could not check.
  */
-enum verr apikey_authenticate(struct db *db, const char *authorization, char *name, size_t namesz);
+enum verr apikey_authenticate(struct db *db, const char *authorization, char *name, size_t namesz,
+                              bool *read_all);
 
 #endif

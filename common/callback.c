@@ -58,8 +58,7 @@ static bool text_valid(const char *s, size_t max)
 	return true;
 }
 
-/* Builds {"key":"value",…}; a key seen more than once becomes an array. */
-static char *payload_json(const struct form *f)
+char *callback_payload_json(const struct form *f)
 {
 	struct json_object *o = json_object_new_object();
 	char *out = NULL;
@@ -172,7 +171,7 @@ enum verr callback_parse(const struct form *f, const char *account_sid, struct c
 	str_copy(ev->from, sizeof ev->from, from);
 	str_copy(ev->to, sizeof ev->to, to);
 	str_copy(ev->answered_by, sizeof ev->answered_by, answered != NULL ? answered : "");
-	ev->payload = payload_json(f);
+	ev->payload = callback_payload_json(f);
 	return ev->payload != NULL ? VERR_OK : VERR_NOMEM;
 }
 

@@ -43,6 +43,11 @@ enum verr callback_parse(const struct form *f, const char *account_sid, struct c
                          char *field, size_t fieldsz);
 void callback_event_free(struct call_event *ev);
 
+/* Every parameter of f as one JSON object {"key":"value",…}, in the order
+ * received; a key seen more than once becomes an array of its values. NULL
+ * when out of memory; the caller frees the string with free(). */
+char *callback_payload_json(const struct form *f);
+
 /* True for Twilio's nine CallStatus values. */
 bool callback_status_valid(const char *s);
 /* True for a call SID: "CA" + 32 hex digits. */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
+#include "recording.h"
 
 #define DB_ACQUIRE_MS 5000   /* wait for a pool connection, then give up (spool) */
 #define DB_DEADLINE_MS 6000  /* one statement or batch, client side: the server's
@@ -36,6 +37,20 @@ enum stmt {
 	STMT_CALL_INSERT,
 	STMT_CALL_GET,
 	STMT_CALLS_LIST,
+	STMT_CALLS_LIST_OWN,
+	STMT_CALL_STATE,
+	STMT_CALL_FINISH,
+	STMT_RECORDING_RECORD,
+	STMT_RECORDING_GET,
+	STMT_IDEM_DIALING,
+	STMT_RECONCILE_LEASE,
+	STMT_RECONCILE_RELEASE,
+	STMT_RECONCILE_STALE,
+	STMT_RECONCILE_CHECKED,
+	STMT_RECONCILE_DIALS,
+	STMT_RECONCILE_DIAL_LOOKED,
+	STMT_RECONCILE_CALL_STATE,
+	STMT_RECONCILE_LINK,
 	STMT__COUNT
 };
 
@@ -57,6 +72,28 @@ enum stmt {
 	" 'duration_seconds', c.duration_seconds, 'sip_response_code', c.sip_response_code," \
 	" 'created_at', " TS("c.created_at") ", 'updated_at', " TS("c.updated_at")
 
+/* The API's recording object (table recordings r). */
+#define RECORDING_FIELDS                                                              \
+	"'sid', r.recording_sid, 'call_sid', r.call_sid, 'account_sid', r.account_sid,"  \
+	" 'status', r.status, 'duration_seconds', r.duration_seconds,"                     \
+	" 'channels', r.channels, 'source', r.source, 'track', r.track,"                   \
+	" 'media_url', r.media_url, 'error_code', r.error_code,"                           \
+	" 'started_at', " TS("r.started_at") ", 'created_at', " TS("r.created_at")         \
+	", 'updated_at', " TS("r.updated_at")
+
+/* A call's recordings, oldest first, as a JSON array (c is the call). */
+#define CALL_RECORDINGS                                                               \
+	"coalesce((SELECT json_agg(json_build_object(" RECORDING_FIELDS ")"                \
+	" ORDER BY r.created_at, r.recording_sid) FROM recordings r"                       \
+	" WHERE r.call_sid = c.call_sid), '[]'::json)"
+
+/* Who may read call c: $N NULL (a read_all key) or the key's name. */
+#define CALL_VISIBLE(n) "(" n "::text IS NULL OR c.api_key_name = " n ")"
+
+/* The statuses a call can still leave (all but the five terminal ones). */
+#define CALL_LIVE "('queued', 'initiated', 'ringing', 'in-progress')"
+#define RECORDING_FINAL "('completed', 'absent', 'failed')"
+
 static const struct {
 	const char *name;
 	const char *sql;
@@ -65,7 +102,8 @@ static const struct {
 } stmts[STMT__COUNT] = {
 	[STMT_PING] = { "ping", "SELECT 1", 0, true },
 	[STMT_APIKEY_FIND] = { "apikey_find",
-		"SELECT name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", 1, true },
+		"SELECT name, read_all FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", 1,
+		true },
 	/* FK checks run at the end of the statement, so the event may precede
 	 * the calls row it references. The calls upsert runs only for a new
 	 * event: a duplicate delivery changes nothing. Returns whether the event
@@ -123,8 +161,9 @@ static const struct {
 		"   SELECT json_agg(json_build_object('status', e.status,"
 		"     'sequence_number', e.sequence_number, 'received_at', " TS("e.received_at") ","
 		"     'payload', e.payload) ORDER BY e.received_at, e.id)"
-		"   FROM call_events e WHERE e.call_sid = c.call_sid), '[]'::json))::text"
-		" FROM calls c WHERE c.call_sid = $1", 1, true },
+		"   FROM call_events e WHERE e.call_sid = c.call_sid), '[]'::json),"
+		" 'recordings', " CALL_RECORDINGS ")::text"
+		" FROM calls c WHERE c.call_sid = $1 AND " CALL_VISIBLE("$2"), 2, true },
 	[STMT_CALLS_LIST] = { "calls_list",
 		"SELECT json_build_object(" CALL_FIELDS ")::text, " TS("c.created_at") ", c.call_sid"
 		" FROM calls c"
@@ -134,6 +173,122 @@ static const struct {
 		 * plan can only filter: a deep page stays one index probe */
 		"   AND (c.created_at, c.call_sid) < (coalesce($3::timestamptz, 'infinity'), coalesce($4::text, ''))"
 		" ORDER BY c.created_at DESC, c.call_sid DESC LIMIT $5::integer", 5, true },
+	/* the same for one key's calls: the key's name first, so the seek and
+	 * the order are both calls_owner_created's (0004) */
+	[STMT_CALLS_LIST_OWN] = { "calls_list_own",
+		"SELECT json_build_object(" CALL_FIELDS ")::text, " TS("c.created_at") ", c.call_sid"
+		" FROM calls c"
+		" WHERE c.api_key_name = $6"
+		"   AND ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.direction = $2)"
+		"   AND (c.created_at, c.call_sid) < (coalesce($3::timestamptz, 'infinity'), coalesce($4::text, ''))"
+		" ORDER BY c.created_at DESC, c.call_sid DESC LIMIT $5::integer", 6, true },
+	[STMT_CALL_STATE] = { "call_state",
+		"SELECT c.status, json_build_object(" CALL_FIELDS ")::text"
+		" FROM calls c WHERE c.call_sid = $1 AND " CALL_VISIBLE("$2"), 2, true },
+	/* a terminal status outranks every live one; updated_at is the
+	 * statement's to keep since 0003 */
+	[STMT_CALL_FINISH] = { "call_finish",
+		"UPDATE calls SET status = $2, updated_at = now()"
+		" WHERE call_sid = $1 AND status IN " CALL_LIVE " RETURNING 1", 2, true },
+	/* a new recording, or its status moving forward: never away from a
+	 * final one, and the same status again (a redelivery) changes nothing */
+	[STMT_RECORDING_RECORD] = { "recording_record",
+		"INSERT INTO recordings AS r (recording_sid, call_sid, account_sid, status,"
+		"   duration_seconds, channels, source, track, media_url, error_code, started_at, payload)"
+		" VALUES ($1, $2, $3, $4, $5::integer, $6::smallint, $7, $8, $9, $10::integer,"
+		"   $11::timestamptz, $12::jsonb)"
+		" ON CONFLICT (recording_sid) DO UPDATE SET status = EXCLUDED.status,"
+		"   duration_seconds = coalesce(EXCLUDED.duration_seconds, r.duration_seconds),"
+		"   channels = coalesce(EXCLUDED.channels, r.channels),"
+		"   source = coalesce(EXCLUDED.source, r.source),"
+		"   track = coalesce(EXCLUDED.track, r.track),"
+		"   media_url = coalesce(EXCLUDED.media_url, r.media_url),"
+		"   error_code = coalesce(EXCLUDED.error_code, r.error_code),"
+		"   started_at = coalesce(EXCLUDED.started_at, r.started_at),"
+		"   payload = EXCLUDED.payload, updated_at = now()"
+		" WHERE r.status NOT IN " RECORDING_FINAL " AND EXCLUDED.status <> r.status"
+		" RETURNING 1", 12, true },
+	[STMT_RECORDING_GET] = { "recording_get",
+		"SELECT json_build_object(" RECORDING_FIELDS ")::text"
+		" FROM recordings r LEFT JOIN calls c ON c.call_sid = r.call_sid"
+		" WHERE r.recording_sid = $1 AND " CALL_VISIBLE("$2"), 2, true },
+	/* what a keyed POST /call sends, written just before it dials, so
+	 * reconciliation can find the call if the answer is lost (0005) */
+	[STMT_IDEM_DIALING] = { "idem_dialing",
+		"UPDATE idempotency_keys SET dial_to = $3, dial_from = $4, dial_started_at = now(),"
+		" dial_lookups = 0, dial_looked_at = NULL"
+		" WHERE api_key_name = $1 AND idem_key = $2 AND state = 'pending'", 4, true },
+	/* the one pass at a time of the deployment: free (expired, or ours),
+	 * not paused after a 429, and the last pass at least $3 ms ago */
+	[STMT_RECONCILE_LEASE] = { "reconcile_lease",
+		"UPDATE reconcile_lease SET holder = $1,"
+		"   lease_until = now() + $2::integer * interval '1 millisecond'"
+		" WHERE name = 'reconcile' AND (lease_until < now() OR holder = $1)"
+		"   AND paused_until <= now()"
+		"   AND last_pass_at <= now() - $3::integer * interval '1 millisecond'"
+		" RETURNING backoff_s", 3, true },
+	[STMT_RECONCILE_RELEASE] = { "reconcile_release",
+		"UPDATE reconcile_lease SET lease_until = '-infinity', last_pass_at = now(),"
+		"   paused_until = CASE WHEN $2::integer > 0"
+		"     THEN now() + $2::integer * interval '1 second' ELSE paused_until END,"
+		"   backoff_s = $3::integer"
+		" WHERE name = 'reconcile' AND holder = $1", 3, true },
+	/* recent calls (calls_created) of our account that are not final and
+	 * have not changed nor been fetched for $2 seconds, least recently
+	 * looked at first */
+	[STMT_RECONCILE_STALE] = { "reconcile_stale",
+		"SELECT call_sid, status FROM calls"
+		" WHERE created_at > now() - interval '48 hours' AND account_sid = $1"
+		"   AND status IN ('queued', 'initiated', 'ringing', 'in-progress')"
+		"   AND greatest(updated_at, coalesce(reconciled_at, '-infinity'))"
+		"     < now() - $2::integer * interval '1 second'"
+		" ORDER BY coalesce(reconciled_at, updated_at) LIMIT $3::integer", 3, true },
+	[STMT_RECONCILE_CHECKED] = { "reconcile_checked",
+		"UPDATE calls SET reconciled_at = now() WHERE call_sid = $1", 1, true },
+	/* keys whose call is unknown: dialed at least $2 s ago (done, or still
+	 * pending past their lease (0006): the request died; $3 s after
+	 * dialing for a key without one), not looked up in the last $2 s, fewer
+	 * than $1 lookups; with StartTime>'s date (5 minutes earlier: clocks
+	 * differ) */
+	[STMT_RECONCILE_DIALS] = { "reconcile_dials",
+		"SELECT api_key_name, idem_key, dial_to, dial_from,"
+		"   extract(epoch FROM dial_started_at)::bigint,"
+		"   to_char((dial_started_at - interval '5 minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+		" FROM idempotency_keys"
+		" WHERE dial_started_at IS NOT NULL AND call_sid IS NULL"
+		"   AND dial_started_at > now() - interval '24 hours'"
+		"   AND dial_started_at < now() - $2::integer * interval '1 second'"
+		"   AND (state = 'done' OR coalesce(lease_until,"
+		"     dial_started_at + $3::integer * interval '1 second') < now())"
+		"   AND coalesce(dial_looked_at, '-infinity') < now() - $2::integer * interval '1 second'"
+		"   AND dial_lookups < $1::integer"
+		" ORDER BY dial_started_at LIMIT $4::integer", 4, true },
+	[STMT_RECONCILE_DIAL_LOOKED] = { "reconcile_dial_looked",
+		"UPDATE idempotency_keys SET dial_lookups = dial_lookups + 1, dial_looked_at = now()"
+		" WHERE api_key_name = $1 AND idem_key = $2", 2, false },
+	[STMT_RECONCILE_CALL_STATE] = { "reconcile_call_state",
+		"SELECT api_key_name IS NOT NULL, status FROM calls WHERE call_sid = $1", 1, true },
+	/* in one statement: the call is recorded (or, known from its callbacks
+	 * only, given the key's name) unless a POST /call already owns it, and
+	 * then becomes the key's answer, 201 with the call, as if Twilio's reply
+	 * had arrived */
+	[STMT_RECONCILE_LINK] = { "reconcile_link",
+		"WITH k AS ("
+		"  SELECT api_key_name FROM idempotency_keys"
+		"  WHERE api_key_name = $1 AND idem_key = $2 AND call_sid IS NULL FOR UPDATE"
+		"), ins AS ("
+		"  INSERT INTO calls AS c (call_sid, account_sid, direction, from_number, to_number,"
+		"    status, api_key_name)"
+		"  SELECT $3, $4, $5, $6, $7, $8, k.api_key_name FROM k"
+		"  ON CONFLICT (call_sid) DO UPDATE SET api_key_name = EXCLUDED.api_key_name"
+		"  WHERE c.api_key_name IS NULL"
+		"  RETURNING json_build_object(" CALL_FIELDS ")::text AS j"
+		"), u AS ("
+		"  UPDATE idempotency_keys SET state = 'done', response_status = 201,"
+		"    response_body = (SELECT j FROM ins), call_sid = $3,"
+		"    dial_lookups = dial_lookups + 1, dial_looked_at = now()"
+		"  WHERE api_key_name = $1 AND idem_key = $2 AND EXISTS (SELECT 1 FROM ins) RETURNING 1"
+		") SELECT (SELECT count(*) FROM u)::integer", 8, false },
 };
 
 /* One PostgreSQL connection of the pool. */
@@ -655,17 +810,21 @@ enum verr db_ping(struct db *db)
 	return e == VERR_OK ? VERR_OK : VERR_DB_DOWN;
 }
 
-enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t namesz)
+enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t namesz,
+                         bool *read_all)
 {
 	const char *params[1] = { hash_hex };
 	PGresult *res;
 	enum verr e = db_run(db, STMT_APIKEY_FIND, params, PGRES_TUPLES_OK, &res);
 
+	*read_all = false;
 	if (e == VERR_OK) {
-		if (PQntuples(res) == 0)
+		if (PQntuples(res) == 0) {
 			e = VERR_NOTFOUND;
-		else
+		} else {
 			str_copy(name, namesz, PQgetvalue(res, 0, 0));
+			*read_all = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+		}
 	}
 	PQclear(res);
 	return e;
@@ -1107,25 +1266,66 @@ enum verr db_call_insert(struct db *db, const struct db_call *call, struct buf *
 	return db_json_row(db, STMT_CALL_INSERT, params, json);
 }
 
-enum verr db_call_get(struct db *db, const char *call_sid, struct buf *json)
+enum verr db_call_get(struct db *db, const char *call_sid, const char *owner, struct buf *json)
 {
-	const char *params[1] = { call_sid };
+	const char *params[2] = { call_sid, owner };
 
 	return db_json_row(db, STMT_CALL_GET, params, json);
+}
+
+enum verr db_call_state(struct db *db, const char *call_sid, const char *owner,
+                        char status[DB_MAX_STATUS], struct buf *json)
+{
+	const char *params[2] = { call_sid, owner };
+	PGresult *res;
+	enum verr e = db_run(db, STMT_CALL_STATE, params, PGRES_TUPLES_OK, &res);
+
+	status[0] = '\0';
+	if (e == VERR_OK) {
+		buf_reset(json);
+		if (PQntuples(res) != 1) {
+			e = VERR_NOTFOUND;
+		} else {
+			str_copy(status, DB_MAX_STATUS, PQgetvalue(res, 0, 0));
+			e = buf_puts(json, PQgetvalue(res, 0, 1));
+		}
+	}
+	PQclear(res);
+	return e;
+}
+
+enum verr db_call_finish(struct db *db, const char *call_sid, const char *status, bool *changed)
+{
+	const char *params[2] = { call_sid, status };
+	PGresult *res;
+	enum verr e;
+
+	*changed = false;
+	if (!metrics_status_final(status))
+		return VERR_INVALID;
+	e = db_run(db, STMT_CALL_FINISH, params, PGRES_TUPLES_OK, &res);
+	if (e == VERR_OK && PQntuples(res) == 1) {
+		*changed = true;
+		metrics_count_call_final(status);
+	}
+	PQclear(res);
+	return e;
 }
 
 enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct buf *json,
                         bool *more, char last_created[DB_MAX_TS], char last_sid[DB_MAX_TS])
 {
 	char limit[16];
-	const char *params[5] = { f->status, f->direction, f->after_created, f->after_sid, limit };
+	const char *params[6] = { f->status, f->direction, f->after_created, f->after_sid, limit,
+		f->owner };
 	PGresult *res;
 	enum verr e;
 	int i, n;
 
 	/* one extra row tells whether another page follows */
 	snprintf(limit, sizeof limit, "%d", f->limit + 1);
-	e = db_run(db, STMT_CALLS_LIST, params, PGRES_TUPLES_OK, &res);
+	e = db_run(db, f->owner != NULL ? STMT_CALLS_LIST_OWN : STMT_CALLS_LIST, params,
+	           PGRES_TUPLES_OK, &res);
 	if (e != VERR_OK)
 		return e;
 	n = PQntuples(res);
@@ -1146,6 +1346,187 @@ enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct bu
 		str_copy(last_created, DB_MAX_TS, PQgetvalue(res, n - 1, 1));
 		str_copy(last_sid, DB_MAX_TS, PQgetvalue(res, n - 1, 2));
 	}
+	PQclear(res);
+	return e;
+}
+
+enum verr db_recording_record(struct db *db, const struct recording_event *rec, bool *stored)
+{
+	char dur[24], chan[8], code[24];
+	const char *params[12] = {
+		rec->recording_sid, rec->call_sid, rec->account_sid, rec->status,
+		opt_int(rec->duration_seconds, dur, sizeof dur),
+		opt_int(rec->channels > 0 ? rec->channels : -1, chan, sizeof chan),
+		rec->source[0] ? rec->source : NULL,
+		rec->track[0] ? rec->track : NULL,
+		rec->media_url[0] ? rec->media_url : NULL,
+		opt_int(rec->error_code, code, sizeof code),
+		rec->started_at[0] ? rec->started_at : NULL,
+		rec->payload,
+	};
+	PGresult *res;
+	enum verr e = db_run(db, STMT_RECORDING_RECORD, params, PGRES_TUPLES_OK, &res);
+
+	*stored = e == VERR_OK && PQntuples(res) == 1;
+	PQclear(res);
+	return e;
+}
+
+enum verr db_recording_get(struct db *db, const char *recording_sid, const char *owner,
+                           struct buf *json)
+{
+	const char *params[2] = { recording_sid, owner };
+
+	return db_json_row(db, STMT_RECORDING_GET, params, json);
+}
+
+/* ---- Reconciliation (common/reconcile.h) ------------------------------ */
+
+enum verr db_idem_dialing(struct db *db, const char *api_key_name, const char *key,
+                          const char *to, const char *from)
+{
+	const char *params[4] = { api_key_name, key, to, from };
+	PGresult *res;
+	enum verr e = db_run(db, STMT_IDEM_DIALING, params, PGRES_COMMAND_OK, &res);
+
+	PQclear(res);
+	return e;
+}
+
+enum verr db_reconcile_lease(struct db *db, const char *holder, int lease_ms, int every_ms,
+                             bool *taken, int *backoff_s)
+{
+	char lease[16], every[16];
+	const char *params[3] = { holder, lease, every };
+	PGresult *res;
+	enum verr e;
+	long long b = 0;
+
+	snprintf(lease, sizeof lease, "%d", lease_ms);
+	snprintf(every, sizeof every, "%d", every_ms);
+	*taken = false;
+	*backoff_s = 0;
+	e = db_run(db, STMT_RECONCILE_LEASE, params, PGRES_TUPLES_OK, &res);
+	if (e == VERR_OK && PQntuples(res) == 1) {
+		*taken = true;
+		num_parse(PQgetvalue(res, 0, 0), 0, 1 << 30, &b); /* the schema checks >= 0 */
+		*backoff_s = (int)b;
+	}
+	PQclear(res);
+	return e;
+}
+
+enum verr db_reconcile_release(struct db *db, const char *holder, int pause_s, int backoff_s)
+{
+	char pause[16], backoff[16];
+	const char *params[3] = { holder, pause, backoff };
+	PGresult *res;
+	enum verr e;
+
+	snprintf(pause, sizeof pause, "%d", pause_s);
+	snprintf(backoff, sizeof backoff, "%d", backoff_s);
+	e = db_run(db, STMT_RECONCILE_RELEASE, params, PGRES_COMMAND_OK, &res);
+	PQclear(res);
+	return e;
+}
+
+enum verr db_reconcile_stale(struct db *db, const char *account_sid, int after_s,
+                             struct db_stale_call *out, int max, int *n)
+{
+	char after[16], limit[16];
+	const char *params[3] = { account_sid, after, limit };
+	PGresult *res;
+	enum verr e;
+	int i;
+
+	snprintf(after, sizeof after, "%d", after_s);
+	snprintf(limit, sizeof limit, "%d", max);
+	*n = 0;
+	e = db_run(db, STMT_RECONCILE_STALE, params, PGRES_TUPLES_OK, &res);
+	for (i = 0; e == VERR_OK && i < PQntuples(res) && i < max; i++) {
+		str_copy(out[i].call_sid, sizeof out[i].call_sid, PQgetvalue(res, i, 0));
+		str_copy(out[i].status, sizeof out[i].status, PQgetvalue(res, i, 1));
+		*n = i + 1;
+	}
+	PQclear(res);
+	return e;
+}
+
+enum verr db_reconcile_checked(struct db *db, const char *call_sid)
+{
+	const char *params[1] = { call_sid };
+	PGresult *res;
+	enum verr e = db_run(db, STMT_RECONCILE_CHECKED, params, PGRES_COMMAND_OK, &res);
+
+	PQclear(res);
+	return e;
+}
+
+enum verr db_reconcile_dials(struct db *db, int after_s, int grace_s, int max_lookups,
+                             struct db_dial *out, int max, int *n)
+{
+	char lookups[16], after[16], grace[16], limit[16];
+	const char *params[4] = { lookups, after, grace, limit };
+	PGresult *res;
+	enum verr e;
+	int i, k = 0;
+
+	snprintf(lookups, sizeof lookups, "%d", max_lookups);
+	snprintf(after, sizeof after, "%d", after_s);
+	snprintf(grace, sizeof grace, "%d", grace_s);
+	snprintf(limit, sizeof limit, "%d", max);
+	*n = 0;
+	e = db_run(db, STMT_RECONCILE_DIALS, params, PGRES_TUPLES_OK, &res);
+	for (i = 0; e == VERR_OK && i < PQntuples(res) && k < max; i++) {
+		struct db_dial *d = &out[k];
+
+		/* a value that does not fit cannot be looked up: skip the row */
+		if (!str_copy(d->api_key_name, sizeof d->api_key_name, PQgetvalue(res, i, 0)) ||
+		    !str_copy(d->idem_key, sizeof d->idem_key, PQgetvalue(res, i, 1)) ||
+		    !str_copy(d->to, sizeof d->to, PQgetvalue(res, i, 2)) ||
+		    !str_copy(d->from, sizeof d->from, PQgetvalue(res, i, 3)) ||
+		    !num_parse(PQgetvalue(res, i, 4), 0, 1LL << 40, &d->started_epoch) ||
+		    !str_copy(d->start_date, sizeof d->start_date, PQgetvalue(res, i, 5)))
+			continue;
+		*n = ++k;
+	}
+	PQclear(res);
+	return e;
+}
+
+enum verr db_reconcile_dial_looked(struct db *db, const char *api_key_name, const char *key)
+{
+	const char *params[2] = { api_key_name, key };
+	PGresult *res;
+	enum verr e = db_run(db, STMT_RECONCILE_DIAL_LOOKED, params, PGRES_COMMAND_OK, &res);
+
+	PQclear(res);
+	return e;
+}
+
+enum verr db_reconcile_call_state(struct db *db, const char *call_sid, bool *known, bool *taken,
+                                  char status[DB_MAX_CALL_STATUS])
+{
+	const char *params[1] = { call_sid };
+	PGresult *res;
+	enum verr e = db_run(db, STMT_RECONCILE_CALL_STATE, params, PGRES_TUPLES_OK, &res);
+
+	*known = e == VERR_OK && PQntuples(res) == 1;
+	*taken = *known && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	str_copy(status, DB_MAX_CALL_STATUS, *known ? PQgetvalue(res, 0, 1) : "");
+	PQclear(res);
+	return e;
+}
+
+enum verr db_reconcile_link(struct db *db, const char *api_key_name, const char *key,
+                            const struct db_call *call, bool *linked)
+{
+	const char *params[8] = { api_key_name, key, call->call_sid, call->account_sid,
+		call->direction, call->from, call->to, call->status };
+	PGresult *res;
+	enum verr e = db_run(db, STMT_RECONCILE_LINK, params, PGRES_TUPLES_OK, &res);
+
+	*linked = e == VERR_OK && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0;
 	PQclear(res);
 	return e;
 }

@@ -43,11 +43,13 @@ enum verr db_probe(struct db *db);
 
 /*
  * Looks up an active (not revoked) API key by the lowercase hex SHA-256 of
- * its secret. Writes the key's name into name. VERR_NOTFOUND, VERR_DB_DOWN,
- * VERR_DB.
+ * its secret. Writes the key's name into name and into *read_all whether it
+ * reads every call (api_keys.read_all) rather than only those placed with
+ * its name. VERR_NOTFOUND, VERR_DB_DOWN, VERR_DB.
  */
 #define DB_MAX_KEY_NAME 64
-enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t namesz);
+enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t namesz,
+                         bool *read_all);
 
 /*
  * Records one call webhook: appends to call_events unless this delivery was
@@ -125,21 +127,144 @@ struct db_call {
 };
 enum verr db_call_insert(struct db *db, const struct db_call *call, struct buf *json);
 
-/* The call with its events (oldest first) as a JSON object. VERR_NOTFOUND. */
-enum verr db_call_get(struct db *db, const char *call_sid, struct buf *json);
+/*
+ * Who may read a call: owner is the name of the API key asking, and such a
+ * key sees only the calls placed with that name (calls.api_key_name); NULL
+ * means every call (a read_all key). A call the owner may not read is
+ * VERR_NOTFOUND, exactly as one that does not exist.
+ */
+
+/* The call with its events and its recordings (both oldest first) as a JSON
+ * object. VERR_NOTFOUND, VERR_DB_DOWN, VERR_DB. */
+enum verr db_call_get(struct db *db, const char *call_sid, const char *owner, struct buf *json);
+
+/*
+ * The call's current status (a Twilio CallStatus) into status and the call
+ * object (without events) into json, for cancel and hang up. VERR_NOTFOUND,
+ * VERR_DB_DOWN, VERR_DB.
+ */
+#define DB_MAX_STATUS 16
+enum verr db_call_state(struct db *db, const char *call_sid, const char *owner,
+                        char status[DB_MAX_STATUS], struct buf *json);
+
+/*
+ * Records a terminal status (completed, busy, failed, no-answer, canceled)
+ * that Twilio reported in a REST answer rather than in a callback: Twilio
+ * fires no callback for a call canceled while queued. Under the callbacks'
+ * rule (a terminal status outranks every other): the calls row takes status
+ * only when its own is not terminal yet; *changed says whether it did (then
+ * counted in voice_calls_final_total). A later callback of the same rank
+ * with a SequenceNumber still replaces it. VERR_INVALID for a status that
+ * is not terminal; VERR_DB_DOWN, VERR_DB.
+ */
+enum verr db_call_finish(struct db *db, const char *call_sid, const char *status, bool *changed);
 
 /*
  * One page of calls, newest first, as a JSON array in json. status and
  * direction filter when non-NULL; after_created/after_sid (both or neither)
- * continue after a previous page's last row. When more rows follow, *more is
- * true and last_created/last_sid hold this page's last row (for the cursor).
+ * continue after a previous page's last row; owner as above (NULL: every
+ * call), filtered in the statement through the index calls_owner_created.
+ * When more rows follow, *more is true and last_created/last_sid hold this
+ * page's last row (for the cursor).
  */
 #define DB_MAX_TS 40
 struct db_call_filter {
 	const char *status, *direction, *after_created, *after_sid;
+	const char *owner;
 	int limit;
 };
 enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct buf *json,
                         bool *more, char last_created[DB_MAX_TS], char last_sid[DB_MAX_TS]);
+
+/*
+ * Stores one recording status callback (common/recording.h): creates the
+ * recordings row, or moves its status forward. A recording's status never
+ * leaves a final one (completed, absent, failed), and a delivery whose
+ * status the row already has changes nothing: *stored is false for such a
+ * redelivery (or a late, stale one). VERR_DB_DOWN, VERR_DB.
+ */
+struct recording_event;
+enum verr db_recording_record(struct db *db, const struct recording_event *rec, bool *stored);
+
+/* One recording as a JSON object, when owner may read its call (owner as
+ * above; a recording of a call the service has no row for is visible to
+ * read_all keys only). VERR_NOTFOUND, VERR_DB_DOWN, VERR_DB. */
+enum verr db_recording_get(struct db *db, const char *recording_sid, const char *owner,
+                           struct buf *json);
+
+/*
+ * Reconciliation (common/reconcile.h; tables of migration 0005). Every
+ * function below is one statement, thread-safe like the rest; errors are
+ * VERR_DB_DOWN and VERR_DB as above.
+ */
+
+/* Stores what a POST /call that claimed (api_key_name, key) is about to
+ * send to Twilio (E.164 to and from) with the database's time, just before
+ * it dials, so a call whose answer gets lost can be found in Twilio's call
+ * list. Changes nothing unless the key is pending. */
+enum verr db_idem_dialing(struct db *db, const char *api_key_name, const char *key,
+                          const char *to, const char *from);
+
+/*
+ * Takes the deployment's one reconciliation lease for holder (a string
+ * unique to this worker, at most 64 bytes) for lease_ms, when it is free
+ * (expired, or holder's), no backoff is running, and the last pass ended at
+ * least every_ms ago. *taken says whether it was; *backoff_s receives the
+ * backoff the last rate-limited pass left (0 after a clean one).
+ */
+enum verr db_reconcile_lease(struct db *db, const char *holder, int lease_ms, int every_ms,
+                             bool *taken, int *backoff_s);
+/* Ends holder's pass: frees the lease, notes the time, and when pause_s > 0
+ * keeps every worker from starting a pass for pause_s seconds; stores
+ * backoff_s for the next holder. Nothing when holder lost the lease. */
+enum verr db_reconcile_release(struct db *db, const char *holder, int pause_s, int backoff_s);
+
+/* A call that is not final, as stored. */
+struct db_stale_call {
+	char call_sid[35];
+	char status[16];
+};
+/* At most max calls of account_sid created in the last 48 hours whose
+ * status is not final and that neither changed nor were fetched in the last
+ * after_s seconds, least recently looked at first, into out; *n how many. */
+enum verr db_reconcile_stale(struct db *db, const char *account_sid, int after_s,
+                             struct db_stale_call *out, int max, int *n);
+/* Notes that call_sid was just fetched (its next fetch waits after_s). */
+enum verr db_reconcile_checked(struct db *db, const char *call_sid);
+
+/* A keyed POST /call whose call is unknown (its answer was lost). */
+#define DB_MAX_IDEM_KEY 256
+struct db_dial {
+	char api_key_name[DB_MAX_KEY_NAME + 1];
+	char idem_key[DB_MAX_IDEM_KEY];
+	char to[65], from[65];       /* E.164, as sent to Twilio */
+	long long started_epoch;     /* when it dialed, Unix seconds (database clock) */
+	char start_date[11];         /* YYYY-MM-DD (UTC) of 5 minutes before that */
+};
+/* At most max such keys, oldest first, into out (*n): dialed in the last
+ * 24 hours and at least after_s seconds ago, answered (a stored 502, 503 or
+ * 504) or still pending past its lease (its request died; grace_s seconds
+ * after dialing when it has none), looked up fewer than max_lookups times
+ * and not in the last after_s seconds. */
+enum verr db_reconcile_dials(struct db *db, int after_s, int grace_s, int max_lookups,
+                             struct db_dial *out, int max, int *n);
+/* Counts one lookup of a key that found nothing to link. */
+enum verr db_reconcile_dial_looked(struct db *db, const char *api_key_name, const char *key);
+/* What is stored of call_sid: *known whether it is at all; *taken whether a
+ * POST /call placed it (it has an API key name), so it answers no other
+ * request; status its status ("" when unknown). */
+#define DB_MAX_CALL_STATUS 16
+enum verr db_reconcile_call_state(struct db *db, const char *call_sid, bool *known, bool *taken,
+                                  char status[DB_MAX_CALL_STATUS]);
+/*
+ * Links the call Twilio created (call; its api_key_name is ignored) to the
+ * key (api_key_name, key) in one statement: records the call with the key's
+ * name unless a POST /call already owns it, and stores 201 with the call
+ * object as the key's answer, so a retry with the key returns it. *linked is
+ * false when the key already names a call or the call is owned by another
+ * request (nothing changed).
+ */
+enum verr db_reconcile_link(struct db *db, const char *api_key_name, const char *key,
+                            const struct db_call *call, bool *linked);
 
 #endif

@@ -161,6 +161,7 @@ static int open_file(const char *path, bool *created)
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd >= 0) {
 			*created = true;
+			(void)fchmod(fd, 0600); /* whatever the umask took away */
 			return fd;
 		}
 		if (errno != EEXIST)
@@ -229,6 +230,32 @@ static enum file_state file_state(int fd)
 	return FILE_OURS;
 }
 
+/*
+ * True when the file under fd is this process's alone: owned by its
+ * effective user, mode 0600 (a file of another type is judged later, by
+ * file_state). Otherwise false with why and the facts in uid / mode.
+ */
+static bool file_private(int fd, const char **why, long long *uid, long long *mode)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0) {
+		*why = strerror(errno);
+		return false;
+	}
+	*uid = (long long)st.st_uid;
+	*mode = (long long)(st.st_mode & 07777);
+	if (st.st_uid != geteuid()) {
+		*why = "the file belongs to another user";
+		return false;
+	}
+	if (S_ISREG(st.st_mode) && (st.st_mode & 07777) != 0600) {
+		*why = "the file's mode is not 0600";
+		return false;
+	}
+	return true;
+}
+
 /* True while path still names the file open on fd. */
 static bool still_linked(int fd, const char *path)
 {
@@ -262,6 +289,7 @@ static enum verr file_replace(const char *path, const char **why)
 		*why = strerror(errno);
 		return VERR_IO;
 	}
+	(void)fchmod(fd, 0600); /* whatever the umask took away */
 	e = file_init(fd, &map, why);
 	if (e == VERR_OK) {
 		munmap(map, FILE_BYTES);
@@ -292,10 +320,25 @@ static enum verr file_map(const char *path, unsigned char **out, bool *created, 
 		int fd = open_file(path, created);
 		enum file_state st;
 		bool retry = false;
+		long long uid = -1, mode = -1;
 
 		if (fd < 0) {
 			*why = strerror(errno);
 			return VERR_IO;
+		}
+		/* before its lock: another user's file could be locked forever */
+		if (!file_private(fd, why, &uid, &mode)) {
+			char ms[16];
+
+			close(fd);
+			if (uid < 0)
+				return VERR_IO;
+			snprintf(ms, sizeof ms, "%04llo", (unsigned long long)mode);
+			log_error("metrics file refused: it must belong to this service's user and have "
+			          "mode 0600; remove it, or fix its owner and mode",
+			          LF_STR("path", path), LF_STR("error", *why), LF_INT("owner_uid", uid),
+			          LF_STR("mode", ms), LF_INT("service_uid", (long long)geteuid()));
+			return VERR_FORBIDDEN;
 		}
 		while (flock(fd, LOCK_EX) != 0 && errno == EINTR)
 			;
@@ -379,6 +422,8 @@ enum verr metrics_init(const char *path, const char *pool)
 		return VERR_INVALID;
 	}
 	e = file_map(path, &map, &created, &why);
+	if (e == VERR_FORBIDDEN)
+		return e; /* logged as an error: the caller refuses to start */
 	if (e != VERR_OK) {
 		log_warn("metrics disabled: could not set up the metrics file", LF_STR("path", path),
 		         LF_STR("error", why));

@@ -56,6 +56,12 @@
  * voice_worker_starts_total{pool}. pool is "call", "webhook" or anything
  * else ("other"); not kept. On failure logs one warn line, leaves metrics
  * disabled in this process and returns:
+ *   VERR_FORBIDDEN the file is not this process's effective user's, or its
+ *                  mode is not 0600 (logged as an error, left alone): anyone
+ *                  else who can write it can shrink it under the workers'
+ *                  mapping (SIGBUS in every worker) or forge counters, so a
+ *                  worker must refuse to start rather than serve without
+ *                  metrics
  *   VERR_IO        the file cannot be created, opened, locked, sized, read
  *                  or mapped (a missing directory, no permission, ...)
  *   VERR_CONFLICT  path names something that is not a metrics file (left

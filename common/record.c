@@ -7,6 +7,7 @@
 #include "form.h"
 #include "log.h"
 #include "metrics.h"
+#include "recording.h"
 #include "server.h"
 #include "spool.h"
 
@@ -53,6 +54,29 @@ enum verr record_event(struct db *db, const char *spool_dir, const struct call_e
 		*spooled = *stored = true;
 		log_warn("database unavailable: call event spooled", LF_STR("call_sid", ev->call_sid),
 		         LF_STR("status", ev->status));
+	}
+	return e;
+}
+
+enum verr record_recording(struct db *db, const char *spool_dir,
+                           const struct recording_event *rec, const char *body,
+                           size_t body_len, bool *stored, bool *spooled)
+{
+	struct json_object *o;
+	enum verr e = db_recording_record(db, rec, stored);
+
+	*spooled = false;
+	if (e != VERR_DB_DOWN) /* a refused statement would be refused again */
+		return e;
+	o = json_object_new_object();
+	add_str(o, "kind", "recording");
+	if (o != NULL)
+		json_object_object_add(o, "body", json_object_new_string_len(body, (int)body_len));
+	e = spool_record(spool_dir, o);
+	if (e == VERR_OK) {
+		*spooled = *stored = true;
+		log_warn("database unavailable: recording spooled", LF_STR("call_sid", rec->call_sid),
+		         LF_STR("recording_sid", rec->recording_sid), LF_STR("status", rec->status));
 	}
 	return e;
 }
@@ -169,8 +193,27 @@ static enum verr replay_call(struct replay_ctx *ctx, struct json_object *o)
 	return e;
 }
 
+/* Stores one spooled recording callback, validated as on arrival. */
+static enum verr replay_recording(struct replay_ctx *ctx, struct json_object *o)
+{
+	const char *body = get_str(o, "body");
+	struct form f = { NULL, 0 };
+	struct recording_event rec;
+	char err[FORM_MAX_ERROR], field[64];
+	enum verr e = VERR_INVALID;
+	bool stored;
+
+	memset(&rec, 0, sizeof rec);
+	if (body != NULL && form_parse(body, strlen(body), &f, err, sizeof err) == VERR_OK &&
+	    recording_parse(&f, ctx->account_sid, &rec, field, sizeof field) == VERR_OK)
+		e = db_recording_record(ctx->db, &rec, &stored);
+	recording_event_free(&rec);
+	form_free(&f);
+	return e;
+}
+
 /* spool_batch_fn: the callbacks of a batch go to the database together
- * (db_call_events_record), calls one by one. */
+ * (db_call_events_record), calls and recordings one by one. */
 static void replay_batch(struct spool_rec *recs, size_t n, void *arg)
 {
 	struct replay_ctx *ctx = arg;
@@ -193,6 +236,8 @@ static void replay_batch(struct spool_rec *recs, size_t n, void *arg)
 		recs[i].result = VERR_INVALID;
 		if (kind != NULL && strcmp(kind, "call") == 0) {
 			recs[i].result = replay_result(replay_call(ctx, o));
+		} else if (kind != NULL && strcmp(kind, "recording") == 0) {
+			recs[i].result = replay_result(replay_recording(ctx, o));
 		} else if (kind != NULL && strcmp(kind, "event") == 0 && body != NULL &&
 		           form_parse(body, strlen(body), &rev[i].form, err, sizeof err) == VERR_OK &&
 		           callback_parse(&rev[i].form, ctx->account_sid, &rev[i].ev, field,

@@ -24,6 +24,17 @@ enum verr record_event(struct db *db, const char *spool_dir, const struct call_e
                        const char *token, const char *body, size_t body_len, bool *stored,
                        bool *spooled);
 
+/*
+ * Stores a verified recording status callback (db_recording_record). When
+ * the database is unreachable the raw form body is spooled instead (kind
+ * "recording", replayed like the others) and *spooled is set. *stored is
+ * false for a redelivery. Fails only when neither worked.
+ */
+struct recording_event;
+enum verr record_recording(struct db *db, const char *spool_dir,
+                           const struct recording_event *rec, const char *body,
+                           size_t body_len, bool *stored, bool *spooled);
+
 /* Records a call Twilio accepted (db_call_insert, JSON into json), or spools
  * it and sets *spooled. json always receives the call object: built from
  * call itself (created_at now) when the database did not take it. */

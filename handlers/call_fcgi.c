@@ -1,7 +1,10 @@
 /*
- * call_fcgi: POST /call places an outbound call; GET /calls… reads the record;
- * GET /metrics answers for every worker of both pools.
- * Routing and wiring only; the logic lives in common/.
+ * call_fcgi: POST /call places an outbound call; GET /calls… and GET
+ * /recordings/{sid} read the record (a key sees its own calls unless it is
+ * read_all); POST /calls/{sid}/cancel and /hangup end a call; GET /metrics
+ * answers for every worker of both pools. `call_fcgi --check-twilio` checks
+ * the Twilio credentials and caller ID and exits (deploy/voicectl twilio
+ * check). Routing and wiring only; the logic lives in common/.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 
 #include "apikey.h"
 #include "callback.h"
+#include "callctl.h"
 #include "callreq.h"
 #include "callsquery.h"
 #include "config.h"
@@ -21,8 +25,10 @@
 #include "phone.h"
 #include "record.h"
 #include "server.h"
+#include "recording.h"
 #include "twilio.h"
 #include "twiml.h"
+#include "twiliocheck.h"
 
 #define CALL_MAX_BODY CALLREQ_MAX_BODY
 #define CALL_IDEM_PURGE_MS (10 * 60 * 1000) /* how often a worker purges expired keys */
@@ -42,14 +48,17 @@ struct app {
 	char status_callback[CONFIG_MAX_URL + 32];
 	char voice_url[CONFIG_MAX_URL + 32];
 	long long next_purge_ms; /* tick thread only */
+	char recording_callback[CONFIG_MAX_URL + 32];
 };
 
 /* Authenticates the request before any other work. Returns false with resp
- * holding the 401 (or 503) when it fails. */
-static bool authenticate(struct app *app, const struct http_req *req, struct http_resp *resp)
+ * holding the 401 (or 503) when it fails; *read_all says whether the key
+ * reads every call (else only those placed with its name). */
+static bool authenticate(struct app *app, const struct http_req *req, struct http_resp *resp,
+                         bool *read_all)
 {
 	enum verr e = apikey_authenticate(app->db, req->authorization, resp->api_key_name,
-	                                  sizeof resp->api_key_name);
+	                                  sizeof resp->api_key_name, read_all);
 
 	if (e == VERR_OK)
 		return true;
@@ -132,6 +141,7 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	tp.machine_detection = cr.machine_detection;
 	if (cr.say[0] != '\0') {
 		if (twiml_begin(&tw, &twiml) != VERR_OK || twiml_say(&tw, cr.say, NULL, NULL) != VERR_OK ||
+	tp.recording_status_callback = app->recording_callback;
 		    twiml_finish(&tw) != VERR_OK) {
 			http_resp_error(resp, 400, "invalid_value",
 			                "the text to say is too long once encoded as TwiML", "say");
@@ -218,7 +228,8 @@ out:
 	buf_free(&json);
 }
 
-static void handle_get_call(struct app *app, const char *sid, struct http_resp *resp)
+static void handle_get_call(struct app *app, const char *sid, const char *owner,
+                            struct http_resp *resp)
 {
 	struct buf json;
 	enum verr e;
@@ -228,7 +239,7 @@ static void handle_get_call(struct app *app, const char *sid, struct http_resp *
 		return;
 	}
 	buf_init(&json, CALL_MAX_JSON);
-	e = db_call_get(app->db, sid, &json);
+	e = db_call_get(app->db, sid, owner, &json);
 	if (e == VERR_OK)
 		http_resp_set(resp, 200, "application/json; charset=utf-8", json.data, json.len);
 	else if (e == VERR_NOTFOUND)
@@ -238,7 +249,8 @@ static void handle_get_call(struct app *app, const char *sid, struct http_resp *
 	buf_free(&json);
 }
 
-static void handle_list(struct app *app, const struct http_req *req, struct http_resp *resp)
+static void handle_list(struct app *app, const struct http_req *req, const char *owner,
+                        struct http_resp *resp)
 {
 	struct callsquery q;
 	struct callsquery_error qerr;
@@ -262,6 +274,7 @@ static void handle_list(struct app *app, const struct http_req *req, struct http
 		more = false;
 	e = buf_printf(&out, "{\"calls\":%s,\"next_cursor\":%s%s%s}\n", buf_str(&items),
 	               more ? "\"" : "", more ? next : "null", more ? "\"" : "");
+	q.filter.owner = owner;
 	if (e != VERR_OK) {
 		http_resp_error(resp, 500, "internal_error", "the page is too large", NULL);
 		goto out;
@@ -292,29 +305,110 @@ static void tick(void *ctx)
 static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
 {
 	struct app *app = ctx;
-	bool is_call = strcmp(req->path, "/call") == 0;
-	bool is_list = strcmp(req->path, "/calls") == 0;
-	bool is_one = strncmp(req->path, "/calls/", 7) == 0;
+	char sid[ROUTE_MAX_SID];
+	enum route r = route_of(req->path, sid);
+	bool post = r == ROUTE_CALL || r == ROUTE_CANCEL || r == ROUTE_HANGUP, read_all = false;
+	const char *owner;
 
 	if (health_route(req, resp, app->db) || metrics_route(req, resp))
 		return;
-	if (!is_call && !is_list && !is_one) {
+	if (r == ROUTE_NONE) {
+static void handle_get_recording(struct app *app, const char *sid, const char *owner,
+                                 struct http_resp *resp)
+{
+	struct buf json;
+	enum verr e;
+
+	if (!recording_sid_valid(sid)) {
+		http_resp_error(resp, 404, "not_found", "no recording with that sid", NULL);
+		return;
+	}
+	buf_init(&json, CALL_MAX_JSON);
+	e = db_recording_get(app->db, sid, owner, &json);
+	if (e == VERR_OK)
+		http_resp_set(resp, 200, "application/json; charset=utf-8", json.data, json.len);
+	else if (e == VERR_NOTFOUND)
+		http_resp_error(resp, 404, "not_found", "no recording with that sid", NULL);
+	else
+		db_unavailable(resp);
+	buf_free(&json);
+}
+
+enum route { ROUTE_NONE, ROUTE_CALL, ROUTE_LIST, ROUTE_ONE, ROUTE_CANCEL, ROUTE_HANGUP,
+	ROUTE_RECORDING };
+
+#define ROUTE_MAX_SID 40
+
+/* The route of path and, for the routes under /calls/ and /recordings/,
+ * the sid segment ("" when it cannot be one). */
+static enum route route_of(const char *path, char sid[ROUTE_MAX_SID])
+{
+	const char *seg, *slash;
+	size_t n;
+
+	sid[0] = '\0';
+	if (strcmp(path, "/call") == 0)
+		return ROUTE_CALL;
+	if (strcmp(path, "/calls") == 0)
+		return ROUTE_LIST;
+	if (strncmp(path, "/recordings/", 12) == 0) {
+		if (strchr(path + 12, '/') != NULL)
+			return ROUTE_NONE;
+		str_copy(sid, ROUTE_MAX_SID, strlen(path + 12) < ROUTE_MAX_SID ? path + 12 : "");
+		return ROUTE_RECORDING;
+	}
+	if (strncmp(path, "/calls/", 7) != 0)
+		return ROUTE_NONE;
+	seg = path + 7;
+	slash = strchr(seg, '/');
+	n = slash != NULL ? (size_t)(slash - seg) : strlen(seg);
+	if (n < ROUTE_MAX_SID) {
+		memcpy(sid, seg, n);
+		sid[n] = '\0';
+	}
+	if (slash == NULL)
+		return ROUTE_ONE;
+	if (strcmp(slash, "/cancel") == 0)
+		return ROUTE_CANCEL;
+	if (strcmp(slash, "/hangup") == 0)
+		return ROUTE_HANGUP;
+	return ROUTE_NONE;
+}
+
 		http_resp_error(resp, 404, "not_found", "no such endpoint", NULL);
 		return;
 	}
-	if (strcmp(req->method, is_call ? "POST" : "GET") != 0) {
-		http_resp_error(resp, 405, "method_not_allowed", is_call ? "use POST" : "use GET", NULL);
-		http_resp_header(resp, "Allow", is_call ? "POST" : "GET");
+	if (strcmp(req->method, post ? "POST" : "GET") != 0) {
+		http_resp_error(resp, 405, "method_not_allowed", post ? "use POST" : "use GET", NULL);
+		http_resp_header(resp, "Allow", post ? "POST" : "GET");
 		return;
 	}
-	if (!authenticate(app, req, resp))
+	if (!authenticate(app, req, resp, &read_all))
 		return;
-	if (is_call)
+	/* a key reads only the calls placed with its name unless it is read_all */
+	owner = read_all ? NULL : resp->api_key_name;
+	switch (r) {
+	case ROUTE_CALL:
 		handle_call(app, req, resp);
-	else if (is_list)
-		handle_list(app, req, resp);
-	else
-		handle_get_call(app, req->path + 7, resp);
+		break;
+	case ROUTE_LIST:
+		handle_list(app, req, owner, resp);
+		break;
+	case ROUTE_ONE:
+		handle_get_call(app, sid, owner, resp);
+		break;
+	case ROUTE_CANCEL:
+	case ROUTE_HANGUP:
+		if (callctl_body_ok(req, resp))
+			callctl_run(app->db, app->twilio, owner, sid,
+			            r == ROUTE_CANCEL ? CALLCTL_CANCEL : CALLCTL_HANGUP, resp);
+		break;
+	case ROUTE_RECORDING:
+		handle_get_recording(app, sid, owner, resp);
+		break;
+	case ROUTE_NONE:
+		break;
+	}
 }
 
 /* In the master: the configuration, checked (server_app.load). */
@@ -348,13 +442,18 @@ static void unload(void *ctx)
 }
 
 /* In a new worker process, before its threads start. */
+	snprintf(app->recording_callback, sizeof app->recording_callback, "%s/twilio/recording",
+	         app->cfg.public_base_url);
 static bool start(void *ctx)
 {
 	struct app *app = ctx;
 	struct phone_number warm;
 	char why[128];
 
-	metrics_init(app->cfg.metrics_file, "call"); /* on failure: disabled, logged */
+	/* on failure: disabled, logged; but a metrics file someone else can
+	 * write could crash the worker (SIGBUS) at any time: refuse to start */
+	if (metrics_init(app->cfg.metrics_file, "call") == VERR_FORBIDDEN)
+		return false;
 	/* libphonenumber builds its metadata on first use: do it before the
 	 * threads race to */
 	phone_parse("+14155550100", NULL, &warm, why, sizeof why);
@@ -387,3 +486,23 @@ int main(int argc, char **argv)
 		opts.socket_path = argv[2];
 	return server_run(&opts, &call);
 }
+/* call_fcgi --check-twilio: the credential check (common/twiliocheck.h)
+ * with this pool's configuration. Exit status 0 when all is well, 1 with a
+ * line per problem, 2 when the configuration is invalid. */
+static int check_twilio(void)
+{
+	struct config cfg;
+	char err[256];
+
+	if (config_load(&cfg, CONFIG_NEED_REST, err, sizeof err) != VERR_OK) {
+		fprintf(stderr, "call_fcgi: invalid configuration: %s\n", err);
+		return 2;
+	}
+	/* the report is the output: request log lines only when debugging */
+	if (cfg.log_level != LOG_DEBUG)
+		log_set_level(LOG_ERROR);
+	return twiliocheck_run(&cfg, stdout) == 0 ? 0 : 1;
+}
+
+	if (argc == 2 && strcmp(argv[1], "--check-twilio") == 0)
+		return check_twilio();

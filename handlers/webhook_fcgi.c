@@ -1,8 +1,9 @@
 /*
- * webhook_fcgi: Twilio's status callbacks (POST /twilio/webhook) and Voice URL
- * requests (POST /twilio/voice). Routing and wiring only: verification is
- * common/sig, validation common/callback, storage common/db, TwiML
- * common/twiml.
+ * webhook_fcgi: Twilio's status callbacks (POST /twilio/webhook), recording
+ * status callbacks (POST /twilio/recording) and Voice URL requests (POST
+ * /twilio/voice). Routing and wiring only: verification is common/sig,
+ * validation common/callback and common/recording, storage common/db (via
+ * common/record), TwiML common/twiml.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "record.h"
+#include "recording.h"
 #include "server.h"
 #include "sig.h"
 #include "twiml.h"
@@ -64,6 +66,53 @@ static enum verr voice_twiml(const struct app *app, const struct call_event *ev,
 	return e != VERR_OK ? e : twiml_finish(&t);
 }
 
+/*
+ * Every webhook's first steps, before any other work: the signature
+ * (missing 400, wrong 403, whatever the body), then a form body (malformed
+ * 400, another media type 415). true with form filled (the caller frees it
+ * with form_free); false with resp holding the error.
+ */
+static bool verified_form(const struct app *app, const struct http_req *req,
+                          struct http_resp *resp, struct form *form)
+{
+	bool is_form = http_content_type_is(req, "application/x-www-form-urlencoded");
+	bool is_json = http_content_type_is(req, "application/json");
+	bool malformed;
+	char detail[FORM_MAX_ERROR];
+
+	if (req->twilio_signature[0] == '\0') {
+		metrics_count_sig_failure(METRICS_SIG_MISSING);
+		log_warn("webhook refused: no signature", LF_STR("route", req->path),
+		         LF_STR("remote_addr", req->remote_addr));
+		http_resp_error(resp, 400, "missing_signature", "the X-Twilio-Signature header is required", NULL);
+		return false;
+	}
+	/* a body that does not parse is checked as if it had no parameters:
+	 * a forger still gets 403 before anything else is said about it */
+	malformed = is_form && form_parse(req->body, req->body_len, form, detail,
+	                                  sizeof detail) != VERR_OK;
+	if (!sig_verify(app->cfg.auth_token, app->cfg.public_base_url, req->request_uri, form,
+	                req->body, req->body_len, is_json, req->twilio_signature)) {
+		metrics_count_sig_failure(METRICS_SIG_MISMATCH);
+		log_warn("webhook refused: signature mismatch", LF_STR("route", req->path),
+		         LF_STR("remote_addr", req->remote_addr));
+		http_resp_error(resp, 403, "invalid_signature", "the X-Twilio-Signature does not match", NULL);
+		return false;
+	}
+	if (malformed) {
+		log_warn("webhook refused: malformed body", LF_STR("error", detail),
+		         LF_STR("remote_addr", req->remote_addr));
+		http_resp_error(resp, 400, "malformed_body", detail, NULL);
+		return false;
+	}
+	if (!is_form) {
+		http_resp_error(resp, 415, "unsupported_media_type",
+		                "Twilio webhooks must be application/x-www-form-urlencoded", NULL);
+		return false;
+	}
+	return true;
+}
+
 /* Verifies, validates and stores one webhook; answers 204 for a status
  * callback, TwiML for a Voice URL request. */
 static void handle_twilio(struct app *app, const struct http_req *req, struct http_resp *resp,
@@ -72,10 +121,8 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 	struct form form = { NULL, 0 };
 	struct call_event ev;
 	struct buf twiml;
-	bool is_form = http_content_type_is(req, "application/x-www-form-urlencoded");
-	bool is_json = http_content_type_is(req, "application/json");
-	bool stored = false, spooled = false, malformed;
-	char detail[FORM_MAX_ERROR], field[64];
+	bool stored = false, spooled = false;
+	char field[64];
 	const char *token = req->twilio_idempotency;
 	enum verr e;
 
@@ -83,36 +130,8 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 	buf_init(&twiml, TWIML_MAX_RESPONSE);
 	http_resp_error(resp, 500, "internal_error", "the webhook could not be processed", NULL);
 
-	if (req->twilio_signature[0] == '\0') {
-		metrics_count_sig_failure(METRICS_SIG_MISSING);
-		log_warn("webhook refused: no signature", LF_STR("route", req->path),
-		         LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 400, "missing_signature", "the X-Twilio-Signature header is required", NULL);
+	if (!verified_form(app, req, resp, &form))
 		goto out;
-	}
-	/* a body that does not parse is checked as if it had no parameters:
-	 * a forger still gets 403 before anything else is said about it */
-	malformed = is_form && form_parse(req->body, req->body_len, &form, detail,
-	                                  sizeof detail) != VERR_OK;
-	if (!sig_verify(app->cfg.auth_token, app->cfg.public_base_url, req->request_uri, &form,
-	                req->body, req->body_len, is_json, req->twilio_signature)) {
-		metrics_count_sig_failure(METRICS_SIG_MISMATCH);
-		log_warn("webhook refused: signature mismatch", LF_STR("route", req->path),
-		         LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 403, "invalid_signature", "the X-Twilio-Signature does not match", NULL);
-		goto out;
-	}
-	if (malformed) {
-		log_warn("webhook refused: malformed body", LF_STR("error", detail),
-		         LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 400, "malformed_body", detail, NULL);
-		goto out;
-	}
-	if (!is_form) {
-		http_resp_error(resp, 415, "unsupported_media_type",
-		                "call webhooks must be application/x-www-form-urlencoded", NULL);
-		goto out;
-	}
 	e = callback_parse(&form, app->cfg.account_sid, &ev, field, sizeof field);
 	if (e == VERR_FORBIDDEN) {
 		log_warn("webhook refused: another account", LF_STR("remote_addr", req->remote_addr));
@@ -168,6 +187,54 @@ out:
 	buf_free(&twiml);
 }
 
+/* Verifies, validates and stores one recording status callback; 204. */
+static void handle_recording(struct app *app, const struct http_req *req, struct http_resp *resp)
+{
+	struct form form = { NULL, 0 };
+	struct recording_event rec;
+	bool stored = false, spooled = false;
+	char field[64];
+	enum verr e;
+
+	memset(&rec, 0, sizeof rec);
+	if (!verified_form(app, req, resp, &form))
+		goto out;
+	e = recording_parse(&form, app->cfg.account_sid, &rec, field, sizeof field);
+	if (e == VERR_FORBIDDEN) {
+		log_warn("webhook refused: another account", LF_STR("remote_addr", req->remote_addr));
+		http_resp_error(resp, 403, "wrong_account", "the webhook is for another Twilio account", field);
+		goto out;
+	}
+	if (e != VERR_OK) {
+		http_resp_error(resp, e == VERR_INVALID ? 400 : 500,
+		                e == VERR_INVALID ? "invalid_parameter" : "internal_error",
+		                e == VERR_INVALID ? "a recording parameter is missing or malformed"
+		                                  : "the webhook could not be processed",
+		                e == VERR_INVALID ? field : NULL);
+		goto out;
+	}
+	str_copy(resp->call_sid, sizeof resp->call_sid, rec.call_sid);
+	e = record_recording(app->db, app->cfg.spool_dir, &rec, req->body, req->body_len, &stored,
+	                     &spooled);
+	if (e == VERR_DB) { /* refused for good: a retry would be refused too */
+		http_resp_error(resp, 500, "internal_error", "the recording could not be stored", NULL);
+		goto out;
+	}
+	if (e != VERR_OK) {
+		http_resp_retry_later(resp, 503, "database_unavailable",
+		                      "the recording could not be stored; retry later", NULL, 5);
+		goto out;
+	}
+	log_info(spooled ? "recording spooled" : stored ? "recording stored"
+	                                                : "duplicate recording callback ignored",
+	         LF_STR("call_sid", rec.call_sid), LF_STR("recording_sid", rec.recording_sid),
+	         LF_STR("status", rec.status));
+	http_resp_set(resp, 204, "text/plain", "", 0);
+out:
+	recording_event_free(&rec);
+	form_free(&form);
+}
+
 /* Background, in each worker: probe PostgreSQL while it is unreachable,
  * and move spooled records into it once it answers. */
 static void tick(void *ctx)
@@ -182,10 +249,11 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 {
 	struct app *app = ctx;
 	bool voice = strcmp(req->path, "/twilio/voice") == 0;
+	bool recording = strcmp(req->path, "/twilio/recording") == 0;
 
 	if (health_route(req, resp, app->db) || metrics_route(req, resp))
 		return;
-	if (!voice && strcmp(req->path, "/twilio/webhook") != 0) {
+	if (!voice && !recording && strcmp(req->path, "/twilio/webhook") != 0) {
 		http_resp_error(resp, 404, "not_found", "no such endpoint", NULL);
 		return;
 	}
@@ -194,7 +262,10 @@ static void handle(const struct http_req *req, struct http_resp *resp, void *ctx
 		http_resp_header(resp, "Allow", "POST");
 		return;
 	}
-	handle_twilio(app, req, resp, voice);
+	if (recording)
+		handle_recording(app, req, resp);
+	else
+		handle_twilio(app, req, resp, voice);
 }
 
 /* In the master: the configuration, checked (server_app.load). */
@@ -227,7 +298,10 @@ static bool start(void *ctx)
 {
 	struct app *app = ctx;
 
-	metrics_init(app->cfg.metrics_file, "webhook"); /* on failure: disabled, logged */
+	/* on failure: disabled, logged; but a metrics file someone else can
+	 * write could crash the worker (SIGBUS) at any time: refuse to start */
+	if (metrics_init(app->cfg.metrics_file, "webhook") == VERR_FORBIDDEN)
+		return false;
 	app->db = db_new(app->cfg.database_url, app->pool.db_per_worker);
 	if (app->db == NULL) {
 		log_error("out of memory");

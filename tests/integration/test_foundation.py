@@ -8,6 +8,7 @@ TWILIO_ACCOUNT_SID, nginx's own JSON errors, X-Request-Id, /metrics."""
 import concurrent.futures
 import http.client
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -154,6 +155,45 @@ def worker_without_account_sid_exits_2():
               f"{binary} without TWILIO_ACCOUNT_SID exited {p.returncode}, want 2 (stderr {err!r})")
         check(len(lines) == 1 and "TWILIO_ACCOUNT_SID" in lines[0],
               f"{binary}: want one stderr line naming TWILIO_ACCOUNT_SID, got {err!r}")
+
+
+@test
+def worker_refuses_a_metrics_file_others_can_write():
+    # A local user who pre-creates the shared metrics file (or one left
+    # group/world-readable) could shrink it under every worker's mapping:
+    # SIGBUS. The workers refuse to start, with one clear line, and leave the
+    # file alone. Here: our own file with mode 0644.
+    for pool in ("call", "webhook"):
+        with tempfile.TemporaryDirectory(prefix=f"metrics-{pool}-") as tmp:
+            path = os.path.join(tmp, "workers.shm")
+            with open(path, "wb") as f:
+                f.write(b"\0" * 64)
+            os.chmod(path, 0o644)
+            with h.private_worker(tmp, "unsafe-metrics", {"VOICE_METRICS_FILE": path},
+                                  pool=pool) as (_, log_path, _p):
+                def refused():
+                    with open(log_path, encoding="utf-8", errors="replace") as f:
+                        text = f.read()
+                    return text if "worker died; replacing it" in text else None
+                text = h.wait_until(refused, 30, f"{pool}: a worker exiting on the metrics file")
+            lines = text.splitlines()
+            why = [x for x in lines if "metrics file refused" in x]
+            check(why and '"mode":"0644"' in why[0] and path in why[0],
+                  f"{pool}: no line naming the unsafe metrics file and its mode: {lines[:6]}")
+            check(not any('"worker started"' in x for x in lines),
+                  f"{pool}: a worker started with an unsafe metrics file")
+            check(any('"exit_status":1' in x for x in lines if "worker died" in x),
+                  f"{pool}: the worker did not exit with status 1")
+            st = os.stat(path)
+            check(st.st_size == 64 and stat.S_IMODE(st.st_mode) == 0o644,
+                  f"{pool}: the refused metrics file was changed")
+    # the stack's own file, created by its workers: theirs, 0600
+    e = h.env()
+    st = os.stat(e["VOICE_METRICS_FILE"])
+    want = pwd.getpwnam("voice").pw_uid if os.geteuid() == 0 else os.geteuid()
+    check(stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == want,
+          f"the stack's metrics file is uid {st.st_uid} mode {oct(stat.S_IMODE(st.st_mode))}, "
+          f"want uid {want} mode 0o600")
 
 
 @test

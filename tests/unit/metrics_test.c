@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -533,6 +534,7 @@ static void test_repairs_file(void **state)
 	f = fopen(path, "w"); /* empty: a creator that died right after open */
 	assert_non_null(f);
 	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0); /* as metrics_init creates it */
 	assert_int_equal(metrics_init(path, "call"), VERR_OK);
 	metrics_count_spool(METRICS_SPOOL_REJECTED);
 	render_and_parse();
@@ -544,6 +546,7 @@ static void test_repairs_file(void **state)
 	assert_non_null(f);
 	assert_int_equal(fwrite(old, sizeof old, 1, f), 1);
 	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
 	assert_int_equal(metrics_init(path, "webhook"), VERR_OK);
 	render_and_parse();
 	assert_true(value("voice_worker_starts_total{pool=\"webhook\"}") == 1);
@@ -569,6 +572,7 @@ static void test_disabled(void **state)
 	assert_non_null(f);
 	fprintf(f, "%0100d", 7); /* larger than a header, but not ours */
 	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
 	/* a path under a regular file cannot be created */
 	snprintf(bad, sizeof bad, "%s/workers.shm", path);
 	assert_int_equal(metrics_init(bad, "call"), VERR_IO);
@@ -600,6 +604,71 @@ static void test_disabled(void **state)
 	remove_path(path);
 }
 
+/* A metrics file that anyone but this process's user could write (another
+ * owner, or a mode other than 0600) is refused and left alone: whoever can
+ * write it can shrink it under every worker's mapping (SIGBUS). */
+static void test_refuses_unsafe_file(void **state)
+{
+	static const struct {
+		const char *name;
+		mode_t mode;
+		bool other_owner; /* chown to nobody (needs root) */
+		bool ours_first;  /* a valid metrics file, set up by metrics_init */
+	} unsafe[] = {
+		{ "group and others may read", 0644, false, false },
+		{ "everyone may write", 0666, false, false },
+		{ "group may read", 0640, false, false },
+		{ "a valid file made readable", 0604, false, true },
+		{ "a valid file of another user", 0600, true, true },
+		{ "an empty file of another user", 0600, true, false },
+	};
+	char path[256];
+	struct stat before, after;
+	size_t i;
+	mode_t old_umask;
+	FILE *f;
+
+	(void)state;
+	for (i = 0; i < sizeof unsafe / sizeof unsafe[0]; i++) {
+		if (unsafe[i].other_owner && geteuid() != 0) {
+			print_message("skipped (not root): %s\n", unsafe[i].name);
+			continue;
+		}
+		temp_path(path, sizeof path);
+		if (unsafe[i].ours_first) {
+			assert_int_equal(metrics_init(path, "call"), VERR_OK);
+			metrics_close();
+		} else {
+			f = fopen(path, "w");
+			assert_non_null(f);
+			fclose(f);
+		}
+		assert_int_equal(chmod(path, unsafe[i].mode), 0);
+		if (unsafe[i].other_owner)
+			assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(stat(path, &before), 0);
+		if (metrics_init(path, "webhook") != VERR_FORBIDDEN)
+			fail_msg("%s: not refused", unsafe[i].name);
+		assert_int_equal(metrics_slot(), -1);
+		assert_int_equal(stat(path, &after), 0); /* left alone */
+		assert_int_equal(after.st_size, before.st_size);
+		assert_int_equal(after.st_mode, before.st_mode);
+		assert_int_equal(after.st_uid, before.st_uid);
+		remove_path(path);
+	}
+	/* a file metrics_init creates is 0600 whatever the umask */
+	temp_path(path, sizeof path);
+	old_umask = umask(0277);
+	assert_int_equal(metrics_init(path, "call"), VERR_OK);
+	umask(old_umask);
+	metrics_close();
+	assert_int_equal(stat(path, &after), 0);
+	assert_int_equal(after.st_mode & 07777, 0600);
+	assert_int_equal(metrics_init(path, "call"), VERR_OK);
+	metrics_close();
+	remove_path(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -609,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_repairs_file),
 		cmocka_unit_test(test_disabled),
+		cmocka_unit_test(test_refuses_unsafe_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
