@@ -24,11 +24,11 @@
 #include "metrics.h"
 #include "phone.h"
 #include "record.h"
-#include "server.h"
 #include "recording.h"
+#include "server.h"
 #include "twilio.h"
-#include "twiml.h"
 #include "twiliocheck.h"
+#include "twiml.h"
 
 #define CALL_MAX_BODY CALLREQ_MAX_BODY
 #define CALL_IDEM_PURGE_MS (10 * 60 * 1000) /* how often a worker purges expired keys */
@@ -47,8 +47,8 @@ struct app {
 	struct twilio *twilio; /* shared by this worker's threads */
 	char status_callback[CONFIG_MAX_URL + 32];
 	char voice_url[CONFIG_MAX_URL + 32];
-	long long next_purge_ms; /* tick thread only */
 	char recording_callback[CONFIG_MAX_URL + 32];
+	long long next_purge_ms; /* tick thread only */
 };
 
 /* Authenticates the request before any other work. Returns false with resp
@@ -138,10 +138,10 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	tp.status_callback = app->status_callback;
 	tp.timeout = cr.has_timeout ? cr.timeout : 0;
 	tp.record = cr.record;
+	tp.recording_status_callback = app->recording_callback;
 	tp.machine_detection = cr.machine_detection;
 	if (cr.say[0] != '\0') {
 		if (twiml_begin(&tw, &twiml) != VERR_OK || twiml_say(&tw, cr.say, NULL, NULL) != VERR_OK ||
-	tp.recording_status_callback = app->recording_callback;
 		    twiml_finish(&tw) != VERR_OK) {
 			http_resp_error(resp, 400, "invalid_value",
 			                "the text to say is too long once encoded as TwiML", "say");
@@ -265,6 +265,7 @@ static void handle_list(struct app *app, const struct http_req *req, const char 
 		http_resp_error(resp, 400, qerr.code, qerr.message, qerr.field[0] ? qerr.field : NULL);
 		goto out;
 	}
+	q.filter.owner = owner;
 	e = db_calls_list(app->db, &q.filter, &items, &more, last_ts, last_sid);
 	if (e != VERR_OK) {
 		db_unavailable(resp);
@@ -274,7 +275,6 @@ static void handle_list(struct app *app, const struct http_req *req, const char 
 		more = false;
 	e = buf_printf(&out, "{\"calls\":%s,\"next_cursor\":%s%s%s}\n", buf_str(&items),
 	               more ? "\"" : "", more ? next : "null", more ? "\"" : "");
-	q.filter.owner = owner;
 	if (e != VERR_OK) {
 		http_resp_error(resp, 500, "internal_error", "the page is too large", NULL);
 		goto out;
@@ -302,17 +302,6 @@ static void tick(void *ctx)
 		log_info("expired idempotency keys deleted", LF_INT("keys", deleted));
 }
 
-static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
-{
-	struct app *app = ctx;
-	char sid[ROUTE_MAX_SID];
-	enum route r = route_of(req->path, sid);
-	bool post = r == ROUTE_CALL || r == ROUTE_CANCEL || r == ROUTE_HANGUP, read_all = false;
-	const char *owner;
-
-	if (health_route(req, resp, app->db) || metrics_route(req, resp))
-		return;
-	if (r == ROUTE_NONE) {
 static void handle_get_recording(struct app *app, const char *sid, const char *owner,
                                  struct http_resp *resp)
 {
@@ -375,6 +364,17 @@ static enum route route_of(const char *path, char sid[ROUTE_MAX_SID])
 	return ROUTE_NONE;
 }
 
+static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
+{
+	struct app *app = ctx;
+	char sid[ROUTE_MAX_SID];
+	enum route r = route_of(req->path, sid);
+	bool post = r == ROUTE_CALL || r == ROUTE_CANCEL || r == ROUTE_HANGUP, read_all = false;
+	const char *owner;
+
+	if (health_route(req, resp, app->db) || metrics_route(req, resp))
+		return;
+	if (r == ROUTE_NONE) {
 		http_resp_error(resp, 404, "not_found", "no such endpoint", NULL);
 		return;
 	}
@@ -431,6 +431,8 @@ static void *load(struct server_pool *pool, char *err, size_t errsz)
 	snprintf(app->status_callback, sizeof app->status_callback, "%s/twilio/webhook",
 	         app->cfg.public_base_url);
 	snprintf(app->voice_url, sizeof app->voice_url, "%s/twilio/voice", app->cfg.public_base_url);
+	snprintf(app->recording_callback, sizeof app->recording_callback, "%s/twilio/recording",
+	         app->cfg.public_base_url);
 	pool->workers = app->pool.workers;
 	pool->threads = app->pool.threads;
 	return app;
@@ -442,8 +444,6 @@ static void unload(void *ctx)
 }
 
 /* In a new worker process, before its threads start. */
-	snprintf(app->recording_callback, sizeof app->recording_callback, "%s/twilio/recording",
-	         app->cfg.public_base_url);
 static bool start(void *ctx)
 {
 	struct app *app = ctx;
@@ -477,15 +477,6 @@ static void stop(void *ctx)
 	metrics_close();
 }
 
-int main(int argc, char **argv)
-{
-	static const struct server_app call = { load, unload, start, stop, tick, handle };
-	struct server_opts opts = { "call", CALL_MAX_BODY, NULL };
-
-	if (argc == 3 && strcmp(argv[1], "-s") == 0)
-		opts.socket_path = argv[2];
-	return server_run(&opts, &call);
-}
 /* call_fcgi --check-twilio: the credential check (common/twiliocheck.h)
  * with this pool's configuration. Exit status 0 when all is well, 1 with a
  * line per problem, 2 when the configuration is invalid. */
@@ -504,5 +495,14 @@ static int check_twilio(void)
 	return twiliocheck_run(&cfg, stdout) == 0 ? 0 : 1;
 }
 
+int main(int argc, char **argv)
+{
+	static const struct server_app call = { load, unload, start, stop, tick, handle };
+	struct server_opts opts = { "call", CALL_MAX_BODY, NULL };
+
 	if (argc == 2 && strcmp(argv[1], "--check-twilio") == 0)
 		return check_twilio();
+	if (argc == 3 && strcmp(argv[1], "-s") == 0)
+		opts.socket_path = argv[2];
+	return server_run(&opts, &call);
+}
