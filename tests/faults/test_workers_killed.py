@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Fault: worker processes SIGKILLed under load, one of each pool (a child of
-the pool's master, chosen at random) every second for KILL_S. A request in
-the killed worker gets nginx's 503 service_unavailable ("retry"), which for
-POST /call must be true (nothing dialed) or be the documented
-outcome_unknown instead; callbacks acknowledged before the kill are stored.
-See faults.py for the load and the checks."""
+"""Fault: worker processes SIGKILLed under load: every second for KILL_S,
+every worker of both pools (the children of the pools' masters, as an OOM
+killer or an operator's kill -9 would) -- all of them, so that the outcome
+does not depend on which worker a random pick spares. A request in a killed
+worker must get nginx's 503 service_unavailable ("retry") only when that is
+true (for POST /call: nothing dialed), else the documented outcome_unknown;
+callbacks acknowledged before the kill are stored; and once the kills stop
+the pools are back (/readyz green) within faults.READY_BOUND_S. See
+faults.py for the load and the checks."""
 
 import os
 import random
@@ -30,8 +33,8 @@ def workers_sigkilled_every_second():
             for pool in ("call", "webhook"):
                 masters = set(h.master_pids(pool))
                 workers = [w for w in h.worker_pids(pool) if w not in masters]
-                if workers:
-                    victim = rng.choice(workers)
+                rng.shuffle(workers)
+                for victim in workers:
                     try:
                         os.kill(victim, signal.SIGKILL)   # a worker of the stack's pool, by PID
                         killed[pool] += 1
