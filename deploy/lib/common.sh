@@ -75,6 +75,25 @@ env_load_missing() {
 	done <"$file"
 }
 
+# env_file_get FILE KEY: KEY's value in FILE (read as env_load_missing
+# reads it; the environment does not count), or "" when it is not set there.
+env_file_get() {
+	(
+		unset "$2"
+		env_load_missing "$1"
+		printf '%s' "${!2:-}"
+	)
+}
+
+# public_origin URL: prints the origin (https://host[:port]) of an https URL,
+# e.g. PUBLIC_BASE_URL for nginx's redirect to https; fails (prints nothing)
+# for anything else, so nothing but a host and a port reaches nginx's config.
+public_origin() {
+	[[ $1 =~ ^(https://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?)(/[^[:space:]]*)?$ ]] ||
+		return 1
+	printf '%s' "${BASH_REMATCH[1]}"
+}
+
 # Quotes a value for a KEY='value' line (single quotes; ' becomes '\'').
 shq() { local s=${1//\'/\'\\\'\'}; printf "'%s'" "$s"; }
 

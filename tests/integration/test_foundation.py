@@ -43,6 +43,22 @@ def http_redirects_to_https():
     check(r.status in (301, 308), f"plain http: expected a redirect, got {r!r}")
     want = f"https://127.0.0.1:{e['VOICE_HTTPS_PORT']}/healthz?probe=1"
     check(r.header("location") == want, f"redirect Location {r.header('location')!r}, want {want!r}")
+    # The target is PUBLIC_BASE_URL's origin, whatever Host the client sent
+    # (a forged Host must not turn the service into an open redirect), on
+    # the http port and for plain http sent to the https port (nginx's 497).
+    origin = re.match(r"https://[^/]+", e["PUBLIC_BASE_URL"]).group(0)
+    for port, what in ((e["VOICE_HTTP_PORT"], "http port"), (e["VOICE_HTTPS_PORT"], "https port")):
+        conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=15)
+        try:
+            conn.request("GET", "/readyz?x=1", headers={"Host": "evil.example:666"})
+            resp = conn.getresponse()
+            resp.read()
+            loc = resp.getheader("Location")
+        finally:
+            conn.close()
+        check(resp.status == 301, f"plain http to the {what} with a forged Host: {resp.status}")
+        check(loc == origin + "/readyz?x=1",
+              f"plain http to the {what} with a forged Host: Location {loc!r}, want {origin}/readyz?x=1")
 
 
 @test
