@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "phone.h"
+#include "reconcile.h"
 #include "record.h"
 #include "recording.h"
 #include "server.h"
@@ -49,6 +50,8 @@ struct app {
 	char voice_url[CONFIG_MAX_URL + 32];
 	char recording_callback[CONFIG_MAX_URL + 32];
 	long long next_purge_ms; /* tick thread only */
+	struct reconcile_settings reconcile_cfg;
+	struct reconcile *reconcile; /* tick thread only */
 };
 
 /* Authenticates the request before any other work. Returns false with resp
@@ -167,6 +170,12 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	}
 	tp.deadline_ms = server_now_ms() + server_left_ms(req, CALL_BUDGET_MS);
 
+	/* what is dialed, noted on the key: should Twilio's answer get lost,
+	 * reconciliation finds the call by it (common/reconcile.h) */
+	if (claimed && db_idem_dialing(app->db, resp->api_key_name, req->idempotency_key, tp.to,
+	                               tp.from) != VERR_OK)
+		log_warn("could not note the dial on its idempotency key: a lost answer will not be "
+		         "reconciled");
 	e = twilio_call_create(app->twilio, &tp, &tc, &terr);
 	if (e != VERR_OK) {
 		int status;
@@ -295,6 +304,7 @@ static void tick(void *ctx)
 	if (db_probe(app->db) != VERR_OK)
 		return; /* PostgreSQL unreachable: nothing to do until it is back */
 	record_replay(app->db, app->cfg.spool_dir, app->cfg.account_sid);
+	reconcile_tick(app->reconcile);
 	if (now < app->next_purge_ms)
 		return;
 	app->next_purge_ms = now + CALL_IDEM_PURGE_MS;
@@ -424,7 +434,8 @@ static void *load(struct server_pool *pool, char *err, size_t errsz)
 	    config_pool_load("CALL", CALL_THREADS, CALL_DB_CONNECTIONS, &app->pool, err, errsz) !=
 	        VERR_OK ||
 	    phone_policy_parse(app->cfg.allowed_countries, config_get("CALL_BLOCKED_NUMBER_TYPES"),
-	                       &app->policy, err, errsz) != VERR_OK) {
+	                       &app->policy, err, errsz) != VERR_OK ||
+	    reconcile_settings_load(&app->reconcile_cfg, err, errsz) != VERR_OK) {
 		free(app);
 		return NULL;
 	}
@@ -459,7 +470,10 @@ static bool start(void *ctx)
 	phone_parse("+14155550100", NULL, &warm, why, sizeof why);
 	app->db = db_new(app->cfg.database_url, app->pool.db_per_worker);
 	app->twilio = twilio_new(&app->cfg);
-	if (app->db == NULL || app->twilio == NULL) {
+	if (app->db != NULL && app->twilio != NULL)
+		app->reconcile = reconcile_new(app->db, app->twilio, app->cfg.account_sid,
+		                               &app->reconcile_cfg);
+	if (app->db == NULL || app->twilio == NULL || app->reconcile == NULL) {
 		log_error("could not initialise the database or twilio client");
 		return false;
 	}
@@ -470,6 +484,8 @@ static void stop(void *ctx)
 {
 	struct app *app = ctx;
 
+	reconcile_free(app->reconcile); /* ends a pass in progress: before db and twilio */
+	app->reconcile = NULL;
 	twilio_free(app->twilio);
 	db_free(app->db);
 	app->twilio = NULL;
