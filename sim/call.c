@@ -519,6 +519,8 @@ void simcall_run(const struct simcfg *cfg, const char *sid)
 	if (r.status_callback_method == NULL)
 		r.status_callback_method = "POST";
 	simscen_lookup(r.to, &r.scen);
+	if (r.scen.no_callbacks)
+		r.callbacks = false; /* the callbacks-dropped scenarios: never delivered */
 
 	emit(&r, SIMEV_INITIATED, "initiated", "initiated", NULL);
 	simcall_sleep_ms(simcfg_scaled_ms(cfg, r.scen.ring_ms));

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "call.h"
+#include "calllist.h"
 #include "form.h"
 #include "log.h"
 #include "params.h"
@@ -209,6 +210,11 @@ static void create_call(const struct simcfg *cfg, const struct form *f, struct h
 		log_error("could not start the call process", LF_STR("call_sid", sid));
 	json_object_object_get_ex(doc, "call", &call);
 	send_json(resp, 201, call);
+	if (scen.fault == SIMFAULT_REPLY_LOST) {
+		/* the call exists, but its answer is lost on the way: cut mid-body */
+		buf_truncate(&resp->body, resp->body.len / 2);
+		log_info("cutting the response off (reply-lost scenario)", LF_STR("call_sid", sid));
+	}
 	*slow = scen.fault == SIMFAULT_SLOW;
 	log_info("call created", LF_STR("call_sid", sid), LF_PHONE("to", req.to),
 	         LF_STR("scenario", scen.name));
@@ -232,6 +238,30 @@ static void fetch_call(const struct simcfg *cfg, const char *account, const char
 	send_json(resp, 200, call);
 out:
 	json_object_put(doc);
+}
+
+/* GET …/Calls.json (ListCall, sim/calllist.h): the account's calls that
+ * match the query, newest first, one page. */
+static void list_calls(const struct simcfg *cfg, const char *query, struct http_resp *resp,
+                       struct outcome *oc)
+{
+	struct simlist_query q;
+	struct simerror err;
+	struct json_object *page = NULL;
+	enum verr e;
+
+	if (simlist_query_parse(query, &q, &err) != VERR_OK) {
+		twilio_error(resp, oc, err.status, err.code, err.message);
+		return;
+	}
+	e = simlist_calls(cfg, &q, &page);
+	if (e != VERR_OK) {
+		log_error("could not list calls", LF_STR("error", verr_strerror(e)));
+		twilio_error(resp, oc, 500, 20500, "Internal Server Error");
+		return;
+	}
+	send_json(resp, 200, page);
+	json_object_put(page);
 }
 
 /* Twilio namespace: /2010-04-01/Accounts/{AccountSid}/... */
@@ -265,6 +295,8 @@ static void twilio_route(const struct simcfg *cfg, const struct http_req *req,
 	if (strcmp(slash, "/Calls.json") == 0) {
 		if (strcmp(req->method, "POST") == 0)
 			create_call(cfg, f, resp, oc, slow);
+		else if (strcmp(req->method, "GET") == 0)
+			list_calls(cfg, req->query, resp, oc);
 		else
 			twilio_error(resp, oc, 405, 20004, "Method not allowed");
 		return;

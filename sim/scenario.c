@@ -13,6 +13,9 @@ static const struct simscen_row rows[] = {
 	{ "+14155550107", "server-error", "REST answers 500 with code 20500; no call is created" },
 	{ "+14155550108", "slow", "REST answer held back SIM_SLOW_MS (real time, never scaled); the call is created and proceeds as answered" },
 	{ "+1415555011N", "talk-N", "answered; completed after N seconds (N = 0..9; CallDuration N)" },
+	{ "+14155550180", "callbacks-dropped", "answered and completed, but no status callback is ever delivered" },
+	{ "+14155550181", "reply-lost", "the call is created and proceeds as answered, but the REST answer is cut off mid-body (201, unreadable JSON)" },
+	{ "+14155550182", "reply-lost-quiet", "as reply-lost, and no status callback is delivered either" },
 };
 
 const struct simscen_row *simscen_table(size_t *n)
@@ -53,6 +56,13 @@ bool simscen_by_name(const char *name, struct simscen *s)
 		s->fault = SIMFAULT_500;
 	} else if (strcmp(name, "slow") == 0) {
 		s->fault = SIMFAULT_SLOW;
+	} else if (strcmp(name, "callbacks-dropped") == 0) {
+		s->no_callbacks = true;
+	} else if (strcmp(name, "reply-lost") == 0) {
+		s->fault = SIMFAULT_REPLY_LOST;
+	} else if (strcmp(name, "reply-lost-quiet") == 0) {
+		s->fault = SIMFAULT_REPLY_LOST;
+		s->no_callbacks = true;
 	} else if (strncmp(name, "talk-", 5) == 0 && name[5] >= '0' && name[5] <= '9' &&
 	           name[6] == '\0') {
 		s->talk_ms = (long long)(name[5] - '0') * 1000;
@@ -89,5 +99,10 @@ void simscen_lookup(const char *to, struct simscen *out)
 	} else if (to[10] == '1' && to[11] >= '0' && to[11] <= '9') {
 		talk[5] = to[11];
 		(void)simscen_by_name(talk, out);
+	} else if (to[10] == '8' && to[11] >= '0' && to[11] <= '2') {
+		static const char *const faults[] = { "callbacks-dropped", "reply-lost",
+			"reply-lost-quiet" };
+
+		(void)simscen_by_name(faults[to[11] - '0'], out);
 	}
 }

@@ -22,6 +22,7 @@ enum simscen_fault {
 	SIMFAULT_429,  /* REST answers 429 / 20429; no call is created */
 	SIMFAULT_500,  /* REST answers 500 / 20500; no call is created */
 	SIMFAULT_SLOW, /* call created; REST answer held back SIM_SLOW_MS (unscaled) */
+	SIMFAULT_REPLY_LOST, /* call created; the REST answer is cut off mid-body */
 };
 
 struct simscen {
@@ -30,6 +31,7 @@ struct simscen {
 	enum simscen_fault fault;
 	bool reverse;                /* deliver the callbacks newest first */
 	bool duplicate;              /* deliver the terminal callback twice */
+	bool no_callbacks;           /* deliver no status callback at all */
 	long long ring_ms;           /* initiated -> ringing */
 	long long answer_ms;         /* ringing -> answered or busy */
 	long long talk_ms;           /* answered -> completed (CallDuration) */
