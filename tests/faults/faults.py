@@ -968,6 +968,14 @@ def run_case(name, fault, *, call_sock=None, private_socks=(), dials=None, allow
                 out[ph] = tally(sel)
         return out
 
+    def latency(answers):
+        """p50/p99/max seconds of the answers sent during the fault."""
+        sel = sorted(a.elapsed for a in answers if phase(a, t_start, t_end) == "during")
+        if not sel:
+            return None
+        return [round(sel[len(sel) // 2], 3), round(sel[min(len(sel) - 1, len(sel) * 99 // 100)], 3),
+                round(sel[-1], 3)]
+
     cost = {
         "case": name,
         "fault_s": round(fault_s, 1),
@@ -985,6 +993,8 @@ def run_case(name, fault, *, call_sock=None, private_socks=(), dials=None, allow
         "workers_died": {f"{k[0]} {k[1]}": v for k, v in died.items()},
         "slowest_callback_s": round(max((a.elapsed for a in cbs), default=0), 2),
         "slowest_call_s": round(max((a.elapsed for a in attempts + plain), default=0), 2),
+        "callback_latency_during_p50_p99_max": latency(cbs),
+        "call_latency_during_p50_p99_max": latency(attempts + plain),
         "status_samples": sampler.samples,
         "run_s": round(t_stop - t_start + WARMUP_S, 1),
         **info,
