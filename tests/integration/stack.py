@@ -147,6 +147,10 @@ def up(itest, source):
         "TWILIO_TIMEOUT_MS": "3000",
         "TWILIO_CONNECT_TIMEOUT_MS": "1000",
         "SIM_SLOW_MS": "6000",
+        # no reconciliation in the shared stack: it would fetch other tests'
+        # calls at unpredictable times (test_reconcile runs it in private
+        # workers with a short delay)
+        "VOICE_RECONCILE_AFTER_S": "0",
     })
     if os.environ.get("VOICE_BUILD_DIR"):
         env["VOICE_BUILD_DIR"] = os.environ["VOICE_BUILD_DIR"]
