@@ -8,6 +8,7 @@
  * The simulator's HTTP surface (a server_handler_fn; ctx is a const struct
  * simcfg *):
  *   POST /2010-04-01/Accounts/{AccountSid}/Calls.json        create a call
+ *   GET  /2010-04-01/Accounts/{AccountSid}/Calls.json        list calls (sim/calllist.h)
  *   GET  /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json  fetch a call
  *   GET|DELETE /_sim/requests, /_sim/callbacks   introspection for tests
  *   GET  /_sim/params, /_sim/scenarios, /_sim/calls/{Sid}, /_sim/healthz
