@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "hook.h"
 #include "log.h"
+#include "num.h"
 #include "phone.h"
 #include "scenario.h"
 #include "store.h"
@@ -190,6 +191,13 @@ struct json_object *simcall_state_new(const struct simcfg *cfg, const char *sid,
 	rc |= json_object_object_add(sim, "events", json_object_new_int64(req->events));
 	rc |= json_object_object_add(sim, "timeout", json_object_new_int64(req->timeout));
 	rc |= json_object_object_add(sim, "record", json_object_new_boolean(req->record));
+	rc |= add_str(sim, "recording_status_callback", req->recording_status_callback);
+	rc |= add_str(sim, "recording_status_callback_method", req->recording_status_callback_method);
+	rc |= json_object_object_add(sim, "recording_events",
+	                             json_object_new_int64(req->recording_events));
+	rc |= json_object_object_add(sim, "recording_channels",
+	                             json_object_new_int64(req->recording_channels));
+	rc |= add_str(sim, "recording_track", req->recording_track);
 	rc |= json_object_object_add(sim, "test_credentials",
 	                             json_object_new_boolean(req->test_credentials));
 	if (rc != 0) {
@@ -338,8 +346,9 @@ struct pending {
 
 struct run {
 	const struct simcfg *cfg;
-	struct json_object *doc;  /* owned */
+	struct json_object *doc;  /* owned: the document as the call started (its settings) */
 	struct json_object *call; /* borrowed from doc */
+	struct json_object *sim;  /* borrowed from doc */
 	const char *sid, *from, *to;
 	const char *status_callback, *status_callback_method;
 	unsigned events;
@@ -348,17 +357,113 @@ struct run {
 	long long seq;
 	struct pending pending[SIMCALL_MAX_EVENTS];
 	size_t npending;
+	/* ended through the REST API (simcall_update): the stored outcome */
+	bool ended;
+	char end_status[16];
+	long long end_duration;
+	/* the recording, once the call was answered with Record=true */
+	bool recording;
+	char rec_sid[SIMCALL_MAX_SID];
+	char rec_start[SIMCALL_MAX_DATE];
 };
 
-static void save(struct run *r, const char *status)
+/* Nominal seconds (SIM_TIME_SCALE undone) between two real times in ms. */
+static long long nominal_s(const struct simcfg *cfg, long long from_ms, long long to_ms)
 {
-	char now[SIMCALL_MAX_DATE];
+	double s = (double)(to_ms - from_ms) / cfg->time_scale / 1000.0;
 
+	return s <= 0.0 ? 0 : s > 86400.0 ? 86400 : (long long)(s + 0.5);
+}
+
+static long long wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads how the REST API ended the call into r (from the stored document). */
+static void read_ending(struct run *r, struct json_object *doc)
+{
+	struct json_object *call;
+	const char *st, *dur;
+	long long d = 0;
+
+	r->ended = true;
+	str_copy(r->end_status, sizeof r->end_status, "canceled");
+	r->end_duration = 0;
+	if (doc == NULL || !json_object_object_get_ex(doc, "call", &call))
+		return;
+	if ((st = get_str(call, "status")) != NULL)
+		str_copy(r->end_status, sizeof r->end_status, st);
+	if ((dur = get_str(call, "duration")) != NULL && num_parse(dur, 0, 86400, &d))
+		r->end_duration = d;
+}
+
+/*
+ * Moves the stored call to status (with key/value, or two, set on the call
+ * resource; NULL keys skip), under the call's lock, unless a call update
+ * ended it meanwhile: then nothing is written, r->ended is set and false
+ * returned. answered_ms, when >= 0, is kept in the sim settings.
+ */
+static bool advance(struct run *r, const char *status, const char *k1, const char *v1,
+                    const char *k2, const char *v2, long long answered_ms)
+{
+	struct json_object *doc = NULL, *call, *sim;
+	char now[SIMCALL_MAX_DATE];
+	int fd = simstore_call_lock(r->cfg->state_dir, r->sid);
+	bool ok = false;
+
+	if (simstore_call_get(r->cfg->state_dir, r->sid, &doc) != VERR_OK ||
+	    !json_object_object_get_ex(doc, "call", &call) ||
+	    !json_object_object_get_ex(doc, "sim", &sim)) {
+		log_error("could not load call state", LF_STR("call_sid", r->sid));
+		goto out;
+	}
+	if (get_str(sim, "ended_by") != NULL) {
+		read_ending(r, doc);
+		goto out;
+	}
 	simcall_rfc2822(time(NULL), now);
-	add_str(r->call, "status", status);
-	add_str(r->call, "date_updated", now);
-	if (simstore_call_put(r->cfg->state_dir, r->sid, r->doc) != VERR_OK)
+	add_str(call, "status", status);
+	add_str(call, "date_updated", now);
+	if (k1 != NULL)
+		add_str(call, k1, v1);
+	if (k2 != NULL)
+		add_str(call, k2, v2);
+	if (answered_ms >= 0)
+		json_object_object_add(sim, "answered_ms", json_object_new_int64(answered_ms));
+	if (simstore_call_put(r->cfg->state_dir, r->sid, doc) != VERR_OK)
 		log_error("could not save call state", LF_STR("call_sid", r->sid));
+	ok = true;
+out:
+	simstore_call_unlock(fd);
+	json_object_put(doc);
+	return ok;
+}
+
+/* Sleeps ms real milliseconds, looking every 20 ms whether a call update
+ * ended the call. true (r->ended set) when it did. */
+static bool pause_ms(struct run *r, long long ms)
+{
+	long long end = wall_ms() + ms;
+
+	for (;;) {
+		long long left = end - wall_ms();
+
+		if (simstore_call_ended(r->cfg->state_dir, r->sid)) {
+			struct json_object *doc = NULL;
+
+			simstore_call_get(r->cfg->state_dir, r->sid, &doc);
+			read_ending(r, doc);
+			json_object_put(doc);
+			return true;
+		}
+		if (left <= 0)
+			return false;
+		simcall_sleep_ms(left < 20 ? left : 20);
+	}
 }
 
 static void send_pending(struct run *r, struct pending *p)
@@ -414,6 +519,76 @@ static void emit(struct run *r, unsigned ev, const char *event, const char *stat
 	}
 }
 
+/* The media URL Twilio gives a recording (without an extension). */
+static void recording_url(const struct run *r, char out[SIMCALL_MAX_URI])
+{
+	snprintf(out, SIMCALL_MAX_URI, "https://api.twilio.com/2010-04-01/Accounts/%s/Recordings/%s",
+	         r->cfg->account_sid, r->rec_sid);
+}
+
+/*
+ * One recording status callback (RecordingStatusCallback, with its method)
+ * when the call asked for it and for this status's event: in-progress when
+ * the recording starts, completed (or absent, nothing recorded) when the
+ * call ends. The duplicate scenario delivers the final one twice, same
+ * token.
+ */
+static void recording_emit(struct run *r, const char *status, long long duration_s)
+{
+	const char *url = get_str(r->sim, "recording_status_callback");
+	const char *method = get_str(r->sim, "recording_status_callback_method");
+	const char *track = get_str(r->sim, "recording_track");
+	unsigned mask = (unsigned)get_int(r->sim, "recording_events", SIMREC_COMPLETED);
+	unsigned ev = strcmp(status, "in-progress") == 0 ? SIMREC_IN_PROGRESS
+	              : strcmp(status, "absent") == 0    ? SIMREC_ABSENT
+	                                                 : SIMREC_COMPLETED;
+	char uri[SIMCALL_MAX_URI], num[24], token[SIMCALL_MAX_TOKEN];
+	struct form params = { 0 };
+	long http = 0;
+	int copies, i;
+	bool ok;
+
+	if (!r->recording || url == NULL || (mask & ev) == 0)
+		return;
+	recording_url(r, uri);
+	snprintf(num, sizeof num, "%lld", get_int(r->sim, "recording_channels", 1));
+	ok = form_add(&params, "AccountSid", r->cfg->account_sid) == VERR_OK &&
+	     form_add(&params, "CallSid", r->sid) == VERR_OK &&
+	     form_add(&params, "RecordingSid", r->rec_sid) == VERR_OK &&
+	     form_add(&params, "RecordingUrl", uri) == VERR_OK &&
+	     form_add(&params, "RecordingStatus", status) == VERR_OK &&
+	     form_add(&params, "RecordingChannels", num) == VERR_OK &&
+	     form_add(&params, "RecordingStartTime", r->rec_start) == VERR_OK &&
+	     form_add(&params, "RecordingSource", "OutboundAPI") == VERR_OK &&
+	     form_add(&params, "RecordingTrack", track != NULL ? track : "both") == VERR_OK;
+	if (ok && ev != SIMREC_IN_PROGRESS) {
+		snprintf(num, sizeof num, "%lld", duration_s);
+		ok = form_add(&params, "RecordingDuration", num) == VERR_OK &&
+		     form_add(&params, "ErrorCode", "0") == VERR_OK;
+	}
+	if (!ok) {
+		log_error("could not build a recording callback", LF_STR("call_sid", r->sid));
+		goto out;
+	}
+	rand_hex(token, 16);
+	copies = ev != SIMREC_IN_PROGRESS && r->scen.duplicate ? 2 : 1;
+	for (i = 0; i < copies; i++)
+		simcall_deliver(r->cfg, r->sid, "recording-callback", status, -1, url,
+		                method != NULL ? method : "POST", &params, token, &http, NULL);
+out:
+	form_free(&params);
+}
+
+/* The call was answered: with Record=true a recording starts now. */
+static void recording_start(struct run *r)
+{
+	if (!get_bool(r->sim, "record") || simcall_new_sid("RE", r->rec_sid) != VERR_OK)
+		return;
+	r->recording = true;
+	simcall_rfc2822(time(NULL), r->rec_start);
+	recording_emit(r, "in-progress", 0);
+}
+
 /* Asks the answer URL (then FallbackUrl) for TwiML; true if usable. */
 static bool fetch_answer(struct run *r, struct json_object *sim)
 {
@@ -454,113 +629,199 @@ out:
 	return ok;
 }
 
-static void finish(struct run *r, const char *status, const char *sip, long long talk_s,
-                   bool record)
+/* The terminal status callback (and the recording's final one): status,
+ * its SIP code, the seconds talked. */
+static void terminal(struct run *r, const char *status, const char *sip, long long talk_s)
 {
 	struct form extra = { 0 };
-	char now[SIMCALL_MAX_DATE], secs[24], mins[24], uri[SIMCALL_MAX_URI];
-	char rec_sid[SIMCALL_MAX_SID];
+	char secs[24], mins[24], uri[SIMCALL_MAX_URI];
+	bool recorded = r->recording && strcmp(status, "completed") == 0;
 
-	simcall_rfc2822(time(NULL), now);
 	snprintf(secs, sizeof secs, "%lld", talk_s);
 	snprintf(mins, sizeof mins, "%lld", (talk_s + 59) / 60);
-	add_str(r->call, "end_time", now);
-	add_str(r->call, "duration", secs);
-	save(r, status);
 	if (form_add(&extra, "CallDuration", secs) != VERR_OK ||
 	    form_add(&extra, "Duration", mins) != VERR_OK ||
 	    form_add(&extra, "SipResponseCode", sip) != VERR_OK)
 		goto out;
-	if (record && strcmp(status, "completed") == 0 && simcall_new_sid("RE", rec_sid) == VERR_OK) {
-		snprintf(uri, sizeof uri, "https://api.twilio.com/2010-04-01/Accounts/%s/Recordings/%s",
-		         r->cfg->account_sid, rec_sid);
-		if (form_add(&extra, "RecordingSid", rec_sid) != VERR_OK ||
+	if (recorded) {
+		recording_url(r, uri);
+		if (form_add(&extra, "RecordingSid", r->rec_sid) != VERR_OK ||
 		    form_add(&extra, "RecordingUrl", uri) != VERR_OK ||
 		    form_add(&extra, "RecordingDuration", secs) != VERR_OK)
 			goto out;
 	}
 	emit(r, SIMEV_COMPLETED, "completed", status, &extra);
+	if (r->recording)
+		recording_emit(r, talk_s > 0 ? "completed" : "absent", talk_s);
 out:
 	form_free(&extra);
+}
+
+/* The call ended by itself with status; false when a call update had
+ * ended it first (r->ended set). */
+static bool finish(struct run *r, const char *status, const char *sip, long long talk_s)
+{
+	char now[SIMCALL_MAX_DATE], secs[24];
+
+	simcall_rfc2822(time(NULL), now);
+	snprintf(secs, sizeof secs, "%lld", talk_s);
+	if (!advance(r, status, "end_time", now, "duration", secs, -1))
+		return false;
+	terminal(r, status, sip, talk_s);
+	return true;
+}
+
+/* A call update ended the call: the terminal callback Twilio sends then
+ * (none when no callback was sent yet: a call canceled while queued fires
+ * none), and the recording's. */
+static void ended_by_update(struct run *r)
+{
+	bool completed = strcmp(r->end_status, "completed") == 0;
+
+	log_info("call ended by a call update", LF_STR("call_sid", r->sid),
+	         LF_STR("status", r->end_status));
+	if (r->seq == 0)
+		return;
+	terminal(r, r->end_status, completed ? "200" : "487", completed ? r->end_duration : 0);
 }
 
 void simcall_run(const struct simcfg *cfg, const char *sid)
 {
 	struct run r;
-	struct json_object *sim;
 	size_t i;
+	char now[SIMCALL_MAX_DATE];
 
 	memset(&r, 0, sizeof r);
 	r.cfg = cfg;
 	r.sid = sid;
 	if (simstore_call_get(cfg->state_dir, sid, &r.doc) != VERR_OK ||
 	    !json_object_object_get_ex(r.doc, "call", &r.call) ||
-	    !json_object_object_get_ex(r.doc, "sim", &sim)) {
+	    !json_object_object_get_ex(r.doc, "sim", &r.sim)) {
 		log_error("could not load call state", LF_STR("call_sid", sid));
 		json_object_put(r.doc);
 		return;
 	}
 	r.from = get_str(r.call, "from");
 	r.to = get_str(r.call, "to");
-	r.status_callback = get_str(sim, "status_callback");
-	r.status_callback_method = get_str(sim, "status_callback_method");
-	r.events = (unsigned)get_int(sim, "events", SIMEV_COMPLETED);
+	r.status_callback = get_str(r.sim, "status_callback");
+	r.status_callback_method = get_str(r.sim, "status_callback_method");
+	r.events = (unsigned)get_int(r.sim, "events", SIMEV_COMPLETED);
 	if (r.from == NULL || r.to == NULL) {
 		json_object_put(r.doc);
 		return;
 	}
-	if (get_bool(sim, "test_credentials")) {
+	if (get_bool(r.sim, "test_credentials")) {
 		/* Test credentials never connect nor fire callbacks (TWILIO.md 6). */
 		json_object_put(r.doc);
 		return;
 	}
 	/* With ApplicationSid the StatusCallback* parameters are ignored. */
-	r.callbacks = r.status_callback != NULL && get_str(sim, "application_sid") == NULL;
+	r.callbacks = r.status_callback != NULL && get_str(r.sim, "application_sid") == NULL;
 	if (r.status_callback_method == NULL)
 		r.status_callback_method = "POST";
 	simscen_lookup(r.to, &r.scen);
 	if (r.scen.no_callbacks)
 		r.callbacks = false; /* the callbacks-dropped scenarios: never delivered */
 
+	/* canceled before it was dialed: nothing at all */
+	if (pause_ms(&r, 0))
+		goto ended;
 	emit(&r, SIMEV_INITIATED, "initiated", "initiated", NULL);
-	simcall_sleep_ms(simcfg_scaled_ms(cfg, r.scen.ring_ms));
+	if (pause_ms(&r, simcfg_scaled_ms(cfg, r.scen.ring_ms)))
+		goto ended;
 	if (r.scen.outcome == SIMSCEN_FAILED) {
-		finish(&r, "failed", "404", 0, false);
+		if (!finish(&r, "failed", "404", 0))
+			goto ended;
 		goto flush;
 	}
-	save(&r, "ringing");
+	if (!advance(&r, "ringing", NULL, NULL, NULL, NULL, -1))
+		goto ended;
 	emit(&r, SIMEV_RINGING, "ringing", "ringing", NULL);
 	if (r.scen.outcome == SIMSCEN_BUSY) {
-		simcall_sleep_ms(simcfg_scaled_ms(cfg, r.scen.answer_ms));
-		finish(&r, "busy", "486", 0, false);
+		if (pause_ms(&r, simcfg_scaled_ms(cfg, r.scen.answer_ms)) || !finish(&r, "busy", "486", 0))
+			goto ended;
 		goto flush;
 	}
 	if (r.scen.outcome == SIMSCEN_NO_ANSWER) {
-		simcall_sleep_ms(simcfg_scaled_ms(cfg, get_int(sim, "timeout", 60) * 1000));
-		finish(&r, "no-answer", "487", 0, false);
+		if (pause_ms(&r, simcfg_scaled_ms(cfg, get_int(r.sim, "timeout", 60) * 1000)) ||
+		    !finish(&r, "no-answer", "487", 0))
+			goto ended;
 		goto flush;
 	}
-	simcall_sleep_ms(simcfg_scaled_ms(cfg, r.scen.answer_ms));
-	if (!fetch_answer(&r, sim)) {
-		finish(&r, "failed", "500", 0, false);
+	if (pause_ms(&r, simcfg_scaled_ms(cfg, r.scen.answer_ms)))
+		goto ended;
+	if (!fetch_answer(&r, r.sim)) {
+		if (!finish(&r, "failed", "500", 0))
+			goto ended;
 		goto flush;
 	}
-	{
-		char now[SIMCALL_MAX_DATE];
-
-		simcall_rfc2822(time(NULL), now);
-		add_str(r.call, "start_time", now);
-	}
-	save(&r, "in-progress");
+	simcall_rfc2822(time(NULL), now);
+	if (!advance(&r, "in-progress", "start_time", now, NULL, NULL, wall_ms()))
+		goto ended;
 	emit(&r, SIMEV_ANSWERED, "answered", "in-progress", NULL);
-	simcall_sleep_ms(simcfg_scaled_ms(cfg, r.scen.talk_ms));
-	finish(&r, "completed", "200", r.scen.talk_ms / 1000, get_bool(sim, "record"));
+	recording_start(&r);
+	if (pause_ms(&r, simcfg_scaled_ms(cfg, r.scen.talk_ms)))
+		goto ended;
+	if (!finish(&r, "completed", "200", r.scen.talk_ms / 1000))
+		goto ended;
+	goto flush;
+ended:
+	ended_by_update(&r);
 flush:
 	for (i = r.npending; i > 0; i--) {
 		send_pending(&r, &r.pending[i - 1]);
 		form_free(&r.pending[i - 1].params);
 	}
 	json_object_put(r.doc);
+}
+
+enum verr simcall_update(const struct simcfg *cfg, const char *sid, const char *status,
+                         struct json_object **out)
+{
+	struct json_object *doc = NULL, *call, *sim;
+	const char *cur;
+	char now[SIMCALL_MAX_DATE], secs[24];
+	int fd;
+	enum verr e;
+
+	*out = NULL;
+	fd = simstore_call_lock(cfg->state_dir, sid);
+	if (fd < 0)
+		return VERR_IO;
+	e = simstore_call_get(cfg->state_dir, sid, &doc);
+	if (e != VERR_OK || !json_object_object_get_ex(doc, "call", &call) ||
+	    !json_object_object_get_ex(doc, "sim", &sim) || (cur = get_str(call, "status")) == NULL) {
+		e = e == VERR_NOTFOUND ? VERR_NOTFOUND : VERR_IO;
+		goto out;
+	}
+	if (strcmp(cur, "queued") != 0 && strcmp(cur, "ringing") != 0 &&
+	    strcmp(cur, "in-progress") != 0) {
+		e = VERR_CONFLICT; /* it has ended: Twilio's 21220 */
+		goto out;
+	}
+	/* canceled leaves a call in progress alone; completed ends it whatever
+	 * its stage, and a call not answered yet then counts as canceled */
+	if (strcmp(cur, "in-progress") != 0 || strcmp(status, "completed") == 0) {
+		bool talked = strcmp(cur, "in-progress") == 0;
+
+		simcall_rfc2822(time(NULL), now);
+		snprintf(secs, sizeof secs, "%lld",
+		         talked ? nominal_s(cfg, get_int(sim, "answered_ms", wall_ms()), wall_ms()) : 0);
+		add_str(call, "status", talked ? "completed" : "canceled");
+		add_str(call, "date_updated", now);
+		add_str(call, "end_time", now);
+		add_str(call, "duration", secs);
+		add_str(sim, "ended_by", status);
+		if ((e = simstore_call_put(cfg->state_dir, sid, doc)) != VERR_OK ||
+		    (e = simstore_call_mark_ended(cfg->state_dir, sid)) != VERR_OK)
+			goto out;
+	}
+	*out = json_object_get(call);
+	e = VERR_OK;
+out:
+	simstore_call_unlock(fd);
+	json_object_put(doc);
+	return e;
 }
 
 /* In the grandchild: drop everything inherited from the FastCGI worker. */

@@ -45,8 +45,24 @@ struct json_object *simcall_state_new(const struct simcfg *cfg, const char *sid,
  */
 enum verr simcall_spawn(const struct simcfg *cfg, const char *sid);
 
-/* Plays the call sid (loaded from the store). Runs in the call process. */
+/* Plays the call sid (loaded from the store). Runs in the call process;
+ * between its steps it notices a call update that ended the call
+ * (simcall_update) and then sends what Twilio sends for it. */
 void simcall_run(const struct simcfg *cfg, const char *sid);
+
+/*
+ * Calls update with Status=status ("canceled" or "completed", checked by
+ * the caller) on call sid's document, under its lock, as Twilio does it:
+ * canceled ends a queued or ringing call (status canceled) and leaves one in
+ * progress alone; completed ends it whatever its stage (canceled when not
+ * answered yet, else completed with the seconds talked). The call's process
+ * then sends the terminal status callback (none when it had sent none yet)
+ * and, for a recorded call, the recording's. *out receives a new reference
+ * to the Call resource (caller puts). VERR_NOTFOUND (no such call),
+ * VERR_CONFLICT (it has already ended: Twilio answers 21220), VERR_IO.
+ */
+enum verr simcall_update(const struct simcfg *cfg, const char *sid, const char *status,
+                         struct json_object **out);
 
 /*
  * Adds the parameters every voice webhook carries (CallSid, AccountSid,

@@ -392,6 +392,18 @@ enum verr simparams_validate(const struct form *f, struct simcall_req *out, stru
 	if ((v = get(f, "Timeout")) != NULL)
 		(void)num_parse(v, 1, 600, &out->timeout);
 	out->record = (v = get(f, "Record")) != NULL && strcasecmp(v, "true") == 0;
+	out->recording_status_callback = get(f, "RecordingStatusCallback");
+	out->recording_status_callback_method = get(f, "RecordingStatusCallbackMethod") != NULL
+	                                            ? get(f, "RecordingStatusCallbackMethod")
+	                                            : "POST";
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->params[i].key, "RecordingStatusCallbackEvent") == 0)
+			(void)tokens_ok(f->params[i].value, rec_events, &out->recording_events);
+	if (out->recording_events == 0)
+		out->recording_events = SIMREC_COMPLETED;
+	out->recording_channels = (v = get(f, "RecordingChannels")) != NULL && strcmp(v, "dual") == 0
+	                              ? 2 : 1;
+	out->recording_track = get(f, "RecordingTrack") != NULL ? get(f, "RecordingTrack") : "both";
 	for (i = 0; i < f->n; i++)
 		if (strcmp(f->params[i].key, "StatusCallbackEvent") == 0)
 			(void)tokens_ok(f->params[i].value, call_events, &out->events);

@@ -41,6 +41,13 @@ const struct simparam_spec *simparams_specs(size_t *n);
 /* Static name of a type as the OAS spells it ("string", "integer", ...). */
 const char *simparams_type_name(enum simparam_type t);
 
+/* RecordingStatusCallbackEvent values, as a bit mask. */
+enum simrecevent {
+	SIMREC_IN_PROGRESS = 1u << 0,
+	SIMREC_COMPLETED = 1u << 1,
+	SIMREC_ABSENT = 1u << 2,
+};
+
 /* StatusCallbackEvent values (call_enum_event), as a bit mask. */
 enum simevent {
 	SIMEV_INITIATED = 1u << 0,
@@ -69,6 +76,11 @@ struct simcall_req {
 	unsigned events;                  /* simevent mask; SIMEV_COMPLETED by default */
 	long long timeout;                /* seconds, default 60 */
 	bool record;
+	const char *recording_status_callback;        /* NULL: no recording callbacks */
+	const char *recording_status_callback_method; /* default "POST" */
+	unsigned recording_events;        /* simrecevent mask; SIMREC_COMPLETED by default */
+	int recording_channels;           /* 1 (mono, default) or 2 (dual) */
+	const char *recording_track;      /* "inbound", "outbound", "both" (default) */
 	bool test_credentials;            /* From is the magic +15005550006 */
 };
 

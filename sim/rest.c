@@ -18,6 +18,9 @@
 #include "scenario.h"
 #include "store.h"
 #include "server.h"
+#include "sig.h"
+#include "num.h"
+#include "buf.h"
 
 #define SIMREST_MAX_AUTH 512
 #define SIMREST_MAX_USER 128
@@ -240,6 +243,262 @@ out:
 	json_object_put(doc);
 }
 
+/* UpdateCallRequest's form parameters (twilio_api_v2010.json); only Status
+ * is simulated. */
+static const char *const update_params[] = { "Url", "Method", "Status", "FallbackUrl",
+	"FallbackMethod", "StatusCallback", "StatusCallbackMethod", "Twiml", "TimeLimit", NULL };
+
+static bool listed(const char *const *list, const char *k)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(*list, k) == 0)
+			return true;
+	return false;
+}
+
+/* POST …/Calls/{Sid}.json: Status=canceled or completed (simcall_update). */
+static void update_call(const struct simcfg *cfg, const struct form *f, const char *sid,
+                        const char *path, struct http_resp *resp, struct outcome *oc)
+{
+	struct json_object *call = NULL;
+	const char *status = form_get(f, "Status");
+	char msg[128];
+	size_t i;
+	enum verr e;
+
+	str_copy(oc->call_sid, sizeof oc->call_sid, sid);
+	for (i = 0; i < f->n; i++) {
+		const char *k = f->params[i].key;
+
+		if (!listed(update_params, k)) {
+			snprintf(msg, sizeof msg, "Unknown parameter: %.60s", k);
+			twilio_error(resp, oc, 400, 20001, msg);
+			return;
+		}
+		if (form_count(f, k) > 1) {
+			snprintf(msg, sizeof msg, "Parameter %s was given more than once", k);
+			twilio_error(resp, oc, 400, 21200, msg);
+			return;
+		}
+		if (strcmp(k, "Status") != 0) {
+			snprintf(msg, sizeof msg, "Parameter %s is not simulated (only Status is)", k);
+			twilio_error(resp, oc, 400, 20001, msg);
+			return;
+		}
+	}
+	if (status != NULL && strcmp(status, "canceled") != 0 && strcmp(status, "completed") != 0) {
+		twilio_error(resp, oc, 400, 21200, "Invalid value for parameter Status");
+		return;
+	}
+	if (status == NULL) { /* nothing to change: the call as it is */
+		fetch_call(cfg, cfg->account_sid, sid, path, resp, oc);
+		return;
+	}
+	e = simcall_update(cfg, sid, status, &call);
+	if (e == VERR_NOTFOUND) {
+		not_found(resp, oc, path);
+	} else if (e == VERR_CONFLICT) {
+		twilio_error(resp, oc, 400, 21220, "Call is not in-progress. Cannot redirect.");
+	} else if (e != VERR_OK) {
+		log_error("could not update a call", LF_STR("call_sid", sid));
+		twilio_error(resp, oc, 500, 20500, "Internal Server Error");
+	} else {
+		send_json(resp, 200, call);
+		log_info("call updated", LF_STR("call_sid", sid), LF_STR("status", status));
+	}
+	json_object_put(call);
+}
+
+/* "PN" + 32 hex, the same for the same number and list every time. */
+static void number_sid(const char *list, const char *number, char out[SIMCALL_MAX_SID])
+{
+	char in[64], hex[SIG_SHA256_HEX];
+
+	snprintf(in, sizeof in, "%s:%s", list, number);
+	if (sig_sha256_hex(in, strlen(in), hex) != VERR_OK)
+		memset(hex, '0', 32);
+	out[0] = 'P';
+	out[1] = 'N';
+	memcpy(out + 2, hex, 32);
+	out[34] = '\0';
+}
+
+/* One IncomingPhoneNumber or OutgoingCallerId resource (every property of
+ * its OAS schema). */
+static struct json_object *number_json(const struct simcfg *cfg, bool incoming,
+                                       const char *number)
+{
+	struct json_object *o = json_object_new_object(), *caps;
+	char sid[SIMCALL_MAX_SID], uri[160], fmt[SIMPARAMS_MAX_FORMATTED], now[SIMCALL_MAX_DATE];
+
+	if (o == NULL)
+		return NULL;
+	number_sid(incoming ? "incoming" : "callerid", number, sid);
+	simparams_format_number(number, fmt);
+	simcall_rfc2822(time(NULL), now);
+	snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s/%s/%s.json", cfg->account_sid,
+	         incoming ? "IncomingPhoneNumbers" : "OutgoingCallerIds", sid);
+	json_object_object_add(o, "account_sid", json_object_new_string(cfg->account_sid));
+	json_object_object_add(o, "date_created", json_object_new_string(now));
+	json_object_object_add(o, "date_updated", json_object_new_string(now));
+	json_object_object_add(o, "friendly_name", json_object_new_string(fmt));
+	json_object_object_add(o, "phone_number", json_object_new_string(number));
+	json_object_object_add(o, "sid", json_object_new_string(sid));
+	json_object_object_add(o, "uri", json_object_new_string(uri));
+	if (!incoming)
+		return o;
+	caps = json_object_new_object();
+	json_object_object_add(caps, "mms", json_object_new_boolean(1));
+	json_object_object_add(caps, "sms", json_object_new_boolean(1));
+	json_object_object_add(caps, "voice", json_object_new_boolean(1));
+	json_object_object_add(caps, "fax", json_object_new_boolean(0));
+	json_object_object_add(o, "address_sid", NULL);
+	json_object_object_add(o, "address_requirements", json_object_new_string("none"));
+	json_object_object_add(o, "api_version", json_object_new_string("2010-04-01"));
+	json_object_object_add(o, "beta", json_object_new_boolean(0));
+	json_object_object_add(o, "capabilities", caps);
+	json_object_object_add(o, "identity_sid", NULL);
+	json_object_object_add(o, "origin", json_object_new_string("twilio"));
+	json_object_object_add(o, "sms_application_sid", NULL);
+	json_object_object_add(o, "sms_fallback_method", json_object_new_string("POST"));
+	json_object_object_add(o, "sms_fallback_url", NULL);
+	json_object_object_add(o, "sms_method", json_object_new_string("POST"));
+	json_object_object_add(o, "sms_url", NULL);
+	json_object_object_add(o, "status_callback", NULL);
+	json_object_object_add(o, "status_callback_method", json_object_new_string("POST"));
+	json_object_object_add(o, "trunk_sid", NULL);
+	json_object_object_add(o, "voice_receive_mode", json_object_new_string("voice"));
+	json_object_object_add(o, "voice_application_sid", NULL);
+	json_object_object_add(o, "voice_caller_id_lookup", json_object_new_boolean(0));
+	json_object_object_add(o, "voice_fallback_method", json_object_new_string("POST"));
+	json_object_object_add(o, "voice_fallback_url", NULL);
+	json_object_object_add(o, "voice_method", json_object_new_string("POST"));
+	json_object_object_add(o, "voice_url", NULL);
+	json_object_object_add(o, "emergency_status", json_object_new_string("Inactive"));
+	json_object_object_add(o, "emergency_address_sid", NULL);
+	json_object_object_add(o, "emergency_address_status", json_object_new_string("unregistered"));
+	json_object_object_add(o, "bundle_sid", NULL);
+	json_object_object_add(o, "status", json_object_new_string("in-use"));
+	json_object_object_add(o, "type", json_object_new_string("local"));
+	return o;
+}
+
+/* GET …/IncomingPhoneNumbers.json or …/OutgoingCallerIds.json: the
+ * configured numbers (SIM_INCOMING_NUMBERS, SIM_CALLER_IDS) whose number
+ * contains PhoneNumber, one page (ListIncomingPhoneNumber,
+ * ListOutgoingCallerId). Query parameters outside the OAS list are refused
+ * (20001), as for Calls create. */
+static void list_numbers(const struct simcfg *cfg, const struct http_req *req, bool incoming,
+                         struct http_resp *resp, struct outcome *oc)
+{
+	static const char *const in_params[] = { "Beta", "FriendlyName", "PhoneNumber", "Origin",
+		"PageSize", "Page", "PageToken", NULL };
+	static const char *const out_params[] = { "PhoneNumber", "FriendlyName", "PageSize", "Page",
+		"PageToken", NULL };
+	const char *resource = incoming ? "IncomingPhoneNumbers" : "OutgoingCallerIds";
+	const char (*numbers)[SIMCFG_MAX_E164] = incoming ? cfg->numbers : cfg->caller_ids;
+	size_t count = incoming ? cfg->nnumbers : cfg->ncaller_ids, i;
+	struct form q = { 0 };
+	struct json_object *o = NULL, *arr;
+	const char *want, *v;
+	long long size = 50, page = 0;
+	char uri[SIMCFG_MAX_PATH], msg[128];
+
+	if (form_parse(req->query, strlen(req->query), &q, NULL, 0) != VERR_OK) {
+		twilio_error(resp, oc, 400, 21200, "Invalid query string");
+		return;
+	}
+	for (i = 0; i < q.n; i++) {
+		const char *k = q.params[i].key;
+
+		if (!listed(incoming ? in_params : out_params, k)) {
+			snprintf(msg, sizeof msg, "Unknown parameter: %.60s", k);
+			twilio_error(resp, oc, 400, 20001, msg);
+			goto out;
+		}
+		if (form_count(&q, k) > 1) {
+			snprintf(msg, sizeof msg, "Parameter %s was given more than once", k);
+			twilio_error(resp, oc, 400, 21200, msg);
+			goto out;
+		}
+	}
+	if (((v = form_get(&q, "PageSize")) != NULL && !num_parse(v, 1, 1000, &size)) ||
+	    ((v = form_get(&q, "Page")) != NULL && !num_parse(v, 0, 1000000, &page))) {
+		twilio_error(resp, oc, 400, 21200, "Invalid value for parameter PageSize or Page");
+		goto out;
+	}
+	want = form_get(&q, "PhoneNumber");
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	if (o == NULL || arr == NULL) {
+		json_object_put(arr);
+		twilio_error(resp, oc, 500, 20500, "Internal Server Error");
+		goto out;
+	}
+	for (i = 0; page == 0 && i < count && (long long)json_object_array_length(arr) < size; i++)
+		if (want == NULL || strstr(numbers[i], want) != NULL)
+			json_object_array_add(arr, number_json(cfg, incoming, numbers[i]));
+	snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s/%s.json%s%s", cfg->account_sid, resource,
+	         req->query[0] ? "?" : "", req->query);
+	json_object_object_add(o, "end", json_object_new_int64(
+	        json_object_array_length(arr) > 0 ? (long long)json_object_array_length(arr) - 1 : 0));
+	json_object_object_add(o, "first_page_uri", json_object_new_string(uri));
+	json_object_object_add(o, "next_page_uri", NULL);
+	json_object_object_add(o, "page", json_object_new_int64(page));
+	json_object_object_add(o, "page_size", json_object_new_int64(size));
+	json_object_object_add(o, "previous_page_uri", NULL);
+	json_object_object_add(o, "start", json_object_new_int(0));
+	json_object_object_add(o, "uri", json_object_new_string(uri));
+	json_object_object_add(o, incoming ? "incoming_phone_numbers" : "outgoing_caller_ids", arr);
+	send_json(resp, 200, o);
+out:
+	json_object_put(o);
+	form_free(&q);
+}
+
+/* GET /2010-04-01/Accounts/{Sid}.json (FetchAccount): SIM_ACCOUNT_NAME,
+ * SIM_ACCOUNT_STATUS, SIM_ACCOUNT_TYPE; auth_token is never echoed. */
+static void fetch_account(const struct simcfg *cfg, struct http_resp *resp)
+{
+	static const char *const subs[] = {
+		"addresses", "Addresses", "applications", "Applications",
+		"authorized_connect_apps", "AuthorizedConnectApps",
+		"available_phone_numbers", "AvailablePhoneNumbers", "balance", "Balance",
+		"calls", "Calls", "conferences", "Conferences", "connect_apps", "ConnectApps",
+		"incoming_phone_numbers", "IncomingPhoneNumbers", "keys", "Keys",
+		"messages", "Messages", "notifications", "Notifications",
+		"outgoing_caller_ids", "OutgoingCallerIds", "queues", "Queues",
+		"recordings", "Recordings", "short_codes", "SMS/ShortCodes",
+		"signing_keys", "SigningKeys", "sip", "SIP", "transcriptions", "Transcriptions",
+		"usage", "Usage",
+	};
+	struct json_object *o = json_object_new_object(), *sr = json_object_new_object();
+	char uri[160], now[SIMCALL_MAX_DATE];
+	size_t i;
+
+	simcall_rfc2822(time(NULL), now);
+	for (i = 0; sr != NULL && i < sizeof subs / sizeof subs[0]; i += 2) {
+		snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s/%s.json", cfg->account_sid, subs[i + 1]);
+		json_object_object_add(sr, subs[i], json_object_new_string(uri));
+	}
+	snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s.json", cfg->account_sid);
+	if (o != NULL) {
+		json_object_object_add(o, "auth_token", NULL);
+		json_object_object_add(o, "date_created", json_object_new_string(now));
+		json_object_object_add(o, "date_updated", json_object_new_string(now));
+		json_object_object_add(o, "friendly_name", json_object_new_string(cfg->account_name));
+		json_object_object_add(o, "owner_account_sid", json_object_new_string(cfg->account_sid));
+		json_object_object_add(o, "sid", json_object_new_string(cfg->account_sid));
+		json_object_object_add(o, "status", json_object_new_string(cfg->account_status));
+		json_object_object_add(o, "subresource_uris", json_object_get(sr));
+		json_object_object_add(o, "type", json_object_new_string(cfg->account_type));
+		json_object_object_add(o, "uri", json_object_new_string(uri));
+	}
+	json_object_put(sr);
+	send_json(resp, 200, o);
+	json_object_put(o);
+}
+
 /* GET …/Calls.json (ListCall, sim/calllist.h): the account's calls that
  * match the query, newest first, one page. */
 static void list_calls(const struct simcfg *cfg, const char *query, struct http_resp *resp,
@@ -280,6 +539,18 @@ static void twilio_route(const struct simcfg *cfg, const struct http_req *req,
 		twilio_error(resp, oc, 401, 20003, "Authenticate");
 		return;
 	}
+	if (slash == NULL && n == 34 + 5 && strcmp(rest + 34, ".json") == 0) {
+		/* the account itself: /2010-04-01/Accounts/{Sid}.json */
+		if (strncmp(rest, cfg->account_sid, 34) != 0) {
+			http_resp_header(resp, "WWW-Authenticate", "Basic realm=\"Twilio API\"");
+			twilio_error(resp, oc, 401, 20003, "Authenticate");
+		} else if (strcmp(req->method, "GET") == 0) {
+			fetch_account(cfg, resp);
+		} else {
+			twilio_error(resp, oc, 405, 20004, "Method not allowed");
+		}
+		return;
+	}
 	if (n >= sizeof account || slash == NULL) {
 		not_found(resp, oc, req->path);
 		return;
@@ -301,6 +572,14 @@ static void twilio_route(const struct simcfg *cfg, const struct http_req *req,
 			twilio_error(resp, oc, 405, 20004, "Method not allowed");
 		return;
 	}
+	if (strcmp(slash, "/IncomingPhoneNumbers.json") == 0 ||
+	    strcmp(slash, "/OutgoingCallerIds.json") == 0) {
+		if (strcmp(req->method, "GET") == 0)
+			list_numbers(cfg, req, slash[1] == 'I', resp, oc);
+		else
+			twilio_error(resp, oc, 405, 20004, "Method not allowed");
+		return;
+	}
 	if (strncmp(slash, "/Calls/", 7) == 0 && strlen(slash + 7) == 34 + 5 &&
 	    strcmp(slash + 7 + 34, ".json") == 0) {
 		memcpy(sid, slash + 7, 34);
@@ -309,6 +588,8 @@ static void twilio_route(const struct simcfg *cfg, const struct http_req *req,
 			not_found(resp, oc, req->path);
 		} else if (strcmp(req->method, "GET") == 0) {
 			fetch_call(cfg, account, sid, req->path, resp, oc);
+		} else if (strcmp(req->method, "POST") == 0) {
+			update_call(cfg, f, sid, req->path, resp, oc);
 		} else {
 			twilio_error(resp, oc, 405, 20004, "Method not allowed");
 		}

@@ -10,6 +10,9 @@
  *   POST /2010-04-01/Accounts/{AccountSid}/Calls.json        create a call
  *   GET  /2010-04-01/Accounts/{AccountSid}/Calls.json        list calls (sim/calllist.h)
  *   GET  /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json  fetch a call
+ *   POST /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json  update (Status)
+ *   GET  /2010-04-01/Accounts/{Sid}.json                     fetch the account
+ *   GET  …/IncomingPhoneNumbers.json, …/OutgoingCallerIds.json  list numbers
  *   GET|DELETE /_sim/requests, /_sim/callbacks   introspection for tests
  *   GET  /_sim/params, /_sim/scenarios, /_sim/calls/{Sid}, /_sim/healthz
  * Twilio routes answer Twilio's error shape {code,message,more_info,status};

@@ -12,6 +12,7 @@ static const struct simscen_row rows[] = {
 	{ "+14155550106", "rate-limited", "REST answers 429 with code 20429; no call is created" },
 	{ "+14155550107", "server-error", "REST answers 500 with code 20500; no call is created" },
 	{ "+14155550108", "slow", "REST answer held back SIM_SLOW_MS (real time, never scaled); the call is created and proceeds as answered" },
+	{ "+14155550109", "long", "answered; completed after 600 s, unless canceled or hung up first (Calls update)" },
 	{ "+1415555011N", "talk-N", "answered; completed after N seconds (N = 0..9; CallDuration N)" },
 	{ "+14155550180", "callbacks-dropped", "answered and completed, but no status callback is ever delivered" },
 	{ "+14155550181", "reply-lost", "the call is created and proceeds as answered, but the REST answer is cut off mid-body (201, unreadable JSON)" },
@@ -56,6 +57,8 @@ bool simscen_by_name(const char *name, struct simscen *s)
 		s->fault = SIMFAULT_500;
 	} else if (strcmp(name, "slow") == 0) {
 		s->fault = SIMFAULT_SLOW;
+	} else if (strcmp(name, "long") == 0) {
+		s->talk_ms = SIMSCEN_LONG_MS;
 	} else if (strcmp(name, "callbacks-dropped") == 0) {
 		s->no_callbacks = true;
 	} else if (strcmp(name, "reply-lost") == 0) {
@@ -84,7 +87,7 @@ void simscen_lookup(const char *to, struct simscen *out)
 	static const char prefix[] = "+141555501";
 	static const char *const by_digit[] = {
 		"answered", "busy", "no-answer", "failed", "out-of-order",
-		"duplicate", "rate-limited", "server-error", "slow", NULL,
+		"duplicate", "rate-limited", "server-error", "slow", "long",
 	};
 	char talk[] = "talk-0";
 

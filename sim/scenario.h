@@ -41,6 +41,7 @@ struct simscen {
 #define SIMSCEN_RING_MS 1000
 #define SIMSCEN_ANSWER_MS 2000
 #define SIMSCEN_TALK_MS 5000
+#define SIMSCEN_LONG_MS 600000 /* the long scenario: time to cancel or hang up */
 
 /* Fills *out with the scenario for an E.164 To number; the default
  * (answered, completed after SIMSCEN_TALK_MS) for any number not listed. */

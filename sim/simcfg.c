@@ -43,6 +43,42 @@ static enum verr bad(char *err, size_t errsz, const char *name, const char *what
 	return VERR_CONFIG;
 }
 
+/* '+' then 2 to 15 digits, the first not 0. */
+static bool is_e164(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n < 3 || n > 16 || s[0] != '+' || s[1] == '0')
+		return false;
+	for (i = 1; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* A comma list of E.164 numbers into out (at most SIMCFG_MAX_NUMBERS). */
+static bool parse_numbers(const char *v, char out[][SIMCFG_MAX_E164], size_t *n)
+{
+	const char *p = v;
+
+	*n = 0;
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+
+		if (len > 0) {
+			if (*n == SIMCFG_MAX_NUMBERS || !is_e164(p, len))
+				return false;
+			memcpy(out[*n], p, len);
+			out[*n][len] = '\0';
+			(*n)++;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return true;
+}
+
 /* Strict decimal float: digits with an optional fraction, nothing else. */
 static bool parse_scale(const char *s, double *out)
 {
@@ -117,6 +153,36 @@ enum verr simcfg_load(struct simcfg *cfg, char *err, size_t errsz)
 	v = config_get("SIM_SLOW_MS");
 	if (v != NULL && v[0] != '\0' && !num_parse(v, 1000, 600000, &cfg->slow_ms))
 		return bad(err, errsz, "SIM_SLOW_MS", "must be an integer from 1000 to 600000");
+
+	v = config_get("SIM_ACCOUNT_NAME");
+	str_copy(cfg->account_name, sizeof cfg->account_name, "Simulated account");
+	if (v != NULL && v[0] != '\0') {
+		size_t i;
+
+		for (i = 0; v[i] != '\0'; i++)
+			if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+				return bad(err, errsz, "SIM_ACCOUNT_NAME", "must be printable");
+		if (!str_copy(cfg->account_name, sizeof cfg->account_name, v))
+			return bad(err, errsz, "SIM_ACCOUNT_NAME", "must be at most 64 bytes");
+	}
+	v = config_get("SIM_ACCOUNT_STATUS");
+	str_copy(cfg->account_status, sizeof cfg->account_status, v != NULL && v[0] ? v : "active");
+	if (strcmp(cfg->account_status, "active") != 0 && strcmp(cfg->account_status, "suspended") != 0 &&
+	    strcmp(cfg->account_status, "closed") != 0)
+		return bad(err, errsz, "SIM_ACCOUNT_STATUS", "must be active, suspended or closed");
+	v = config_get("SIM_ACCOUNT_TYPE");
+	str_copy(cfg->account_type, sizeof cfg->account_type, v != NULL && v[0] ? v : "Full");
+	if (strcmp(cfg->account_type, "Full") != 0 && strcmp(cfg->account_type, "Trial") != 0)
+		return bad(err, errsz, "SIM_ACCOUNT_TYPE", "must be Full or Trial");
+	v = config_get("SIM_INCOMING_NUMBERS");
+	if (v == NULL || v[0] == '\0')
+		v = config_get("TWILIO_FROM_NUMBER");
+	if (v != NULL && !parse_numbers(v, cfg->numbers, &cfg->nnumbers))
+		return bad(err, errsz, "SIM_INCOMING_NUMBERS",
+		           "must be a comma list of at most 16 E.164 numbers");
+	v = config_get("SIM_CALLER_IDS");
+	if (v != NULL && !parse_numbers(v, cfg->caller_ids, &cfg->ncaller_ids))
+		return bad(err, errsz, "SIM_CALLER_IDS", "must be a comma list of at most 16 E.164 numbers");
 
 	v = config_get("LOG_LEVEL");
 	if (v != NULL && v[0] != '\0') {

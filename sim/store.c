@@ -104,6 +104,57 @@ enum verr simstore_call_get(const char *dir, const char *sid, struct json_object
 	return e;
 }
 
+int simstore_call_lock(const char *dir, const char *sid)
+{
+	char path[SIMSTORE_MAX_PATH];
+	int fd;
+
+	if (!simstore_sid_ok(sid, "CA"))
+		return -1;
+	snprintf(path, sizeof path, "%s/calls/%s.lock", dir, sid);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+void simstore_call_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the flock */
+}
+
+enum verr simstore_call_mark_ended(const char *dir, const char *sid)
+{
+	char path[SIMSTORE_MAX_PATH];
+	int fd;
+
+	if (!simstore_sid_ok(sid, "CA"))
+		return VERR_INVALID;
+	snprintf(path, sizeof path, "%s/calls/%s.ended", dir, sid);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return VERR_IO;
+	close(fd);
+	return VERR_OK;
+}
+
+int simstore_call_ended(const char *dir, const char *sid)
+{
+	char path[SIMSTORE_MAX_PATH];
+
+	if (!simstore_sid_ok(sid, "CA"))
+		return 0;
+	snprintf(path, sizeof path, "%s/calls/%s.ended", dir, sid);
+	return access(path, F_OK) == 0;
+}
+
 static int open_log(const char *dir, enum simstore_log which, int flags, int lock)
 {
 	char path[SIMSTORE_MAX_PATH];

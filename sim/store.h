@@ -10,6 +10,8 @@
  * and every call process sees the same thing:
  *   calls/<CallSid>.json  one JSON document per call, replaced atomically
  *                         (write to a temporary file, then rename)
+ *   calls/<CallSid>.lock  its lock for read-modify-write (flock)
+ *   calls/<CallSid>.ended present once a call update ended it
  *   requests.jsonl        one line per REST request received
  *   callbacks.jsonl       one line per webhook delivery attempted
  * Log appends and reads hold flock(2) on the log file.
@@ -33,6 +35,21 @@ enum verr simstore_call_put(const char *dir, const char *sid, struct json_object
 /* Reads the document of call sid; caller frees *out with json_object_put.
  * VERR_NOTFOUND, VERR_INVALID (bad sid or unreadable JSON), VERR_IO. */
 enum verr simstore_call_get(const char *dir, const char *sid, struct json_object **out);
+
+/*
+ * Takes the exclusive lock of call sid's document (flock on
+ * calls/<sid>.lock), so that a read-modify-write of it by the REST API (a
+ * call update) and by the call's process never interleave. Returns the
+ * lock's descriptor, or -1 (bad sid, or the file cannot be opened).
+ */
+int simstore_call_lock(const char *dir, const char *sid);
+/* Releases a lock from simstore_call_lock; fd may be -1. */
+void simstore_call_unlock(int fd);
+
+/* Marks call sid as ended through the REST API (calls/<sid>.ended), for its
+ * process to notice between steps; and tells whether it is. */
+enum verr simstore_call_mark_ended(const char *dir, const char *sid);
+int simstore_call_ended(const char *dir, const char *sid);
 
 /* Appends rec (borrowed) as one line. VERR_TOOBIG, VERR_IO, VERR_NOMEM. */
 enum verr simstore_log_append(const char *dir, enum simstore_log which, struct json_object *rec);

@@ -151,6 +151,9 @@ def up(itest, source):
         # calls at unpredictable times (test_reconcile runs it in private
         # workers with a short delay)
         "VOICE_RECONCILE_AFTER_S": "0",
+        # a verified caller ID of the simulated account besides its number
+        # (TWILIO_FROM_NUMBER): test_twilio_check
+        "SIM_CALLER_IDS": "+14155550198",
     })
     if os.environ.get("VOICE_BUILD_DIR"):
         env["VOICE_BUILD_DIR"] = os.environ["VOICE_BUILD_DIR"]

@@ -33,7 +33,7 @@ static void test_scenarios(void **state)
 		{ "+14155550106", SIMSCEN_ANSWER, SIMFAULT_429, false, false, 5000 },
 		{ "+14155550107", SIMSCEN_ANSWER, SIMFAULT_500, false, false, 5000 },
 		{ "+14155550108", SIMSCEN_ANSWER, SIMFAULT_SLOW, false, false, 5000 },
-		{ "+14155550109", SIMSCEN_ANSWER, SIMFAULT_NONE, false, false, 5000 },
+		{ "+14155550109", SIMSCEN_ANSWER, SIMFAULT_NONE, false, false, 600000 },
 		{ "+14155550110", SIMSCEN_ANSWER, SIMFAULT_NONE, false, false, 0 },
 		{ "+14155550117", SIMSCEN_ANSWER, SIMFAULT_NONE, false, false, 7000 },
 		{ "+14155550120", SIMSCEN_ANSWER, SIMFAULT_NONE, false, false, 5000 },
