@@ -1,6 +1,7 @@
 #include "callctl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -9,6 +10,8 @@
 #include "callback.h"
 #include "log.h"
 #include "metrics.h"
+
+#define MAX_TOKEN (sizeof "hangup:" + TWILIO_MAX_SID + TWILIO_MAX_STATUS) /* source:sid:status */
 
 #define JSON_TYPE "application/json; charset=utf-8"
 
@@ -93,6 +96,68 @@ static void twilio_failed(const struct twilio_error *terr, struct http_resp *res
 	}
 }
 
+static bool add(struct json_object *o, const char *key, const char *v)
+{
+	struct json_object *s;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	s = json_object_new_string(v);
+	if (s == NULL || json_object_object_add(o, key, s) != 0) {
+		json_object_put(s);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Stores the terminal status Twilio answered for call c as an event, through
+ * the status callbacks' own path (db_call_event_record: their monotonic
+ * rule, their metrics): Twilio fires no callback for a call canceled while
+ * queued, so its answer may be all there is. The payload names what it
+ * came from ("source": "cancel" or "hangup") and uses the callbacks'
+ * parameter names; no SequenceNumber, so the callback that follows (when
+ * the call had been dialed) is an event of its own. The token makes a
+ * repeat of the same answer a duplicate. true when stored now.
+ */
+static bool record_answer(struct db *db, const struct twilio_call *c, const char *source)
+{
+	struct call_event ev;
+	struct json_object *o = json_object_new_object();
+	const char *text;
+	char token[MAX_TOKEN];
+	bool stored = false;
+	enum verr e = VERR_NOMEM;
+
+	memset(&ev, 0, sizeof ev);
+	ev.sequence_number = ev.duration_seconds = ev.sip_response_code = -1;
+	if (!str_copy(ev.call_sid, sizeof ev.call_sid, c->sid) ||
+	    !str_copy(ev.account_sid, sizeof ev.account_sid, c->account_sid) ||
+	    !str_copy(ev.status, sizeof ev.status, c->status) ||
+	    !str_copy(ev.direction, sizeof ev.direction, c->direction[0] ? c->direction : "outbound-api") ||
+	    !str_copy(ev.from, sizeof ev.from, c->from) || !str_copy(ev.to, sizeof ev.to, c->to)) {
+		e = VERR_INVALID;
+		goto out;
+	}
+	if (o == NULL || !add(o, "source", source) || !add(o, "CallSid", c->sid) ||
+	    !add(o, "AccountSid", c->account_sid) || !add(o, "CallStatus", c->status) ||
+	    !add(o, "Direction", ev.direction) || !add(o, "From", c->from) || !add(o, "To", c->to))
+		goto out;
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (text == NULL || (ev.payload = strdup(text)) == NULL)
+		goto out;
+	snprintf(token, sizeof token, "%s:%s:%s", source, c->sid, c->status);
+	e = db_call_event_record(db, &ev, token, &stored);
+out:
+	if (e != VERR_OK)
+		log_warn("could not store the status twilio answered; the callbacks will",
+		         LF_STR("call_sid", c->sid), LF_STR("status", c->status),
+		         LF_STR("error", verr_strerror(e)));
+	json_object_put(o);
+	callback_event_free(&ev);
+	return stored;
+}
+
 static void not_found(struct http_resp *resp)
 {
 	http_resp_error(resp, 404, "not_found", "no call with that sid", NULL);
@@ -115,12 +180,12 @@ void callctl_run(struct db *db, struct twilio *tw, const char *owner, const char
 {
 	const char *want = action == CALLCTL_CANCEL ? "canceled" : "completed";
 	const char *verb = action == CALLCTL_CANCEL ? "cancel" : "hangup";
-	char status[DB_MAX_STATUS], twilio_status[TWILIO_MAX_STATUS];
+	char status[DB_MAX_STATUS];
 	struct twilio_call tc;
 	struct twilio_call_info info;
 	struct twilio_error terr, ferr;
 	struct buf json;
-	bool changed = false;
+	bool stored = false;
 	enum verr e;
 
 	buf_init(&json, CALLCTL_MAX_JSON);
@@ -150,35 +215,31 @@ void callctl_run(struct db *db, struct twilio *tw, const char *owner, const char
 		goto out;
 	}
 	e = twilio_call_update(tw, sid, want, &tc, &terr);
-	if (e == VERR_OK) {
-		str_copy(twilio_status, sizeof twilio_status, tc.status);
-	} else if (e == VERR_UPSTREAM && terr.code == TWILIO_NOT_IN_PROGRESS) {
+	if (e == VERR_UPSTREAM && terr.code == TWILIO_NOT_IN_PROGRESS) {
 		/* it ended before Twilio got to it: learn how, if Twilio says */
-		twilio_status[0] = '\0';
+		memset(&tc, 0, sizeof tc);
 		if (twilio_call_fetch(tw, sid, 0, &info, &ferr) == VERR_OK)
-			str_copy(twilio_status, sizeof twilio_status, info.call.status);
+			tc = info.call;
 	} else if (e == VERR_UPSTREAM && terr.code == TWILIO_NOT_FOUND) {
 		log_warn("twilio does not know a stored call", LF_STR("call_sid", sid),
 		         LF_STR("action", verb));
 		http_resp_error_twilio(resp, 404, "not_found", "twilio has no call with that sid", NULL,
 		                       terr.code);
 		goto out;
-	} else {
+	} else if (e != VERR_OK) {
 		twilio_failed(&terr, resp);
 		goto out;
 	}
-	if (action == CALLCTL_CANCEL && strcmp(twilio_status, "in-progress") == 0) {
+	if (action == CALLCTL_CANCEL && strcmp(tc.status, "in-progress") == 0) {
 		/* answered meanwhile: Twilio leaves a call in progress alone */
 		answered(resp);
 		goto out;
 	}
-	if (metrics_status_final(twilio_status) &&
-	    db_call_finish(db, sid, twilio_status, &changed) != VERR_OK)
-		log_warn("could not store the status twilio answered; the callbacks will",
-		         LF_STR("call_sid", sid), LF_STR("status", twilio_status));
+	if (metrics_status_final(tc.status))
+		stored = record_answer(db, &tc, verb);
 	log_info(action == CALLCTL_CANCEL ? "call canceled" : "call hung up", LF_STR("call_sid", sid),
-	         LF_STR("twilio_status", twilio_status[0] ? twilio_status : NULL),
-	         LF_STR("stored", changed ? "yes" : "no"));
+	         LF_STR("twilio_status", tc.status[0] ? tc.status : NULL),
+	         LF_STR("stored", stored ? "yes" : "no"));
 	e = db_call_state(db, sid, owner, status, &json);
 	if (e != VERR_OK) {
 		/* Twilio did it; asking again is safe and answers the final state */

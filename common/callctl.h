@@ -34,9 +34,10 @@ bool callctl_body_ok(const struct http_req *req, struct http_resp *resp);
  *   200  the call object (as GET /calls/{sid}, without events and
  *        recordings): its final status when it has ended (before, or because
  *        Twilio ended it now: a terminal status in Twilio's answer is stored
- *        at once with db_call_finish, since a call canceled while queued
- *        fires no callback), else the stored status, which the status
- *        callbacks then move on;
+ *        at once as an event with "source": "cancel" or "hangup", through
+ *        db_call_event_record, since a call canceled while queued fires no
+ *        callback), else the stored status, which the status callbacks then
+ *        move on;
  *   404  not_found: no such call, or one owner may not read (also a call
  *        Twilio does not know, 20404);
  *   409  call_in_progress: cancel of a call already answered (hang it up);

@@ -39,7 +39,6 @@ enum stmt {
 	STMT_CALLS_LIST,
 	STMT_CALLS_LIST_OWN,
 	STMT_CALL_STATE,
-	STMT_CALL_FINISH,
 	STMT_RECORDING_RECORD,
 	STMT_RECORDING_GET,
 	STMT_IDEM_DIALING,
@@ -90,8 +89,6 @@ enum stmt {
 /* Who may read call c: $N NULL (a read_all key) or the key's name. */
 #define CALL_VISIBLE(n) "(" n "::text IS NULL OR c.api_key_name = " n ")"
 
-/* The statuses a call can still leave (all but the five terminal ones). */
-#define CALL_LIVE "('queued', 'initiated', 'ringing', 'in-progress')"
 #define RECORDING_FINAL "('completed', 'absent', 'failed')"
 
 static const struct {
@@ -185,11 +182,6 @@ static const struct {
 	[STMT_CALL_STATE] = { "call_state",
 		"SELECT c.status, json_build_object(" CALL_FIELDS ")::text"
 		" FROM calls c WHERE c.call_sid = $1 AND " CALL_VISIBLE("$2"), 2, true },
-	/* a terminal status outranks every live one; updated_at is the
-	 * statement's to keep since 0003 */
-	[STMT_CALL_FINISH] = { "call_finish",
-		"UPDATE calls SET status = $2, updated_at = now()"
-		" WHERE call_sid = $1 AND status IN " CALL_LIVE " RETURNING 1", 2, true },
 	/* a new recording, or its status moving forward: never away from a
 	 * final one, and the same status again (a redelivery) changes nothing */
 	[STMT_RECORDING_RECORD] = { "recording_record",
@@ -1289,24 +1281,6 @@ enum verr db_call_state(struct db *db, const char *call_sid, const char *owner,
 			str_copy(status, DB_MAX_STATUS, PQgetvalue(res, 0, 0));
 			e = buf_puts(json, PQgetvalue(res, 0, 1));
 		}
-	}
-	PQclear(res);
-	return e;
-}
-
-enum verr db_call_finish(struct db *db, const char *call_sid, const char *status, bool *changed)
-{
-	const char *params[2] = { call_sid, status };
-	PGresult *res;
-	enum verr e;
-
-	*changed = false;
-	if (!metrics_status_final(status))
-		return VERR_INVALID;
-	e = db_run(db, STMT_CALL_FINISH, params, PGRES_TUPLES_OK, &res);
-	if (e == VERR_OK && PQntuples(res) == 1) {
-		*changed = true;
-		metrics_count_call_final(status);
 	}
 	PQclear(res);
 	return e;

@@ -148,18 +148,6 @@ enum verr db_call_state(struct db *db, const char *call_sid, const char *owner,
                         char status[DB_MAX_STATUS], struct buf *json);
 
 /*
- * Records a terminal status (completed, busy, failed, no-answer, canceled)
- * that Twilio reported in a REST answer rather than in a callback: Twilio
- * fires no callback for a call canceled while queued. Under the callbacks'
- * rule (a terminal status outranks every other): the calls row takes status
- * only when its own is not terminal yet; *changed says whether it did (then
- * counted in voice_calls_final_total). A later callback of the same rank
- * with a SequenceNumber still replaces it. VERR_INVALID for a status that
- * is not terminal; VERR_DB_DOWN, VERR_DB.
- */
-enum verr db_call_finish(struct db *db, const char *call_sid, const char *status, bool *changed);
-
-/*
  * One page of calls, newest first, as a JSON array in json. status and
  * direction filter when non-NULL; after_created/after_sid (both or neither)
  * continue after a previous page's last row; owner as above (NULL: every
