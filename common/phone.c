@@ -228,18 +228,51 @@ static bool blank(const char *s)
 /* Entries are shown to the operator at most this long. */
 #define SHOW_MAX 32
 
-static enum verr parse_allowed(const char *list, struct phone_policy *out, char *err,
-                               size_t errsz)
+/* The default when no countries are listed: the caller ID's own country. */
+static enum verr allowed_default(const char *caller_id, struct phone_policy *out, char *err,
+                                 size_t errsz)
+{
+	struct phone_number n;
+	char why[PHONE_MAX_REASON];
+
+	if (caller_id == NULL || caller_id[0] == '\0') {
+		set_msg(err, errsz, "CALL_ALLOWED_COUNTRIES and TWILIO_FROM_NUMBER are both unset: "
+		        "list the countries calls may go to ('*' for all)");
+		return VERR_CONFIG;
+	}
+	if (phone_parse(caller_id, NULL, &n, why, sizeof why) != VERR_OK ||
+	    strcmp(n.region, PHONE_REGION_NONGEO) == 0) {
+		set_msg(err, errsz, "CALL_ALLOWED_COUNTRIES is unset and TWILIO_FROM_NUMBER has no "
+		        "country: list the countries calls may go to ('*' for all)");
+		return VERR_CONFIG;
+	}
+	memcpy(out->allowed[0], n.region, sizeof out->allowed[0]);
+	out->n_allowed = 1;
+	out->from_caller_id = true;
+	return VERR_OK;
+}
+
+static enum verr parse_allowed(const char *list, const char *caller_id, struct phone_policy *out,
+                               char *err, size_t errsz)
 {
 	const char *cur = list, *p;
 	size_t n, i;
 	char rc[3];
 
 	if (list == NULL || blank(list))
+		return allowed_default(caller_id, out, err, errsz);
+	if (list[strspn(list, " \t")] == '*' && blank(list + strspn(list, " \t") + 1)) {
+		out->all_countries = true; /* said explicitly: every country */
 		return VERR_OK;
+	}
 	while (next_entry(&cur, &p, &n)) {
 		if (n == 0) {
 			set_msg(err, errsz, "empty entry in allowed countries");
+			return VERR_CONFIG;
+		}
+		if (n == 1 && *p == '*') {
+			set_msg(err, errsz, "'*' (every country) cannot be combined with countries in "
+			        "allowed countries");
 			return VERR_CONFIG;
 		}
 		if (!region_norm(p, n, rc)) {
@@ -298,14 +331,15 @@ static enum verr parse_blocked(const char *list, struct phone_policy *out, char 
 	return VERR_OK;
 }
 
-enum verr phone_policy_parse(const char *allowed_countries, const char *blocked_types,
-                             struct phone_policy *out, char *err, size_t errsz)
+enum verr phone_policy_parse(const char *allowed_countries, const char *caller_id,
+                             const char *blocked_types, struct phone_policy *out, char *err,
+                             size_t errsz)
 {
 	enum verr e;
 
 	set_msg(err, errsz, "%s", "");
 	memset(out, 0, sizeof *out);
-	e = parse_allowed(allowed_countries, out, err, errsz);
+	e = parse_allowed(allowed_countries, caller_id, out, err, errsz);
 	if (e != VERR_OK)
 		return e;
 	return parse_blocked(blocked_types, out, err, errsz);
@@ -322,7 +356,7 @@ bool phone_policy_allows(const struct phone_policy *p, const struct phone_number
 		set_msg(why, whysz, "calls to non-geographic numbers are not allowed");
 		return false;
 	}
-	if (p->n_allowed > 0) {
+	if (!p->all_countries) {
 		for (i = 0; i < p->n_allowed; i++)
 			if (strcmp(p->allowed[i], n->region) == 0)
 				break;

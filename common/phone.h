@@ -110,7 +110,9 @@ enum verr phone_parse(const char *input, const char *default_region, struct phon
  */
 struct phone_policy {
 	char allowed[PHONE_MAX_ALLOWED][3]; /* upper-case alpha-2 codes */
-	size_t n_allowed;                   /* 0: every country */
+	size_t n_allowed;
+	bool all_countries;                 /* "*": every country, allowed is empty */
+	bool from_caller_id;                /* allowed is the caller ID's country (the default) */
 	unsigned blocked;                   /* bit (1u << phone_type) set: refused */
 };
 
@@ -124,21 +126,27 @@ struct phone_policy {
  * Builds a policy from configuration text.
  *
  * allowed_countries: comma-separated ISO 3166 alpha-2 codes ("US,CA,GB"),
- * either case, spaces around entries ignored, duplicates harmless. NULL, ""
- * or only spaces means every country. Each entry must be two letters that
- * libphonenumber knows.
+ * either case, spaces around entries ignored, duplicates harmless. Each entry
+ * must be two letters that libphonenumber knows. "*" alone means every
+ * country; it must be said explicitly, because a leaked API key that can
+ * dial anywhere is worth money to international revenue-share fraud. NULL,
+ * "" or only spaces means the country of caller_id (the default caller ID,
+ * E.164, e.g. TWILIO_FROM_NUMBER: "+14155550199" allows US only), and is
+ * refused when caller_id is NULL, "" or has no country (non-geographic).
  *
  * blocked_types: comma-separated phone_type_name()s ("premium_rate,voip"),
  * spaces around entries ignored. NULL means PHONE_BLOCKED_DEFAULT; "" (or
  * only spaces) means nothing is blocked.
  *
  * Returns VERR_OK, or VERR_CONFIG with a reason naming the bad entry in err
- * (e.g. "unknown country 'XX' in allowed countries", "empty entry in blocked
- * types", "unknown phone type 'prem' in blocked types"); *out is then
- * unspecified.
+ * (e.g. "unknown country 'XX' in allowed countries", "'*' (every country)
+ * cannot be combined with countries in allowed countries", "empty entry in
+ * blocked types", "unknown phone type 'prem' in blocked types", or why no
+ * default could be taken from caller_id); *out is then unspecified.
  */
-enum verr phone_policy_parse(const char *allowed_countries, const char *blocked_types,
-                             struct phone_policy *out, char *err, size_t errsz);
+enum verr phone_policy_parse(const char *allowed_countries, const char *caller_id,
+                             const char *blocked_types, struct phone_policy *out, char *err,
+                             size_t errsz);
 
 /*
  * True if the policy lets calls go to n. Otherwise false with a lowercase

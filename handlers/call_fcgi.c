@@ -433,8 +433,9 @@ static void *load(struct server_pool *pool, char *err, size_t errsz)
 	if (config_load(&app->cfg, CONFIG_NEED_REST, err, errsz) != VERR_OK ||
 	    config_pool_load("CALL", CALL_THREADS, CALL_DB_CONNECTIONS, &app->pool, err, errsz) !=
 	        VERR_OK ||
-	    phone_policy_parse(app->cfg.allowed_countries, config_get("CALL_BLOCKED_NUMBER_TYPES"),
-	                       &app->policy, err, errsz) != VERR_OK ||
+	    phone_policy_parse(app->cfg.allowed_countries, app->cfg.from_number,
+	                       config_get("CALL_BLOCKED_NUMBER_TYPES"), &app->policy, err,
+	                       errsz) != VERR_OK ||
 	    reconcile_settings_load(&app->reconcile_cfg, err, errsz) != VERR_OK) {
 		free(app);
 		return NULL;

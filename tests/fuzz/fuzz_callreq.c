@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (r.say[0] != '\0' && r.url[0] != '\0') ||
 	    (r.has_timeout && (r.timeout < CALLREQ_TIMEOUT_MIN || r.timeout > CALLREQ_TIMEOUT_MAX)))
 		abort();
-	if (phone_policy_parse(NULL, NULL, &pol, perr, sizeof perr) != VERR_OK)
+	if (phone_policy_parse("*", NULL, NULL, &pol, perr, sizeof perr) != VERR_OK)
 		abort();
 	e = callreq_numbers(&r, "+14155550199", &pol, &to, &from, &err);
 	if (e != VERR_OK && (err.code[0] == '\0' || err.message[0] == '\0'))

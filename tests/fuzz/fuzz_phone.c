@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    strcmp(again.e164, n.e164) != 0 || strcmp(again.region, n.region) != 0 ||
 		    again.type != n.type)
 			abort();
-		if (phone_policy_parse(NULL, NULL, &pol, err, sizeof err) != VERR_OK)
+		if (phone_policy_parse("*", NULL, NULL, &pol, err, sizeof err) != VERR_OK)
 			abort();
 		(void)phone_policy_allows(&pol, &n, why, sizeof why);
 	} else if (strlen(err) == 0) {
@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* the same bytes as configuration lists */
-	if (phone_policy_parse(input, input, &pol, err, sizeof err) == VERR_OK) {
+	if (phone_policy_parse(input, input, input, &pol, err, sizeof err) == VERR_OK) {
 		if (pol.n_allowed > PHONE_MAX_ALLOWED || (pol.blocked >> PHONE_TYPE__COUNT) != 0)
 			abort();
 	}

@@ -147,6 +147,9 @@ def up(itest, source):
         "TWILIO_TIMEOUT_MS": "3000",
         "TWILIO_CONNECT_TIMEOUT_MS": "1000",
         "SIM_SLOW_MS": "6000",
+        # said explicitly (the default is the caller ID's country, US): GB
+        # for the premium-rate refusal of an allowed country, FR stays out
+        "CALL_ALLOWED_COUNTRIES": "US,CA,GB",
         # no reconciliation in the shared stack: it would fetch other tests'
         # calls at unpredictable times (test_reconcile runs it in private
         # workers with a short delay)

@@ -33,6 +33,7 @@ import re
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -67,10 +68,12 @@ TO_SERVER_ERROR = "+14155550107"
 TO_SLOW = "+14155550108"
 PREMIUM_GB = "+449012345678"
 PREMIUM_GB_NATIONAL = "0901 234 5678"
+TO_FR = "+33142685310"
+TO_ALLOWED_DEFAULT = "+14155550133"
 USED_NUMBERS = {TO_BASIC, TO_SAY, TO_OPTIONS, TO_NATIONAL, NATIONAL_INPUT, TO_IDEM, *TO_LIST,
                 TO_PGDOWN, TO_AUTHFAIL, TO_MALFORMED, TO_RATE_LIMITED, TO_SERVER_ERROR, TO_SLOW,
-                PREMIUM_GB, PREMIUM_GB_NATIONAL, "+15005550001", "+15005550002",
-                "+15005550003", "+15005550004", "+15005550005"}
+                PREMIUM_GB, PREMIUM_GB_NATIONAL, TO_FR, TO_ALLOWED_DEFAULT, "+15005550001",
+                "+15005550002", "+15005550003", "+15005550004", "+15005550005"}
 
 STATE = {"secrets": [], "key_names": [], "extra_logs": [], "tmp_dirs": []}
 
@@ -306,8 +309,14 @@ def options_are_forwarded():
     body = {"to": TO_OPTIONS, "url": url, "timeout": 30, "record": True, "machine_detection": True}
     doc = place(body, TO_OPTIONS, "POST /call with options")
     rec = one_request(TO_OPTIONS, doc["sid"], "options call")
+    # a recorded call also asks for its recording's status callbacks
     want = expected_params(TO_OPTIONS, default_from(), url=url,
                            extra=[("Timeout", "30"), ("Record", "true"),
+                                  ("RecordingStatusCallback", public_base() + "/twilio/recording"),
+                                  ("RecordingStatusCallbackMethod", "POST"),
+                                  ("RecordingStatusCallbackEvent", "in-progress"),
+                                  ("RecordingStatusCallbackEvent", "completed"),
+                                  ("RecordingStatusCallbackEvent", "absent"),
                                   ("MachineDetection", "Enable")])
     check(params_of(rec) == want, f"options: Twilio parameters\n  got  {params_of(rec)}\n  want {want}")
     # false options send nothing
@@ -372,6 +381,46 @@ def premium_and_disallowed_destinations_are_403():
               "only the number-type refusal is tested)", flush=True)
     check_sim_saw_nothing("refused destinations")
     check(db_count_to(PREMIUM_GB, since) == 0, "a calls row was stored for the premium number")
+
+
+@h.test
+def allowed_countries_default_to_the_caller_id_s():
+    # Unset CALL_ALLOWED_COUNTRIES: only the caller ID's country (the stack's
+    # TWILIO_FROM_NUMBER is +1415…: US); "*" must be said to allow every one.
+    check(h.env()["TWILIO_FROM_NUMBER"].startswith("+1415"),
+          f"the stack's caller ID {h.env()['TWILIO_FROM_NUMBER']} is not a US number")
+    since = db_now()
+    sim_clear()
+    with private_worker({"CALL_ALLOWED_COUNTRIES": None}, "countries-default") as sock_path:
+        r = fcgi_post_call(sock_path, TO_FR)
+        expect_error(r, 403, "destination_not_allowed", "default countries: FR", field="to")
+        check(r.json()["error"]["message"] == "calls to FR are not allowed",
+              f"default countries: FR refused with {r.json()['error']['message']!r}")
+        check(not sim_requests(TO_FR), "default countries: FR was dialed")
+        r = fcgi_post_call(sock_path, TO_ALLOWED_DEFAULT)
+        check(r.status == 201, f"default countries: a US number: {r.status} {r.body[:200]!r}")
+    with private_worker({"CALL_ALLOWED_COUNTRIES": "*"}, "countries-all") as sock_path:
+        r = fcgi_post_call(sock_path, TO_FR)
+        check(r.status == 201, f"CALL_ALLOWED_COUNTRIES=*: FR: {r.status} {r.body[:200]!r}")
+    check(len(sim_requests(TO_FR)) == 1, "CALL_ALLOWED_COUNTRIES=*: FR not dialed once")
+    check(db_count_to(TO_FR, since) == 1, "CALL_ALLOWED_COUNTRIES=*: the FR call is not recorded")
+    # neither a list nor a caller ID to take a country from: no start at all
+    e = h.env()
+    base = {k: v for k, v in e.items()
+            if k.startswith(("TWILIO_", "DATABASE_URL", "PUBLIC_BASE_URL", "LOG_LEVEL"))}
+    base.pop("TWILIO_FROM_NUMBER", None)
+    base.update({"PATH": "/usr/bin:/bin", "VOICE_ENV_FILE": "/nonexistent",
+                 "ASAN_OPTIONS": "detect_leaks=0"})
+    p = subprocess.Popen([e["VOICE_CALL_BIN"]], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=base, text=True)
+    try:
+        _, err = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()  # the process we started, by its PID
+        p.communicate()
+        raise h.TestFailure("call_fcgi without countries or caller ID did not exit within 20s")
+    check(p.returncode == 2 and "CALL_ALLOWED_COUNTRIES" in err,
+          f"call_fcgi without countries or caller ID: exit {p.returncode}, stderr {err!r}")
 
 
 def twilio_error_case(to, status, code, field, twilio_code, frm=None, timeout=POST_TIMEOUT):
@@ -671,7 +720,10 @@ def list_and_get_calls():
     r = api_get("/calls")
     check(r.status == 200 and 1 <= len(r.json()["calls"]) <= 100, f"GET /calls: {r!r}")
     # walk every page
-    total = int(h.psql("SELECT count(*) FROM calls")[0][0])
+    # the key reads only the calls placed with its name (docs/API.md,
+    # Authentication): the walk covers exactly those
+    mine = "SELECT call_sid FROM calls WHERE api_key_name = :'n'"
+    total = len(h.psql(mine, n=STATE["key_names"][0]))
     seen, keys, cursor, pages = [], [], None, 0
     while pages < total + 2:
         path = "/calls?limit=2" + (f"&cursor={urllib.parse.quote(cursor, safe='')}" if cursor else "")
@@ -688,7 +740,7 @@ def list_and_get_calls():
             break
     check(not cursor, f"cursor walk did not end within {pages} pages")
     check(len(seen) == len(set(seen)), "cursor walk returned duplicates")
-    in_db = {row[0] for row in h.psql("SELECT call_sid FROM calls")}
+    in_db = {row[0] for row in h.psql(mine, n=STATE["key_names"][0])}
     check(set(seen) == in_db, f"cursor walk: {len(in_db - set(seen))} calls missing, "
           f"{len(set(seen) - in_db)} unknown")
     check(keys == sorted(keys, reverse=True), "cursor walk is not newest first")

@@ -276,10 +276,18 @@ struct policy_config_case {
 	const char *reason; /* NULL: valid */
 };
 
+/* The caller ID the policy tables are parsed with (its country: US). */
+#define CALLER_ID "+14155550199"
+
 static const struct policy_config_case policy_configs[] = {
 	{ NULL, NULL, NULL },
 	{ "", "", NULL },
 	{ "   ", "  ", NULL },
+	{ "*", NULL, NULL },
+	{ " * ", "", NULL },
+	{ "*,US", NULL, "'*' (every country) cannot be combined with countries in allowed countries" },
+	{ "US, *", NULL, "'*' (every country) cannot be combined with countries in allowed countries" },
+	{ "**", NULL, "invalid country '**' in allowed countries: expected two letters" },
 	{ "US,CA,GB", NULL, NULL },
 	{ " us , Ca,gb ", "premium_rate, voip", NULL },
 	{ "US,US", "uan,uan", NULL },
@@ -309,7 +317,7 @@ static void test_policy_parse(void **state)
 		const struct policy_config_case *c = &policy_configs[i];
 		struct phone_policy p;
 		char err[PHONE_MAX_REASON] = "unset";
-		enum verr e = phone_policy_parse(c->allowed, c->blocked, &p, err, sizeof err);
+		enum verr e = phone_policy_parse(c->allowed, CALLER_ID, c->blocked, &p, err, sizeof err);
 
 		if (c->reason == NULL) {
 			if (e != VERR_OK)
@@ -332,20 +340,84 @@ static void test_policy_fields(void **state)
 	char err[PHONE_MAX_REASON];
 
 	(void)state;
-	assert_int_equal(phone_policy_parse(" us , Ca,gb,US ", "premium_rate, voip", &p, err,
-	                                    sizeof err),
+	assert_int_equal(phone_policy_parse(" us , Ca,gb,US ", CALLER_ID, "premium_rate, voip", &p,
+	                                    err, sizeof err),
 	                 VERR_OK);
 	assert_int_equal(p.n_allowed, 3);
 	assert_string_equal(p.allowed[0], "US");
 	assert_string_equal(p.allowed[1], "CA");
 	assert_string_equal(p.allowed[2], "GB");
+	assert_false(p.all_countries);
+	assert_false(p.from_caller_id);
 	assert_int_equal(p.blocked, (1u << PHONE_PREMIUM_RATE) | (1u << PHONE_VOIP));
 
-	assert_int_equal(phone_policy_parse(NULL, NULL, &p, err, sizeof err), VERR_OK);
-	assert_int_equal(p.n_allowed, 0);
+	/* nothing said: the caller ID's country, not every country */
+	assert_int_equal(phone_policy_parse(NULL, CALLER_ID, NULL, &p, err, sizeof err), VERR_OK);
+	assert_int_equal(p.n_allowed, 1);
+	assert_string_equal(p.allowed[0], "US");
+	assert_true(p.from_caller_id);
+	assert_false(p.all_countries);
 	assert_int_equal(p.blocked, PHONE_BLOCKED_DEFAULT);
-	assert_int_equal(phone_policy_parse("", "", &p, err, sizeof err), VERR_OK);
+	assert_int_equal(phone_policy_parse("", CALLER_ID, "", &p, err, sizeof err), VERR_OK);
+	assert_int_equal(p.n_allowed, 1);
 	assert_int_equal(p.blocked, 0);
+	/* every country only when said */
+	assert_int_equal(phone_policy_parse("*", CALLER_ID, NULL, &p, err, sizeof err), VERR_OK);
+	assert_true(p.all_countries);
+	assert_int_equal(p.n_allowed, 0);
+	assert_int_equal(phone_policy_parse("*", NULL, NULL, &p, err, sizeof err), VERR_OK);
+	assert_true(p.all_countries);
+}
+
+/* The default allowed countries: the caller ID's own, or no start at all. */
+static void test_policy_default_country(void **state)
+{
+	static const struct {
+		const char *caller_id, *country; /* country NULL: refused, reason */
+		const char *reason;
+	} cases[] = {
+		{ "+14155550199", "US", NULL },
+		{ "+15062345678", "CA", NULL }, /* NANP, but Canada: not the US too */
+		{ "+442079460958", "GB", NULL },
+		{ "+4930123456", "DE", NULL },
+		{ NULL, NULL,
+		  "CALL_ALLOWED_COUNTRIES and TWILIO_FROM_NUMBER are both unset: list the countries "
+		  "calls may go to ('*' for all)" },
+		{ "", NULL,
+		  "CALL_ALLOWED_COUNTRIES and TWILIO_FROM_NUMBER are both unset: list the countries "
+		  "calls may go to ('*' for all)" },
+		{ "+80012345678", NULL,
+		  "CALL_ALLOWED_COUNTRIES is unset and TWILIO_FROM_NUMBER has no country: list the "
+		  "countries calls may go to ('*' for all)" },
+		{ "+1415555", NULL,
+		  "CALL_ALLOWED_COUNTRIES is unset and TWILIO_FROM_NUMBER has no country: list the "
+		  "countries calls may go to ('*' for all)" },
+	};
+	struct phone_policy p;
+	char err[PHONE_MAX_REASON];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		enum verr e = phone_policy_parse("  ", cases[i].caller_id, NULL, &p, err, sizeof err);
+
+		if (cases[i].country != NULL) {
+			if (e != VERR_OK)
+				fail_msg("%s: %s", cases[i].caller_id, err);
+			assert_int_equal(p.n_allowed, 1);
+			assert_string_equal(p.allowed[0], cases[i].country);
+			assert_true(p.from_caller_id);
+		} else {
+			if (e != VERR_CONFIG)
+				fail_msg("%s: accepted", cases[i].caller_id ? cases[i].caller_id : "(null)");
+			assert_string_equal(err, cases[i].reason);
+		}
+		/* a list, or "*", needs no caller ID */
+		assert_int_equal(phone_policy_parse("FR", cases[i].caller_id, NULL, &p, err, sizeof err),
+		                 VERR_OK);
+		assert_int_equal(phone_policy_parse("*", cases[i].caller_id, NULL, &p, err, sizeof err),
+		                 VERR_OK);
+	}
 }
 
 struct policy_case {
@@ -356,32 +428,38 @@ struct policy_case {
 };
 
 static const struct policy_case policy_cases[] = {
-	/* default: every country, risky types blocked */
-	{ NULL, NULL, "+14155552671", NULL },
-	{ NULL, NULL, "+447400123456", NULL },
-	{ NULL, NULL, "+18002345678", NULL },
-	{ NULL, NULL, "+445612345678", NULL },
-	{ NULL, NULL, "+447012345678", NULL },
-	{ NULL, NULL, "+447640123456", NULL },
-	{ NULL, NULL, "+449012345678", "calls to premium rate numbers are not allowed" },
-	{ NULL, NULL, "+19002345678", "calls to premium rate numbers are not allowed" },
-	{ NULL, NULL, "+4918012345", "calls to shared cost numbers are not allowed" },
-	{ NULL, NULL, "+33884012345", "calls to shared cost numbers are not allowed" },
-	{ NULL, NULL, "+445512345678", "calls to universal access (uan) numbers are not allowed" },
-	{ NULL, NULL, "+49177991234567", "calls to voicemail access numbers are not allowed" },
-	{ NULL, NULL, "+80012345678", "calls to non-geographic numbers are not allowed" },
-	{ NULL, NULL, "+881612345678", "calls to non-geographic numbers are not allowed" },
+	/* every country, risky types blocked */
+	{ "*", NULL, "+14155552671", NULL },
+	{ "*", NULL, "+447400123456", NULL },
+	{ "*", NULL, "+18002345678", NULL },
+	{ "*", NULL, "+445612345678", NULL },
+	{ "*", NULL, "+447012345678", NULL },
+	{ "*", NULL, "+447640123456", NULL },
+	{ "*", NULL, "+449012345678", "calls to premium rate numbers are not allowed" },
+	{ "*", NULL, "+19002345678", "calls to premium rate numbers are not allowed" },
+	{ "*", NULL, "+4918012345", "calls to shared cost numbers are not allowed" },
+	{ "*", NULL, "+33884012345", "calls to shared cost numbers are not allowed" },
+	{ "*", NULL, "+445512345678", "calls to universal access (uan) numbers are not allowed" },
+	{ "*", NULL, "+49177991234567", "calls to voicemail access numbers are not allowed" },
+	{ "*", NULL, "+80012345678", "calls to non-geographic numbers are not allowed" },
+	{ "*", NULL, "+881612345678", "calls to non-geographic numbers are not allowed" },
 	/* nothing blocked */
-	{ "", "", "+449012345678", NULL },
-	{ "", "", "+49177991234567", NULL },
-	{ "", "", "+80012345678", "calls to non-geographic numbers are not allowed" },
+	{ "*", "", "+449012345678", NULL },
+	{ "*", "", "+49177991234567", NULL },
+	{ "*", "", "+80012345678", "calls to non-geographic numbers are not allowed" },
 	/* operator's own list */
-	{ NULL, "mobile,voip", "+447400123456", "calls to mobile numbers are not allowed" },
-	{ NULL, "mobile,voip", "+445612345678", "calls to voip numbers are not allowed" },
-	{ NULL, "mobile,voip", "+449012345678", NULL },
-	{ NULL, "toll_free", "+18002345678", "calls to toll free numbers are not allowed" },
-	{ NULL, "fixed_line_or_mobile", "+14155552671",
+	{ "*", "mobile,voip", "+447400123456", "calls to mobile numbers are not allowed" },
+	{ "*", "mobile,voip", "+445612345678", "calls to voip numbers are not allowed" },
+	{ "*", "mobile,voip", "+449012345678", NULL },
+	{ "*", "toll_free", "+18002345678", "calls to toll free numbers are not allowed" },
+	{ "*", "fixed_line_or_mobile", "+14155552671",
 	  "calls to fixed line or mobile numbers are not allowed" },
+	/* the default: the caller ID's country (US) only */
+	{ NULL, NULL, "+14155552671", NULL },
+	{ NULL, NULL, "+447400123456", "calls to GB are not allowed" },
+	{ NULL, NULL, "+15062345678", "calls to CA are not allowed" },
+	{ "", NULL, "+33612345678", "calls to FR are not allowed" },
+	{ NULL, NULL, "+19002345678", "calls to premium rate numbers are not allowed" },
 	/* allowed countries */
 	{ "US,CA,GB", NULL, "+14155552671", NULL },
 	{ "US,CA,GB", NULL, "+15062345678", NULL },
@@ -405,7 +483,8 @@ static void test_policy_allows(void **state)
 		char err[PHONE_MAX_REASON], why[PHONE_MAX_REASON] = "unset";
 		bool ok;
 
-		assert_int_equal(phone_policy_parse(c->allowed, c->blocked, &p, err, sizeof err),
+		assert_int_equal(phone_policy_parse(c->allowed, CALLER_ID, c->blocked, &p, err,
+		                                    sizeof err),
 		                 VERR_OK);
 		if (phone_parse(c->number, NULL, &n, err, sizeof err) != VERR_OK)
 			fail_msg("'%s': %s", c->number, err);
@@ -431,12 +510,12 @@ static void test_policy_unknown_type(void **state)
 	char err[PHONE_MAX_REASON], why[PHONE_MAX_REASON];
 
 	(void)state;
-	assert_int_equal(phone_policy_parse(NULL, NULL, &p, err, sizeof err), VERR_OK);
+	assert_int_equal(phone_policy_parse(NULL, CALLER_ID, NULL, &p, err, sizeof err), VERR_OK);
 	assert_false(phone_policy_allows(&p, &n, why, sizeof why));
 	assert_string_equal(why, "calls to unclassified numbers are not allowed");
 	n.type = (enum phone_type)42; /* out of range counts as unknown */
 	assert_false(phone_policy_allows(&p, &n, NULL, 0));
-	assert_int_equal(phone_policy_parse(NULL, "", &p, err, sizeof err), VERR_OK);
+	assert_int_equal(phone_policy_parse(NULL, CALLER_ID, "", &p, err, sizeof err), VERR_OK);
 	assert_true(phone_policy_allows(&p, &n, why, sizeof why));
 }
 
@@ -450,6 +529,7 @@ int main(void)
 		cmocka_unit_test(test_region_known),
 		cmocka_unit_test(test_policy_parse),
 		cmocka_unit_test(test_policy_fields),
+		cmocka_unit_test(test_policy_default_country),
 		cmocka_unit_test(test_policy_allows),
 		cmocka_unit_test(test_policy_unknown_type),
 	};
