@@ -19,8 +19,9 @@
 /* Label values. "other" catches every value not listed; "none" is a
  * Twilio answer without an error code. */
 static const char *const pools[] = { "call", "webhook", "other" };
-static const char *const routes[] = { "/call", "/calls", "/calls/{sid}", "/twilio/webhook",
-	"/twilio/voice", "/healthz", "/readyz", "/metrics", "other" };
+static const char *const routes[] = { "/call", "/calls", "/calls/{sid}", "/calls/{sid}/cancel",
+	"/calls/{sid}/hangup", "/recordings/{sid}", "/twilio/webhook", "/twilio/voice",
+	"/twilio/recording", "/healthz", "/readyz", "/metrics", "other" };
 static const int status_codes[] = { 200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415,
 	422, 429, 500, 502, 503, 504 };
 static const char *const statuses[] = { "200", "201", "204", "400", "401", "403", "404", "405",
@@ -47,7 +48,11 @@ static const char *const reconcile_outcomes[] = { "advanced", "unchanged", "link
 #define N_BUCKET NELEM(bucket_le) /* including +Inf */
 #define N_HIST (N_BUCKET + 1)     /* per-bucket counts (not cumulative), then the sum in us */
 #define N_CODE NELEM(codes)
-#define ROUTE_ONE_CALL 2 /* "/calls/{sid}", matched by prefix */
+/* the routes matched by prefix, with a sid in the path */
+#define ROUTE_ONE_CALL 2  /* "/calls/{sid}" */
+#define ROUTE_CANCEL 3    /* "/calls/{sid}/cancel" */
+#define ROUTE_HANGUP 4    /* "/calls/{sid}/hangup" */
+#define ROUTE_RECORDING 5 /* "/recordings/{sid}" */
 
 /* Where each family's counters start in a slot. */
 enum {
@@ -121,10 +126,21 @@ static size_t route_index(const char *path)
 {
 	size_t i;
 
-	if (strncmp(path, "/calls/", 7) == 0)
-		return ROUTE_ONE_CALL;
+	if (strncmp(path, "/calls/", 7) == 0) {
+		const char *slash = strchr(path + 7, '/');
+
+		if (slash == NULL)
+			return ROUTE_ONE_CALL;
+		if (strcmp(slash, "/cancel") == 0)
+			return ROUTE_CANCEL;
+		if (strcmp(slash, "/hangup") == 0)
+			return ROUTE_HANGUP;
+		return N_ROUTE - 1;
+	}
+	if (strncmp(path, "/recordings/", 12) == 0)
+		return ROUTE_RECORDING;
 	for (i = 0; i + 1 < N_ROUTE; i++)
-		if (i != ROUTE_ONE_CALL && strcmp(path, routes[i]) == 0)
+		if ((i < ROUTE_ONE_CALL || i > ROUTE_RECORDING) && strcmp(path, routes[i]) == 0)
 			return i;
 	return N_ROUTE - 1;
 }

@@ -40,7 +40,7 @@
  */
 
 #define METRICS_MAGIC 0x766d7472u /* "vmtr" */
-#define METRICS_VERSION 2u        /* bump whenever the layout changes */
+#define METRICS_VERSION 3u        /* bump whenever the layout changes */
 #define METRICS_MAX_SLOTS 256     /* worker processes per host, both pools */
 #define METRICS_MAX_TEXT (192 * 1024) /* the /metrics body, all series non-zero */
 #define METRICS_MAX_PATH 1024

@@ -13,7 +13,8 @@ The block runs under bash (set -euo pipefail) with https://127.0.0.1:8443
 replaced by the stack's address and these variables set: API_KEY (a key
 minted with voicectl for this run), TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 (from stack.env), and any variable an earlier example captured (CALL_SID,
-CURSOR, ...). `curl` is a recording wrapper: each invocation's status must be
+CURSOR, ...; a dotted capture such as recordings.0.sid walks members and
+indexes). `curl` is a recording wrapper: each invocation's status must be
 the next of status=..., its media type must be one openapi.yaml lists for
 that path, method and status, and a JSON body must validate against that
 schema. capture=VAR:field takes field from the last JSON answer.
@@ -340,11 +341,16 @@ class ExampleRunner:
         self.last[ex["name"]] = docs
         if ex["capture"]:
             var, field = ex["capture"]
-            doc = docs[-1][0]
-            h.check(isinstance(doc, dict) and field in doc,
-                    f"capture {var}: the last answer has no {field!r}")
-            h.check(doc[field] is not None, f"capture {var}: {field} is null")
-            self.vars[var] = str(doc[field])
+            val = docs[-1][0]
+            for part in field.split("."):  # "recordings.0.sid": members and indexes
+                if isinstance(val, list) and part.isdigit() and int(part) < len(val):
+                    val = val[int(part)]
+                elif isinstance(val, dict) and part in val:
+                    val = val[part]
+                else:
+                    raise h.TestFailure(f"capture {var}: the last answer has no {field!r}")
+            h.check(val is not None, f"capture {var}: {field} is null")
+            self.vars[var] = str(val)
 
 
 # Error codes ----------------------------------------------------------------
@@ -505,10 +511,12 @@ def t_openapi_valid():
     doc = openapi()
     h.check(str(doc.get("openapi", "")).startswith("3.0."), "openapi.yaml is not OpenAPI 3.0.x")
     want = {"/call": "post", "/calls": "get", "/calls/{sid}": "get", "/twilio/webhook": "post",
-            "/twilio/voice": "post", "/healthz": "get", "/readyz": "get", "/metrics": "get"}
+            "/twilio/voice": "post", "/healthz": "get", "/readyz": "get", "/metrics": "get",
+            "/calls/{sid}/cancel": "post", "/calls/{sid}/hangup": "post",
+            "/recordings/{sid}": "get", "/twilio/recording": "post"}
     for path, method in want.items():
         h.check(method in doc["paths"].get(path, {}), f"openapi.yaml lacks {method.upper()} {path}")
-    for name in ("Call", "CallDetail", "CallEvent", "CallPage", "Error", "CallRequest"):
+    for name in ("Call", "CallDetail", "CallEvent", "CallPage", "Error", "CallRequest", "Recording"):
         h.check(name in doc["components"]["schemas"], f"openapi.yaml lacks schema {name}")
     # every schema and every response compiles as JSON Schema; every $ref resolves
     for name, schema in doc["components"]["schemas"].items():
@@ -716,7 +724,8 @@ def check_coverage(examples):
     h.check(len({x["name"] for x in examples}) == len(examples), "two examples share a name")
     text = "\n".join(x["code"] for x in examples)
     for route in ("/call ", "/calls/$CALL_SID", "/calls?", "/twilio/webhook", "/twilio/voice",
-                  "/healthz", "/readyz", "/metrics"):
+                  "/healthz", "/readyz", "/metrics", "/cancel", "/hangup", "/recordings/$",
+                  "/twilio/recording"):
         h.check(route.strip() in text, f"no runnable example uses {route.strip()}")
 
 
@@ -773,12 +782,33 @@ def out_webhooks(runner):
     h.check("<Response>" in twiml and "</Response>" in twiml, f"voice-inbound: not TwiML: {twiml[:200]!r}")
 
 
+def out_control(runner):
+    last = _ran(runner, "create-ringing-call", "cancel-call", "cancel-call-again", "hangup-call")
+    sid = last["create-ringing-call"][0][0]["sid"]
+    for name in ("cancel-call", "cancel-call-again"):
+        doc = last[name][0][0]
+        h.check(doc["sid"] == sid and doc["status"] == "canceled",
+                f"{name}: answered {doc['sid']} {doc['status']}, want {sid} canceled")
+    h.check(last["hangup-call"][0][0]["sid"] == runner.vars["LONG_SID"], "hangup-call: another call")
+
+
+def out_recordings(runner):
+    last = _ran(runner, "get-call-recordings", "get-recording")
+    recs = last["get-call-recordings"][0][0]["recordings"]
+    rec = last["get-recording"][0][0]
+    h.check(len(recs) == 1 and recs[0] == rec, f"get-recording is not the call's recording: {recs} {rec}")
+    h.check(rec["status"] == "completed" and rec["media_url"].startswith("https://api.twilio.com/"),
+            f"the recording: {rec}")
+
+
 OUTPUT_CHECKS = [
     ("create-call answer as documented (Location, to, from)", out_create_call),
     ("idempotent-retry replays with Idempotent-Replayed", out_idempotent),
     ("get-call returns the placed call with events", out_get_call),
     ("pages are disjoint and newest first; filters apply", out_pages),
     ("webhook answers as documented", out_webhooks),
+    ("cancel answers the final state, twice; hang up answers its call", out_control),
+    ("the call's recording is the one GET /recordings/{sid} returns", out_recordings),
 ]
 
 if __name__ == "__main__":

@@ -491,6 +491,39 @@ static void test_exposition_parses(void **state)
 	remove_path(path);
 }
 
+/* Call control, recordings and the recording callback have routes of their
+ * own; another path under a call is "other". */
+static void test_control_routes(void **state)
+{
+	char path[METRICS_MAX_PATH];
+
+	(void)state;
+	temp_path(path, sizeof path);
+	assert_int_equal(metrics_init(path, "call"), VERR_OK);
+	metrics_count_request("call", "/calls/CA1/cancel", 200, 1000);
+	metrics_count_request("call", "/calls/CA1/hangup", 200, 1000);
+	metrics_count_request("call", "/calls/CA2/hangup", 200, 1000);
+	metrics_count_request("call", "/calls/CA1", 200, 1000);
+	metrics_count_request("call", "/recordings/RE1", 404, 1000);
+	metrics_count_request("webhook", "/twilio/recording", 204, 1000);
+	metrics_count_request("call", "/calls/CA1/stop", 404, 1000);
+	render_and_parse();
+	assert_true(value("voice_http_requests_total{pool=\"call\",route=\"/calls/{sid}/cancel\","
+	                  "status=\"200\"}") == 1);
+	assert_true(value("voice_http_requests_total{pool=\"call\",route=\"/calls/{sid}/hangup\","
+	                  "status=\"200\"}") == 2);
+	assert_true(value("voice_http_requests_total{pool=\"call\",route=\"/calls/{sid}\","
+	                  "status=\"200\"}") == 1);
+	assert_true(value("voice_http_requests_total{pool=\"call\",route=\"/recordings/{sid}\","
+	                  "status=\"404\"}") == 1);
+	assert_true(value("voice_http_requests_total{pool=\"webhook\",route=\"/twilio/recording\","
+	                  "status=\"204\"}") == 1);
+	assert_true(value("voice_http_requests_total{pool=\"call\",route=\"other\","
+	                  "status=\"404\"}") == 1);
+	metrics_close();
+	remove_path(path);
+}
+
 static void test_route(void **state)
 {
 	struct http_req req;
@@ -675,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_processes_sum_exactly),
 		cmocka_unit_test(test_dead_slot_reused_counts_kept),
 		cmocka_unit_test(test_exposition_parses),
+		cmocka_unit_test(test_control_routes),
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_repairs_file),
 		cmocka_unit_test(test_disabled),
