@@ -137,7 +137,8 @@ static bool rfc2822_to_3339(const char *s, char out[RECORDING_MAX_TIME])
 	if (t == (time_t)-1)
 		return false;
 	t -= (time_t)((east ? 1 : -1) * ((zone / 100) * 3600 + (zone % 100) * 60));
-	return gmtime_r(&t, &tm) != NULL &&
+	/* within four-digit years once the offset is applied */
+	return gmtime_r(&t, &tm) != NULL && tm.tm_year + 1900 >= 1000 && tm.tm_year + 1900 <= 9999 &&
 	       strftime(out, RECORDING_MAX_TIME, "%Y-%m-%dT%H:%M:%SZ", &tm) != 0;
 }
 

@@ -16,6 +16,10 @@ stack's simulator:
   found (a second stack, on the first stack's database and simulator).
 """
 
+import base64
+import contextlib
+import http.server
+import json
 import os
 import re
 import shutil
@@ -23,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -225,6 +230,72 @@ def simulator_answers_as_the_oas_says():
     r = h.request("GET", f"/2010-04-01/Accounts/{acct}.json", https=False,
                   port=e["VOICE_SIM_PORT"])
     check(r.status == 401 and r.json()["code"] == 20003, f"no credentials: {r!r}")
+
+
+class _FakeTwilio(http.server.BaseHTTPRequestHandler):
+    """An account Twilio would answer for: suspended, Trial, its number
+    without voice; the API key works, the auth token does not."""
+    account = ""
+    good_user = ""
+
+    def do_GET(self):
+        user = base64.b64decode(self.headers.get("Authorization", "Basic ")[6:] or b"").decode()
+        user = user.split(":", 1)[0]
+        if user != _FakeTwilio.good_user:
+            self._send(401, {"code": 20003, "message": "Authenticate", "status": 401})
+        elif self.path == f"/2010-04-01/Accounts/{_FakeTwilio.account}.json":
+            self._send(200, {"sid": _FakeTwilio.account, "friendly_name": "Old\tTrial",
+                             "status": "suspended", "type": "Trial", "auth_token": None})
+        elif self.path.startswith(f"/2010-04-01/Accounts/{_FakeTwilio.account}/IncomingPhoneNumbers"):
+            self._send(200, {"incoming_phone_numbers": [{
+                "phone_number": "+14155550199", "sid": "PN" + "a" * 32,
+                "capabilities": {"voice": False, "sms": True}}], "next_page_uri": None})
+        else:
+            self._send(404, {"code": 20404, "message": "not found", "status": 404})
+
+    def _send(self, status, doc):
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def _fake_twilio():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeTwilio)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@test
+def account_problems_are_each_one_line():
+    key_sid = "SK" + "5" * 32
+    _FakeTwilio.account = h.env()["TWILIO_ACCOUNT_SID"]
+    _FakeTwilio.good_user = key_sid
+    with _fake_twilio() as base:
+        p = twilio_check(TWILIO_API_BASE_URL=base, TWILIO_API_KEY_SID=key_sid,
+                         TWILIO_API_KEY_SECRET="key-secret-" + "z" * 16)
+    check(p.returncode == 1, f"exit {p.returncode}: {p.stdout} {p.stderr}")
+    probs = problems(p)
+    check(len(probs) == 3, f"three problems, got {probs}")
+    check("the account is suspended" in probs[0], f"suspended: {probs}")
+    check("TWILIO_AUTH_TOKEN" in probs[1] and "webhook signatures" in probs[1],
+          f"the auth token refused: {probs}")
+    check("without voice capability" in probs[2], f"voiceless number: {probs}")
+    check('account: "Old Trial"' in p.stdout and "type Trial" in p.stdout,
+          f"account line (a control character shown as a space): {p.stdout!r}")
+    check("note: a trial account" in p.stdout, f"no trial note: {p.stdout!r}")
+    check(p.stdout.splitlines()[-1] == "3 problems found", f"last line {p.stdout!r}")
 
 
 def _second_stack(run_dir, extra):
