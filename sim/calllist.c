@@ -326,7 +326,8 @@ enum verr simlist_calls(const struct simcfg *cfg, const struct simlist_query *q,
 	e = collect(cfg, q, &hits, &n);
 	if (e != VERR_OK)
 		goto out;
-	qsort(hits, n, sizeof *hits, by_created_desc);
+	if (n > 1) /* hits is NULL when nothing matched */
+		qsort(hits, n, sizeof *hits, by_created_desc);
 	first = (size_t)(q->page * q->page_size);
 	if (first > n)
 		first = n;

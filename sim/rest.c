@@ -513,6 +513,17 @@ static void list_calls(const struct simcfg *cfg, const char *query, struct http_
 		twilio_error(resp, oc, err.status, err.code, err.message);
 		return;
 	}
+	if (q.to[0] != '\0') {
+		struct simscen scen;
+
+		/* the rate-limited scenario's number limits its lookups too */
+		simscen_lookup(q.to, &scen);
+		if (scen.fault == SIMFAULT_429) {
+			twilio_error(resp, oc, 429, 20429, "Too Many Requests");
+			http_resp_header(resp, "Retry-After", "2");
+			return;
+		}
+	}
 	e = simlist_calls(cfg, &q, &page);
 	if (e != VERR_OK) {
 		log_error("could not list calls", LF_STR("error", verr_strerror(e)));

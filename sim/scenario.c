@@ -9,7 +9,7 @@ static const struct simscen_row rows[] = {
 	{ "+14155550103", "failed", "failed after 1 s without ringing" },
 	{ "+14155550104", "out-of-order", "answered and completed; callbacks delivered newest first" },
 	{ "+14155550105", "duplicate", "answered and completed; terminal callback delivered twice with the same I-Twilio-Idempotency-Token" },
-	{ "+14155550106", "rate-limited", "REST answers 429 with code 20429; no call is created" },
+	{ "+14155550106", "rate-limited", "REST answers 429 with code 20429 (Calls create, and Calls list filtered by this To); no call is created" },
 	{ "+14155550107", "server-error", "REST answers 500 with code 20500; no call is created" },
 	{ "+14155550108", "slow", "REST answer held back SIM_SLOW_MS (real time, never scaled); the call is created and proceeds as answered" },
 	{ "+14155550109", "long", "answered; completed after 600 s, unless canceled or hung up first (Calls update)" },

@@ -216,6 +216,14 @@ static void test_pages(void **state)
 	assert_true(json_object_object_get_ex(page, "start", &v));
 	assert_int_equal(json_object_get_int(v), 4);
 	json_object_put(page);
+	/* nothing matches: an empty page, not a crash */
+	assert_int_equal(simlist_query_parse("To=%2B14155550177", &q, &serr), VERR_OK);
+	assert_int_equal(simlist_calls(&cfg, &q, &page), VERR_OK);
+	assert_true(json_object_object_get_ex(page, "calls", &v));
+	assert_int_equal(json_object_array_length(v), 0);
+	assert_true(json_object_object_get_ex(page, "next_page_uri", &v));
+	assert_null(v);
+	json_object_put(page);
 	for (i = 0; i < 6; i++) {
 		snprintf(path, sizeof path, "%s/calls/CA%032d.json", dir, i);
 		unlink(path);
