@@ -31,8 +31,8 @@ every problem found):
   2. every callback answered 2xx is in call_events once the fault ended,
      after spool replay (bounded by REPLAY_BOUND_S);
   3. no destination dialed twice for one Idempotency-Key; an answer that
-     says nothing was dialed (503 database_unavailable, nginx's 503
-     service_unavailable) is true; every Idempotency-Key has a final answer
+     says nothing was dialed (503 database_unavailable, request_expired,
+     nginx's 503 service_unavailable) is true; every Idempotency-Key has a final answer
      (201, a replay, another non-retryable answer) within RESOLVE_BOUND_S of
      the fault's end: no key left blocked (issue 9: a dead owner's lease
      expires, then a retry gets a final answer at once);
@@ -92,8 +92,9 @@ RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3, "completed"
 # open (docs/API.md): the client retries once more with the same key, which
 # must replay, never dial.
 UNCERTAIN = {(504, "twilio_timeout"), (502, "twilio_error")}
-# answers that promise nothing was dialed (docs/API.md error table)
-NOTHING_DIALED = {(503, "database_unavailable"), (503, "service_unavailable")}
+# answers that promise nothing was dialed (docs/API.md)
+NOTHING_DIALED = {(503, "database_unavailable"), (503, "service_unavailable"),
+                  (503, "request_expired")}
 
 STATE = {"secret": None, "key_name": None}
 
