@@ -53,12 +53,18 @@ enum stmt {
 	STMT__COUNT
 };
 
+/* A status's rank in Twilio's lifecycle: queued 0 < initiated 1 < ringing 2 <
+ * in-progress 3 < the five terminal statuses 4 (the call_status domain of
+ * 0003 admits no other value). Inline, not call_status_rank(): an SQL
+ * function is inlined again, its body parsed, for every statement; and
+ * array_position costs fewer instructions than a CASE (bench/README.md). */
+#define RANK(x) "coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], " x "), 4)"
+
 /* An incoming status (EXCLUDED) replaces the stored one (c) when it ranks
  * higher, or ranks the same with a higher SequenceNumber. */
-#define STATUS_WINS                                                          \
-	"(call_status_rank(EXCLUDED.status) > call_status_rank(c.status)"        \
-	" OR (call_status_rank(EXCLUDED.status) = call_status_rank(c.status)"    \
-	" AND coalesce(EXCLUDED.sequence_number, -1) > coalesce(c.sequence_number, -1)))"
+#define STATUS_WINS                                                                 \
+	"((" RANK("EXCLUDED.status") ", coalesce(EXCLUDED.sequence_number, -1))"          \
+	" > (" RANK("c.status") ", coalesce(c.sequence_number, -1)))"
 
 /* Timestamps in API output: RFC 3339 UTC with microseconds. */
 #define TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
@@ -104,13 +110,15 @@ static const struct {
 	/* FK checks run at the end of the statement, so the event may precede
 	 * the calls row it references. The calls upsert runs only for a new
 	 * event: a duplicate delivery changes nothing. Returns whether the event
-	 * was new, the call's status after it, and before it (prev reads the
-	 * statement's snapshot, taken before the upsert). */
+	 * was new (a row of up), the call's status after it (NULL for a
+	 * duplicate), and before it (the outer subquery reads the statement's
+	 * snapshot, taken before the upsert). updated_at moves only when what the
+	 * API shows changes (0003: no trigger keeps it). */
 	[STMT_EVENT_RECORD] = { "event_record",
-		"WITH prev AS (SELECT status FROM calls WHERE call_sid = $1), ev AS ("
+		"WITH ev AS ("
 		"  INSERT INTO call_events (call_sid, status, sequence_number, idempotency_token, payload)"
 		"  VALUES ($1, $2, $3::integer, $4, $5::jsonb)"
-		"  ON CONFLICT DO NOTHING RETURNING id"
+		"  ON CONFLICT DO NOTHING RETURNING 1"
 		"), up AS ("
 		"  INSERT INTO calls AS c (call_sid, account_sid, direction, from_number, to_number,"
 		"    status, sequence_number, answered_by, duration_seconds, sip_response_code)"
@@ -121,10 +129,15 @@ static const struct {
 		"      THEN EXCLUDED.sequence_number ELSE c.sequence_number END,"
 		"    answered_by = coalesce(EXCLUDED.answered_by, c.answered_by),"
 		"    duration_seconds = coalesce(EXCLUDED.duration_seconds, c.duration_seconds),"
-		"    sip_response_code = coalesce(EXCLUDED.sip_response_code, c.sip_response_code)"
+		"    sip_response_code = coalesce(EXCLUDED.sip_response_code, c.sip_response_code),"
+		"    updated_at = CASE WHEN " STATUS_WINS " OR (c.answered_by, c.duration_seconds,"
+		"      c.sip_response_code) IS DISTINCT FROM (coalesce(EXCLUDED.answered_by, c.answered_by),"
+		"      coalesce(EXCLUDED.duration_seconds, c.duration_seconds),"
+		"      coalesce(EXCLUDED.sip_response_code, c.sip_response_code))"
+		"      THEN now() ELSE c.updated_at END"
 		"  RETURNING c.status"
-		") SELECT (SELECT count(*) FROM ev)::integer, (SELECT status FROM up),"
-		" (SELECT status FROM prev)", 12, true },
+		") SELECT count(*)::integer, min(status), (SELECT status FROM calls WHERE call_sid = $1)"
+		" FROM up", 12, true },
 	/* an existing key is taken over only once it is older than 24 hours;
 	 * the owner holds a pending key for a lease of $4 ms (0006) */
 	[STMT_IDEM_CLAIM] = { "idem_claim",

@@ -74,6 +74,10 @@ bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *res
 			resp->status = status;
 			resp->content_type = "application/json; charset=utf-8";
 			http_resp_header(resp, "Idempotent-Replayed", "true");
+			/* a stored 503 (Twilio failed; the call may exist) can still
+			 * turn final once reconciliation finds the call */
+			if (status == 503)
+				http_resp_header(resp, "Retry-After", IDEM_REPLAY_RETRY_AFTER);
 			log_info("idempotent replay", LF_INT("status", status));
 			return false;
 		}

@@ -16,6 +16,7 @@
 #define IDEM_WAIT_MS 10000  /* how long a duplicate waits for the first request */
 #define IDEM_POLL_MS 100
 #define IDEM_MAX_WAITERS 16 /* duplicates waiting at once per process; more get 409 at once */
+#define IDEM_REPLAY_RETRY_AFTER "5" /* seconds, on a replayed 503 */
 
 /* True for 1..IDEM_MAX_KEY printable ASCII characters. */
 bool idem_key_valid(const char *key);

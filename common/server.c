@@ -499,7 +499,11 @@ static void reap(struct master *m)
 			if (k->generation != m->generation || stopping)
 				break; /* drained on purpose */
 			lived = server_now_ms() - k->started_ms;
-			m->fails = lived >= SERVER_STABLE_MS ? 0 : m->fails + 1;
+			/* backoff is for workers that cannot start (they exit with a
+			 * status soon after start: configuration, database pool...);
+			 * one killed by a signal (OOM killer, kill -9, a crash) is
+			 * replaced at once, so the pool never sits empty */
+			m->fails = lived >= SERVER_STABLE_MS || WIFSIGNALED(status) ? 0 : m->fails + 1;
 			m->respawn_at = m->fails == 0 ? 0
 			              : server_now_ms() + (m->fails >= 7 ? SERVER_MAX_BACKOFF_MS
 			                                   : (long long)SERVER_FIRST_BACKOFF_MS << (m->fails - 1));

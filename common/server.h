@@ -13,7 +13,8 @@
  * server_run makes this process a master that holds the socket and keeps
  * pool.workers worker processes alive: a worker that dies is replaced within
  * a second (with an exponential backoff, up to SERVER_MAX_BACKOFF_MS, while
- * workers keep dying right after they start). Each worker serves
+ * workers keep exiting with a failure right after they start; one killed by
+ * a signal is always replaced at once). Each worker serves
  * pool.threads requests at once, one thread per request in flight, so a
  * request waiting on Twilio or PostgreSQL never holds up another.
  *   SIGTERM/SIGINT  the workers stop accepting, finish the requests in flight

@@ -363,6 +363,12 @@ void twilio_error_map(const struct twilio_error *e, int *our_status, const char 
 		*our_code = "twilio_unavailable";
 		return;
 	}
+	if (e->may_exist && e->http_status >= 200 && e->http_status <= 299) {
+		/* Twilio said yes in a way we cannot read: the call may exist */
+		*our_status = 502;
+		*our_code = "outcome_unknown";
+		return;
+	}
 	*our_status = 502;
 	*our_code = "twilio_error";
 }

@@ -37,6 +37,7 @@
 #define CALL_BUDGET_MS 28000     /* nginx gives /call 30 s (fastcgi_read_timeout); 2 s to answer */
 #define CALL_MIN_DIAL_MS 2000    /* less left than this: refuse instead of dialing */
 #define CALL_LEASE_SLACK_MS 5000 /* an Idempotency-Key's lease outlives its request by this */
+#define CALL_TWILIO_RETRY_S 5    /* Retry-After of a 503 when Twilio gave none */
 #define CALL_THREADS 64       /* default VOICE_CALL_THREADS */
 #define CALL_DB_CONNECTIONS 8 /* default VOICE_CALL_DB_CONNECTIONS */
 
@@ -184,10 +185,12 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 		twilio_error_map(&terr, &status, &code, &field);
 		/* the detail (libcurl's text, ours) is in the log, not for clients */
 		http_resp_error_twilio(resp, status, code, twilio_error_message(&terr), field, terr.code);
-		if (terr.retry_after > 0) {
+		if (terr.retry_after > 0 || status == 503) {
 			char ra[16];
 
-			snprintf(ra, sizeof ra, "%d", terr.retry_after);
+			/* Twilio's own Retry-After, else a few seconds for a 503 */
+			snprintf(ra, sizeof ra, "%d", terr.retry_after > 0 ? terr.retry_after
+			                                                   : CALL_TWILIO_RETRY_S);
 			http_resp_header(resp, "Retry-After", ra);
 		}
 		/* free the key only when Twilio provably created no call: after a
