@@ -1,5 +1,4 @@
--- Recordings, API keys that read only the calls they placed, and a fix of
--- 0003's status guard (4, below).
+-- Recordings, and API keys that read only the calls they placed.
 --
 -- 1. recordings: one row per Twilio recording, written from the recording
 --    status callbacks (POST /twilio/recording) that POST /call asks for when
@@ -62,26 +61,3 @@ COMMENT ON COLUMN api_keys.read_all IS
 
 -- GET /calls and GET /calls/{sid} for a key that is not read_all.
 CREATE INDEX calls_owner_created ON calls (api_key_name, created_at DESC, call_sid DESC);
-
--- 4. The status guard of 0003 ranks a status by its position in
---    '{queued,initiated,ringing,in-progress}' and gives the terminal ones 4;
---    array_position counts from 1, so in-progress ranked 4 as well, and a
---    terminal status without a SequenceNumber (Twilio's answer to a hang up,
---    a reconciliation event) was refused over an in-progress one whose
---    callback had a number: "status may not move from in-progress to
---    completed". Terminal statuses rank 5, above every other. Same function,
---    same trigger; only the constant changes.
-CREATE OR REPLACE FUNCTION calls_status_forward() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.status <> OLD.status
-     AND (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], NEW.status), 5),
-          coalesce(NEW.sequence_number, -1))
-       < (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], OLD.status), 5),
-          coalesce(OLD.sequence_number, -1)) THEN
-    RAISE EXCEPTION 'call % status may not move from % to %',
-      OLD.call_sid, OLD.status, NEW.status USING ERRCODE = 'check_violation';
-  END IF;
-  RETURN NEW;
-END
-$$;
