@@ -38,20 +38,20 @@ WITH ev AS ( INSERT INTO call_events (call_sid, status, sequence_number, idempot
   ((ARRAY['initiated','ringing','in-progress','completed'])[:rank]), (:step)::integer, (NULL::text),
   (CASE WHEN :step = 3 THEN 42 END)::integer, (CASE WHEN :step = 3 THEN 200 END)::integer FROM ev ON
   CONFLICT (call_sid) DO UPDATE SET status = CASE WHEN
-  (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], EXCLUDED.status), 4),
+  (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], EXCLUDED.status), 5),
   coalesce(EXCLUDED.sequence_number, -1)) >
-  (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], c.status), 4),
+  (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], c.status), 5),
   coalesce(c.sequence_number, -1)) THEN EXCLUDED.status ELSE c.status END, sequence_number = CASE
   WHEN (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], EXCLUDED.status),
   4), coalesce(EXCLUDED.sequence_number, -1)) >
-  (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], c.status), 4),
+  (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], c.status), 5),
   coalesce(c.sequence_number, -1)) THEN EXCLUDED.sequence_number ELSE c.sequence_number END,
   answered_by = coalesce(EXCLUDED.answered_by, c.answered_by), duration_seconds =
   coalesce(EXCLUDED.duration_seconds, c.duration_seconds), sip_response_code =
   coalesce(EXCLUDED.sip_response_code, c.sip_response_code), updated_at = CASE WHEN
-  (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], EXCLUDED.status), 4),
+  (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], EXCLUDED.status), 5),
   coalesce(EXCLUDED.sequence_number, -1)) >
-  (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], c.status), 4),
+  (coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], c.status), 5),
   coalesce(c.sequence_number, -1)) OR (c.answered_by, c.duration_seconds, c.sip_response_code) IS
   DISTINCT FROM (coalesce(EXCLUDED.answered_by, c.answered_by), coalesce(EXCLUDED.duration_seconds,
   c.duration_seconds), coalesce(EXCLUDED.sip_response_code, c.sip_response_code)) THEN now() ELSE

@@ -53,12 +53,12 @@ enum stmt {
 	STMT__COUNT
 };
 
-/* A status's rank in Twilio's lifecycle: queued 0 < initiated 1 < ringing 2 <
- * in-progress 3 < the five terminal statuses 4 (the call_status domain of
- * 0003 admits no other value). Inline, not call_status_rank(): an SQL
+/* A status's rank in Twilio's lifecycle: queued 1 < initiated 2 < ringing 3 <
+ * in-progress 4 < the five terminal statuses 5 (array_position counts from
+ * 1; the call_status domain of 0003 admits no other value). Inline, not call_status_rank(): an SQL
  * function is inlined again, its body parsed, for every statement; and
  * array_position costs fewer instructions than a CASE (bench/README.md). */
-#define RANK(x) "coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], " x "), 4)"
+#define RANK(x) "coalesce(array_position('{queued,initiated,ringing,in-progress}'::text[], " x "), 5)"
 
 /* An incoming status (EXCLUDED) replaces the stored one (c) when it ranks
  * higher, or ranks the same with a higher SequenceNumber. */

@@ -202,6 +202,19 @@ def signed_callback_is_stored():
 
 
 @test
+def final_status_without_sequence_number_ends_an_answered_call():
+    # in-progress ranks below every final status, whatever the sequence
+    # numbers (cancel/hang up and reconciliation store finals without one)
+    sid = new_sid()
+    for status, seq in (("in-progress", 3), ("completed", None), ("in-progress", 9)):
+        r = send("/twilio/webhook", callback_params(sid, status, seq))
+        check(r.status == 204, f"{status}: expected 204, got {r!r}")
+    row = call_row(sid)
+    check(row is not None and row["status"] == "completed",
+          f"in-progress then completed (no SequenceNumber) left the call {row and row['status']!r}")
+
+
+@test
 def signed_with_query_string_is_stored():
     # The query is hashed byte for byte as part of the URL (TWILIO.md section 1).
     sid = new_sid()
