@@ -74,8 +74,10 @@ CLIENT_TIMEOUT_S = 35.0    # a client's patience: nginx's longest read timeout (
 READY_BOUND_S = 5.0        # /readyz green after the fault ends
 READY_MEASURE_S = 40.0     # how long we keep measuring when it is not
 REPLAY_BOUND_S = 30.0      # acknowledged callbacks in PostgreSQL after the fault ends
-RESOLVE_BOUND_S = 45.0     # every Idempotency-Key has a final answer after the fault ends
-                           # (a dead owner's lease: /call's 28 s budget + a few s, then retry)
+RESOLVE_BOUND_S = 60.0     # every Idempotency-Key has a final answer after the fault ends:
+                           # a dead owner's lease (/call's 28 s budget + 5 s) expires, and
+                           # a retry that was waiting on it (up to 10 s) gets 409 first,
+                           # the next one the final answer: ~45 s at worst, plus margin
 WARMUP_S = 3.0
 AFTER_S = 6.0
 SAMPLE_S = 0.5
