@@ -40,7 +40,10 @@ every problem found):
      SAMPLE_S while the load runs; and in the end no call's status is behind
      one of its own stored events;
   5. /readyz and /readyz/webhook (and a private worker's /readyz) are 200
-     within READY_BOUND_S of the fault's end;
+     within READY_BOUND_S of the fault's end; where a case says so
+     (PostgreSQL hung), requests sent once the circuit breaker had time to
+     open are answered promptly (issue 9: spool straight away instead of
+     paying a timeout on every request);
   6. every call answered 201 is in PostgreSQL (README: every call Twilio
      accepted is recorded); no worker died other than by the test's SIGKILL;
      no sanitizer report in the pools' logs.
@@ -808,10 +811,13 @@ def phase(a, t_start, t_end):
 
 
 def run_case(name, fault, *, call_sock=None, private_socks=(), dials=None, allow_call=(),
-             allow_signal=None, extra_logs=(), load_kw=None):
+             allow_signal=None, extra_logs=(), load_kw=None, prompt=None):
     """Runs one case: load, fault() (which injects the fault, holds it and
     ends it, returning a dict of its own measurements), then every check.
-    dials: an object with .created() (default: the simulator's record)."""
+    dials: an object with .created() (default: the simulator's record).
+    prompt=(after_s, bound_s): requests sent from after_s into the fault
+    until its end must be answered within bound_s (the circuit breaker's
+    promise: once it is open, nothing waits on the database)."""
     dials = dials or Dials()
     logs = LogWatch(extra_logs)
     load = Load(call_sock=call_sock, **(load_kw or {}))
@@ -854,6 +860,18 @@ def run_case(name, fault, *, call_sock=None, private_socks=(), dials=None, allow
                 examples.setdefault(k, f"{a.t0 - t_start:+.1f}s from the fault's start")
     for (kind, why), n in sorted(bad.items()):
         problems.append(f"{n} {kind} answers: {why} (first sent {examples[(kind, why)]})")
+
+    if prompt is not None:
+        after_s, bound_s = prompt
+        for kind, answers in (("callbacks", cbs), ("POST /call", attempts + plain)):
+            late = [a for a in answers if t_start + after_s <= a.t0 <= t_end - bound_s
+                    and a.elapsed > bound_s]
+            if late:
+                worst = max(late, key=lambda a: a.elapsed)
+                problems.append(f"{len(late)} {kind} sent more than {after_s:.0f}s into the fault "
+                                f"waited more than {bound_s:.0f}s (the longest {worst.elapsed:.1f}s, "
+                                f"sent at +{worst.t0 - t_start:.1f}s): with the circuit breaker "
+                                f"open nothing should wait on the database")
 
     # 2. every callback answered 2xx is in PostgreSQL (after replay)
     acked = {c[0] for c in load.callbacks if c[4].status is not None and 200 <= c[4].status < 300}
