@@ -17,6 +17,7 @@ static const struct simscen_row rows[] = {
 	{ "+14155550180", "callbacks-dropped", "answered and completed, but no status callback is ever delivered" },
 	{ "+14155550181", "reply-lost", "the call is created and proceeds as answered, but the REST answer is cut off mid-body (201, unreadable JSON)" },
 	{ "+14155550182", "reply-lost-quiet", "as reply-lost, and no status callback is delivered either" },
+	{ "+14155550183", "slow-quiet", "as slow (the call is created, the REST answer held back SIM_SLOW_MS), and no status callback is delivered" },
 };
 
 const struct simscen_row *simscen_table(size_t *n)
@@ -66,6 +67,9 @@ bool simscen_by_name(const char *name, struct simscen *s)
 	} else if (strcmp(name, "reply-lost-quiet") == 0) {
 		s->fault = SIMFAULT_REPLY_LOST;
 		s->no_callbacks = true;
+	} else if (strcmp(name, "slow-quiet") == 0) {
+		s->fault = SIMFAULT_SLOW;
+		s->no_callbacks = true;
 	} else if (strncmp(name, "talk-", 5) == 0 && name[5] >= '0' && name[5] <= '9' &&
 	           name[6] == '\0') {
 		s->talk_ms = (long long)(name[5] - '0') * 1000;
@@ -102,9 +106,9 @@ void simscen_lookup(const char *to, struct simscen *out)
 	} else if (to[10] == '1' && to[11] >= '0' && to[11] <= '9') {
 		talk[5] = to[11];
 		(void)simscen_by_name(talk, out);
-	} else if (to[10] == '8' && to[11] >= '0' && to[11] <= '2') {
+	} else if (to[10] == '8' && to[11] >= '0' && to[11] <= '3') {
 		static const char *const faults[] = { "callbacks-dropped", "reply-lost",
-			"reply-lost-quiet" };
+			"reply-lost-quiet", "slow-quiet" };
 
 		(void)simscen_by_name(faults[to[11] - '0'], out);
 	}

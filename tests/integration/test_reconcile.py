@@ -11,8 +11,8 @@ VOICE_RECONCILE_AFTER_S=1 (the shared stack runs with reconciliation off):
   again and again but never gains an event: the status never moves without
   cause;
 - a POST /call whose answer was lost (reply-lost: Twilio created the call
-  and the answer was cut off; slow: past our timeout, 504 twilio_timeout;
-  reply-lost-quiet: cut off and no callbacks either) is found in Twilio's
+  and the answer was cut off; slow-quiet: past our timeout, 504
+  twilio_timeout; both also without callbacks) is found in Twilio's
   call list and linked to its Idempotency-Key: a retry with the key then
   returns 201 with the call Twilio created, never a second dial, and the
   call is readable by the key that placed it;
@@ -40,8 +40,8 @@ from harness import check  # noqa: E402
 TO_DROPPED = "+14155550180"      # callbacks-dropped
 TO_LOST = "+14155550181"         # reply-lost
 TO_LOST_QUIET = "+14155550182"   # reply-lost-quiet
-TO_SLOW = "+14155550108"         # slow: the answer comes after our timeout
-TO_QUEUED = "+14155550183"       # any number; From is the magic test-credential one
+TO_SLOW = "+14155550183"         # slow-quiet: the answer comes after our timeout, no callbacks
+TO_QUEUED = "+14155550184"       # any number; From is the magic test-credential one
 FROM_TEST_CREDENTIALS = "+15005550006"
 WAIT = 120  # seconds for reconciliation to act (it may first work through older calls)
 
@@ -243,8 +243,14 @@ def reply_lost_without_callbacks_is_recorded_and_linked():
 
 @h.test
 def twilio_timeout_is_linked_to_its_key():
-    # the stack's TWILIO_TIMEOUT_MS (3000) is shorter than SIM_SLOW_MS (6000)
-    lost_answer_linked(TO_SLOW, "slow", (504,))
+    # the stack's TWILIO_TIMEOUT_MS (3000) is shorter than SIM_SLOW_MS (6000);
+    # slow-quiet is slow on a number no other test dials, so its lookup is
+    # not ambiguous with their timed-out calls
+    doc = lost_answer_linked(TO_SLOW, "slow", (504,))
+    final = h.wait_until(lambda: (lambda d: d if d and d["status"] == "completed" else None)(
+        get_call(doc["sid"])), WAIT, "the linked call's final status", interval=1)
+    check(reconciliation_events(final) == final["events"],
+          f"a call without callbacks has only reconciliation events: {final['events']!r}")
 
 
 @h.test

@@ -33,7 +33,8 @@ static void test_fault_scenarios(void **state)
 		{ "+14155550180", "callbacks-dropped", SIMFAULT_NONE, true },
 		{ "+14155550181", "reply-lost", SIMFAULT_REPLY_LOST, false },
 		{ "+14155550182", "reply-lost-quiet", SIMFAULT_REPLY_LOST, true },
-		{ "+14155550183", "answered", SIMFAULT_NONE, false },
+		{ "+14155550183", "slow-quiet", SIMFAULT_SLOW, true },
+		{ "+14155550184", "answered", SIMFAULT_NONE, false },
 		{ "+14155550100", "answered", SIMFAULT_NONE, false },
 		{ "+14155550108", "slow", SIMFAULT_SLOW, false },
 	};
