@@ -18,7 +18,7 @@ import harness as h  # noqa: E402
 HUNG_S = 20.0
 # The first statement in each worker waits out the 6 s client deadline (a
 # callback queued behind it gives up after 5 s); then the worker's circuit
-# breaker is open and nothing should wait on the database: requests sent
+# breaker is open and nothing should wait on the database: callbacks sent
 # from BREAKER_S into the hang are answered within PROMPT_S.
 BREAKER_S = 8.0
 PROMPT_S = 2.0
