@@ -480,6 +480,8 @@ static struct conn *conn_take(struct db *db, bool probing)
  * and aborted (the server skipped to the Sync, COMMIT included), so roll it
  * back. A connection that still is not idle is closed. True when c is idle.
  */
+static PGresult *conn_finish(struct conn *c, long long deadline, bool *late);
+
 static bool conn_idle(struct conn *c)
 {
 	PGTransactionStatusType ts;
@@ -488,8 +490,11 @@ static bool conn_idle(struct conn *c)
 		return true;
 	ts = PQtransactionStatus(c->pg);
 	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
-		PQclear(PQexec(c->pg, "ROLLBACK"));
-		ts = PQtransactionStatus(c->pg);
+		bool late = false;
+
+		if (PQsendQuery(c->pg, "ROLLBACK") == 1)
+			PQclear(conn_finish(c, mono_ms() + DB_DEADLINE_MS, &late));
+		ts = late ? PQTRANS_UNKNOWN : PQtransactionStatus(c->pg);
 	}
 	if (ts != PQTRANS_IDLE) {
 		conn_close(c);
@@ -1106,7 +1111,7 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 	while (!me.done) {
 		struct timespec ts;
 
-		if (!me.taken && db->nidle > 0) {
+		if (!me.taken && db->nidle > 0 && !db->open) {
 			struct db_event *batch[DB_MAX_BATCH];
 			struct pending *taken[DB_MAX_BATCH];
 			struct conn *c = &db->conns[db->idle[--db->nidle]];
