@@ -153,9 +153,12 @@ static const struct {
 		"SELECT request_hash, state, response_status, response_body,"
 		" (state = 'pending' AND coalesce(lease_until < now(), true)), coalesce(call_sid, '')"
 		" FROM idempotency_keys WHERE api_key_name = $1 AND idem_key = $2", 2, true },
+	/* only a pending key: a request that ends after its lease, once
+	 * reconciliation linked the real call, must not overwrite that answer */
 	[STMT_IDEM_COMPLETE] = { "idem_complete",
 		"UPDATE idempotency_keys SET state = 'done', response_status = $3::integer,"
-		" response_body = $4, call_sid = $5 WHERE api_key_name = $1 AND idem_key = $2", 5, true },
+		" response_body = $4, call_sid = $5 WHERE api_key_name = $1 AND idem_key = $2"
+		" AND state = 'pending'", 5, true },
 	[STMT_IDEM_RELEASE] = { "idem_release",
 		"DELETE FROM idempotency_keys WHERE api_key_name = $1 AND idem_key = $2"
 		" AND state = 'pending'", 2, true },
