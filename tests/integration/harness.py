@@ -256,10 +256,20 @@ def pg_stop():
         raise TestFailure(f"pg_ctl stop failed: {p.stderr.strip()}")
 
 
+BREAKER_PROBE_S = 1.0  # common/db.c DB_PROBE_MS: a worker's breaker probe period
+
+
 def pg_start():
+    """Starts the embedded cluster, then waits until every worker of the
+    stack can use it again: a worker that found it down fails fast (its
+    circuit breaker) until its next probe, up to BREAKER_PROBE_S later, so
+    a test that follows would otherwise see callbacks spooled and 503s."""
     p = _pg_ctl("-l", os.path.join(env()["VOICE_LOG_DIR"], "postgres.log"), "-w", "-t", "60", "start")
     if p.returncode != 0:
         raise TestFailure(f"pg_ctl start failed: {p.stderr.strip()}")
+    for path in ("/readyz", "/readyz/webhook"):
+        wait_until(lambda: get(path, timeout=10).status == 200, 30, f"{path} after PostgreSQL started")
+    time.sleep(BREAKER_PROBE_S * 2)
 
 
 def pg_running():
