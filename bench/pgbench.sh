@@ -29,7 +29,7 @@
 #   -r N   rounds [1]: all cases run N times, interleaved (a b c a b c ...)
 #   -m NNNN  schema new stops at migration NNNN (e.g. 0003) [all of them]
 #   -k     keep the cluster's directory (logs) afterwards
-# Env: PEER_HARNESS [/work/shared/peer-bench/harness], PG_BINDIR
+# Env: PEER_HARNESS [<repo>/../shared/peer-bench/harness], PG_BINDIR
 # [/usr/lib/postgresql/15/bin], PG_OS_USER [postgres: as root, the server
 # runs as this user; PostgreSQL refuses to run as root].
 #
@@ -40,7 +40,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-PEER_HARNESS=${PEER_HARNESS:-/work/shared/peer-bench/harness}
+PEER_HARNESS=${PEER_HARNESS:-$repo/../shared/peer-bench/harness}
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PG_OS_USER=${PG_OS_USER:-postgres}
 clients=64 threads=2 secs=10 batch=1 wave=100 rounds=1 keep= upto=9999

@@ -28,7 +28,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-PEER_HARNESS=${PEER_HARNESS:-/work/shared/peer-bench/harness}
+PEER_HARNESS=${PEER_HARNESS:-$repo/../shared/peer-bench/harness}
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PG_OS_USER=${PG_OS_USER:-postgres}
 n=1200 wave=100 upto=9999
