@@ -886,6 +886,27 @@ static long long backoff_ms(struct session *t, int n, int retry_after)
 	return d;
 }
 
+/* After failed attempt n: counts it, and returns how long to wait before
+ * the next one, or 0 to give up (not retryable, out of tries, or no time
+ * left before deadline). Twilio's 20429 (too many requests) is retryable. */
+static long long attempt_failed(struct session *t, struct attempt *a,
+                                const struct twilio_error *err, enum verr e, int n,
+                                long long deadline)
+{
+	long long wait;
+
+	metrics_count_twilio(e == VERR_UPSTREAM_DOWN ? METRICS_TWILIO_UNAVAILABLE
+	                     : e == VERR_TIMEOUT     ? METRICS_TWILIO_TIMEOUT
+	                                             : METRICS_TWILIO_ERROR,
+	                     err->code);
+	if (e == VERR_UPSTREAM && err->code == 20429)
+		a->retryable = true;
+	if (!a->retryable || n >= TWILIO_MAX_ATTEMPTS)
+		return 0;
+	wait = backoff_ms(t, n, err->retry_after);
+	return now_ms() + wait + MIN_ATTEMPT_MS > deadline ? 0 : wait;
+}
+
 enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params *p,
                              struct twilio_call *out, struct twilio_error *err)
 {
@@ -950,18 +971,7 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 			goto out;
 		}
 		e = attempt_error(t, &a, err);
-		metrics_count_twilio(e == VERR_UPSTREAM_DOWN ? METRICS_TWILIO_UNAVAILABLE
-		                     : e == VERR_TIMEOUT     ? METRICS_TWILIO_TIMEOUT
-		                                             : METRICS_TWILIO_ERROR,
-		                     err->code);
-		if (e == VERR_UPSTREAM && err->code == 20429)
-			a.retryable = true;
-		wait = 0;
-		if (a.retryable && n < TWILIO_MAX_ATTEMPTS) {
-			wait = backoff_ms(t, n, err->retry_after);
-			if (now_ms() + wait + MIN_ATTEMPT_MS > deadline)
-				wait = 0;
-		}
+		wait = attempt_failed(t, &a, err, e, n, deadline);
 		log_warn("twilio request", LF_STR("endpoint", "calls.create"), LF_INT("attempt", n),
 		         LF_INT("http_status", err->http_status), LF_INT("twilio_code", err->code),
 		         LF_INT("latency_ms", a.latency_ms), LF_PHONE("to", p->to),
@@ -1408,18 +1418,7 @@ static enum verr rest_run(struct twilio *tw, struct session *t, const struct res
 		}
 		e = attempt_error(t, &a, err);
 		err->may_exist = false; /* none of these requests creates anything */
-		metrics_count_twilio(e == VERR_UPSTREAM_DOWN ? METRICS_TWILIO_UNAVAILABLE
-		                     : e == VERR_TIMEOUT     ? METRICS_TWILIO_TIMEOUT
-		                                             : METRICS_TWILIO_ERROR,
-		                     err->code);
-		if (e == VERR_UPSTREAM && err->code == 20429)
-			a.retryable = true;
-		wait = 0;
-		if (a.retryable && n < TWILIO_MAX_ATTEMPTS) {
-			wait = backoff_ms(t, n, err->retry_after);
-			if (now_ms() + wait + MIN_ATTEMPT_MS > deadline)
-				wait = 0;
-		}
+		wait = attempt_failed(t, &a, err, e, n, deadline);
 		log_warn("twilio request", LF_STR("endpoint", rq->endpoint), LF_INT("attempt", n),
 		         LF_INT("http_status", err->http_status), LF_INT("twilio_code", err->code),
 		         LF_INT("latency_ms", a.latency_ms), LF_STR("call_sid", rq->call_sid),
