@@ -48,6 +48,25 @@ static bool token_valid(const char *t)
 	return true;
 }
 
+/* Answers a webhook whose parameters did not parse (e from callback_parse
+ * or recording_parse): 403 for another account, 400 naming field, else
+ * 500. True when e is VERR_OK. */
+static bool parsed(const struct http_req *req, struct http_resp *resp, enum verr e,
+                   const char *invalid, const char *field)
+{
+	if (e == VERR_OK)
+		return true;
+	if (e == VERR_FORBIDDEN) {
+		log_warn("webhook refused: another account", LF_STR("remote_addr", req->remote_addr));
+		http_resp_error(resp, 403, "wrong_account", "the webhook is for another Twilio account", field);
+	} else if (e == VERR_INVALID) {
+		http_resp_error(resp, 400, "invalid_parameter", invalid, field);
+	} else {
+		http_resp_error(resp, 500, "internal_error", "the webhook could not be processed", NULL);
+	}
+	return false;
+}
+
 /* Builds the TwiML for a Voice URL request into b. */
 static enum verr voice_twiml(const struct app *app, const struct call_event *ev, struct buf *b)
 {
@@ -132,20 +151,9 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 
 	if (!verified_form(app, req, resp, &form))
 		goto out;
-	e = callback_parse(&form, app->cfg.account_sid, &ev, field, sizeof field);
-	if (e == VERR_FORBIDDEN) {
-		log_warn("webhook refused: another account", LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 403, "wrong_account", "the webhook is for another Twilio account", field);
+	if (!parsed(req, resp, callback_parse(&form, app->cfg.account_sid, &ev, field, sizeof field),
+	            "a webhook parameter is missing or malformed", field))
 		goto out;
-	}
-	if (e != VERR_OK) {
-		http_resp_error(resp, e == VERR_INVALID ? 400 : 500,
-		                e == VERR_INVALID ? "invalid_parameter" : "internal_error",
-		                e == VERR_INVALID ? "a webhook parameter is missing or malformed"
-		                                  : "the webhook could not be processed",
-		                e == VERR_INVALID ? field : NULL);
-		goto out;
-	}
 	str_copy(resp->call_sid, sizeof resp->call_sid, ev.call_sid);
 	if (!token_valid(token)) {
 		http_resp_error(resp, 400, "invalid_parameter",
@@ -199,20 +207,9 @@ static void handle_recording(struct app *app, const struct http_req *req, struct
 	memset(&rec, 0, sizeof rec);
 	if (!verified_form(app, req, resp, &form))
 		goto out;
-	e = recording_parse(&form, app->cfg.account_sid, &rec, field, sizeof field);
-	if (e == VERR_FORBIDDEN) {
-		log_warn("webhook refused: another account", LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 403, "wrong_account", "the webhook is for another Twilio account", field);
+	if (!parsed(req, resp, recording_parse(&form, app->cfg.account_sid, &rec, field, sizeof field),
+	            "a recording parameter is missing or malformed", field))
 		goto out;
-	}
-	if (e != VERR_OK) {
-		http_resp_error(resp, e == VERR_INVALID ? 400 : 500,
-		                e == VERR_INVALID ? "invalid_parameter" : "internal_error",
-		                e == VERR_INVALID ? "a recording parameter is missing or malformed"
-		                                  : "the webhook could not be processed",
-		                e == VERR_INVALID ? field : NULL);
-		goto out;
-	}
 	str_copy(resp->call_sid, sizeof resp->call_sid, rec.call_sid);
 	e = record_recording(app->db, app->cfg.spool_dir, &rec, req->body, req->body_len, &stored,
 	                     &spooled);
