@@ -61,8 +61,9 @@ enum verr config_load(struct config *cfg, unsigned need, char *err, size_t errsz
  * A pool's runtime sizes: VOICE_<POOL>_WORKERS processes (default: the
  * online CPUs), VOICE_<POOL>_THREADS requests in flight per process and
  * VOICE_<POOL>_DB_CONNECTIONS PostgreSQL connections for the whole pool,
- * split evenly over its processes (db_per_worker). pool is "CALL" or
- * "WEBHOOK". Call after config_load (it reads the same .env file).
+ * split evenly over its processes (db_per_worker). pool is the upper-case
+ * pool name in those variables (CALL or WEBHOOK). Call after config_load
+ * (it reads the same .env file).
  * VERR_CONFIG with one line naming the variable.
  */
 #define CONFIG_MAX_WORKERS 64
