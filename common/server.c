@@ -166,7 +166,8 @@ struct worker {
 	pthread_mutex_t accept_mu;
 };
 
-static void serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
+/* Serves the request on r; true when its whole body was read. */
+static bool serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 {
 	struct http_req req;
 	struct http_resp resp;
@@ -229,6 +230,7 @@ static void serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 	log_set_request_id(NULL);
 	http_resp_free(&resp);
 	free(path);
+	return refuse == 0;
 }
 
 /*
@@ -277,7 +279,14 @@ static void *request_thread(void *arg)
 	}
 	buf_init(&body, w->opts->max_body);
 	while (next_request(w, &r)) {
-		serve_one(&r, w, &body);
+		/* Once nginx's stdin is read to its end nothing more can arrive,
+		 * so the connection may simply be closed. Otherwise libfcgi's
+		 * close shuts down, then waits for nginx to close first (so
+		 * unread input cannot turn into a reset that loses the answer):
+		 * perf showed that wait, a sleep and a wake-up per request, in
+		 * 7 % of call_fcgi's samples. */
+		if (serve_one(&r, w, &body) && FCGX_GetChar(r.in) == EOF)
+			r.detached = 1;
 		FCGX_Finish_r(&r);
 	}
 	FCGX_Free(&r, 1);
