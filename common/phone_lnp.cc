@@ -60,11 +60,16 @@ extern "C" enum phone_lnp_status phone_lnp_parse(const char *input, const char *
 		default:
 			return PHONE_LNP_INVALID;
 		}
-		/* phone.c refuses extensions; this guards against a lenient parse. */
-		if (n.has_extension() || !u->IsValidNumber(n))
+		/* phone.c refuses extensions; this guards against a lenient parse.
+		 * IsValidNumber(n) is exactly this, but finding the region is the
+		 * costly part (a regular expression per region that shares the
+		 * calling code), so it is done once. */
+		if (n.has_extension())
+			return PHONE_LNP_INVALID;
+		u->GetRegionCodeForNumber(n, &rc);
+		if (!u->IsValidNumberForRegion(n, rc))
 			return PHONE_LNP_INVALID;
 		u->Format(n, PhoneNumberUtil::E164, &formatted);
-		u->GetRegionCodeForNumber(n, &rc);
 		if (!copy_out(formatted, e164, e164sz) || !copy_out(rc, region_out, regionsz))
 			return PHONE_LNP_INVALID;
 		*type = map_type(u->GetNumberType(n));
