@@ -1,5 +1,6 @@
-"""Twilio's OpenAPI description (twilio_api_v2010.json, beside the repository
-in ../shared/twilio-oas) as a yardstick for the requests our service sends:
+"""Twilio's OpenAPI description (twilio_api_v2010.json; docs/TWILIO.md,
+"Sources": not part of the repository, read from shared/twilio-oas/ beside
+the checkout, see OAS_PATH) as a yardstick for the requests our service sends:
 each one the simulator recorded (/_sim/requests) must be an operation of the
 document, with its path parameters, query parameters and form parameters
 declared there and their values valid for the declared schema.
