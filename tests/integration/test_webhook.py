@@ -2,7 +2,9 @@
 """Twilio webhooks through nginx -> webhook_fcgi -> PostgreSQL, against the
 stack stack.py started: signed status callbacks stored exactly once, every
 tampering refused before anything is stored, duplicates and out-of-order
-deliveries, 1,000 concurrent callbacks, and the Voice URL (/twilio/voice).
+deliveries, a burst of 1,120 callbacks from 24 threads (250 calls x 4
+events, plus 120 redeliveries with the same, another or no token), and the
+Voice URL (/twilio/voice).
 
 Requests are signed here, independently of common/sig, as Twilio's SDKs
 validate them (docs/TWILIO.md, "Signatures"): HMAC-SHA1 keyed with the Auth
