@@ -9,8 +9,9 @@
 
 /*
  * A Twilio call webhook (status callback or Voice URL request) validated into
- * typed fields. Parameter names and values: TWILIO.md section 3 (Twilio docs
- * "StatusCallback" and "TwiML voice request" parameters).
+ * typed fields. Parameter names and values: docs/TWILIO.md, "Status
+ * callbacks" (Twilio docs "StatusCallback" and "TwiML voice request"
+ * parameters).
  */
 #define CALLBACK_MAX_SID 35
 #define CALLBACK_MAX_STATUS 16

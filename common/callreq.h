@@ -8,8 +8,9 @@
 #include "phone.h"
 
 /*
- * The POST /call request body (DESIGN.md "HTTP API"): JSON parsed with json-c
- * into a typed struct against an allowlist of fields, each with a validator.
+ * The POST /call request body (docs/API.md, "POST /call"): JSON parsed with
+ * json-c into a typed struct against an allowlist of fields, each with a
+ * validator.
  *
  * field      JSON type          rule
  * to         string, required   1..CALLREQ_MAX_NUMBER-1 bytes, no NUL; checked
@@ -63,9 +64,9 @@ struct call_request {
 #define CALLREQ_MAX_MESSAGE 160
 
 /*
- * What went wrong, ready for the DESIGN.md error body
- * {"error":{"code":code,"message":message,"field":field}}. field is "" when
- * no single field is at fault. code is one of:
+ * What went wrong, ready for the API's error body (docs/API.md,
+ * "Conventions") {"error":{"code":code,"message":message,"field":field}}.
+ * field is "" when no single field is at fault. code is one of:
  *   "invalid_json"   malformed, not I-JSON, not an object (400)
  *   "payload_too_large" body over CALLREQ_MAX_BODY (413)
  *   "unknown_field"  a member not in the allowlist (400)

@@ -68,7 +68,8 @@ enum verr http_resp_set(struct http_resp *r, int status, const char *content_typ
                         const char *body, size_t len);
 
 /*
- * Replaces the response with the DESIGN.md error shape:
+ * Replaces the response with the API's error shape (docs/API.md,
+ * "Conventions"):
  * {"error":{"code":code,"message":message,"field":field,"twilio_code":n}}
  * field may be NULL; twilio_code 0 omits it. Records code (and twilio_code)
  * in the log fields. Never fails visibly: on allocation failure the body

@@ -7,10 +7,11 @@
 #include "http.h"
 
 /*
- * Idempotency-Key for POST /call (DESIGN.md): the same key from the same API
- * key within 24 h returns the first response and never dials again; the same
- * key with a different body is 422 idempotency_key_reused. The key is held
- * in the database (db_idem_*), so this works across workers and hosts.
+ * Idempotency-Key for POST /call (docs/API.md, "Idempotency"): the same key
+ * from the same API key within 24 h returns the first response and never
+ * dials again; the same key with a different body is 422
+ * idempotency_key_reused. The key is held in the database (db_idem_*), so
+ * this works across workers and hosts.
  */
 #define IDEM_MAX_KEY 255
 #define IDEM_WAIT_MS 10000  /* how long a duplicate waits for the first request */

@@ -94,8 +94,10 @@ bool phone_region_known(const char *region)
 }
 
 /*
- * The DESIGN.md character rule. Sets *international when the first
- * non-space character is '+' and counts digits.
+ * The character rule of docs/API.md, "POST /call": ASCII digits, spaces and
+ * + ( ) - . only ('+' only as the first character that is not a space). Sets
+ * *international when the first non-space character is '+' and counts
+ * digits.
  */
 static bool input_chars_ok(const char *s, bool *international, size_t *digits)
 {

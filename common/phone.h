@@ -13,8 +13,8 @@ extern "C" {
 /*
  * Phone numbers: strict input checks here in C, then parsing, normalisation
  * to E.164 and classification by libphonenumber (phone_lnp.cc), then the
- * operator's destination policy (DESIGN.md "POST /call": 403 for a country or
- * number type that is not allowed, 422 for an invalid number).
+ * operator's destination policy (docs/API.md, "POST /call": 403 for a
+ * country or number type that is not allowed, 422 for an invalid number).
  */
 
 #define PHONE_MAX_INPUT 64    /* longest accepted input, bytes, excluding NUL */

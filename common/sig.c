@@ -224,7 +224,7 @@ static const char *default_port(const char *base, size_t scheme_len)
 
 /*
  * True when the first bodySHA256 in the query of request_uri equals the hex
- * SHA-256 of the body (TWILIO.md section 1, "JSON bodies").
+ * SHA-256 of the body (docs/TWILIO.md, "JSON bodies").
  */
 static bool body_hash_ok(const char *request_uri, const char *body, size_t body_len)
 {

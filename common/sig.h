@@ -8,7 +8,7 @@
 #include "form.h"
 
 /*
- * X-Twilio-Signature (TWILIO.md section 1; twilio-python
+ * X-Twilio-Signature (docs/TWILIO.md, "Signatures"; twilio-python
  * twilio/request_validator.py, twilio-node src/webhooks/webhooks.ts,
  * twilio-go client/request_validator.go).
  */

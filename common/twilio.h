@@ -9,12 +9,13 @@
 #include "err.h"
 
 /*
- * Twilio REST client for the Calls resource (TWILIO.md section 2; Calls
- * create in twilio_api_v2010.json). One struct twilio per worker process,
- * created after fork and shared by its threads: each thread gets its own
- * libcurl easy handle on first use, and all of them share one connection
- * cache (a curl share), so kept-alive TLS connections to Twilio are reused
- * by whichever thread places the next call instead of handshaking per call.
+ * Twilio REST client for the Calls resource (docs/TWILIO.md, "The Calls
+ * API"; Calls create in twilio_api_v2010.json). One struct twilio per worker
+ * process, created after fork and shared by its threads: each thread gets
+ * its own libcurl easy handle on first use, and all of them share one
+ * connection cache (a curl share), so kept-alive TLS connections to Twilio
+ * are reused by whichever thread places the next call instead of handshaking
+ * per call.
  * twilio_call_create is thread-safe; twilio_new and twilio_free are not.
  */
 
@@ -165,7 +166,7 @@ enum verr twilio_call_parse(const char *body, size_t len, struct twilio_call *ou
 void twilio_error_parse(int http_status, const char *body, size_t len, struct twilio_error *out);
 
 /*
- * Maps a failure to our HTTP answer (DESIGN.md, POST /call). Pure and
+ * Maps a failure to our HTTP answer (docs/API.md, "Error codes"). Pure and
  * table-driven; the strings are static. field is "to", "from" or NULL.
  *   21211, 21214, 21217          422 invalid_phone_number   field to
  *   21212                        422 invalid_phone_number   field from
@@ -177,6 +178,8 @@ void twilio_error_parse(int http_status, const char *body, size_t len, struct tw
  *   20003                        502 twilio_auth_failed
  *   20429, or HTTP 429           503 twilio_unavailable (Retry-After: e->retry_after)
  *   other HTTP 5xx               503 twilio_unavailable
+ *   a 2xx with may_exist         502 outcome_unknown (an unreadable or too
+ *                                    large answer: the call may exist)
  *   any other answer             502 twilio_error
  *   kind VERR_UPSTREAM_DOWN      503 twilio_unavailable
  *   kind VERR_TIMEOUT            504 twilio_timeout

@@ -711,7 +711,8 @@ void simcall_run(const struct simcfg *cfg, const char *sid)
 		return;
 	}
 	if (get_bool(r.sim, "test_credentials")) {
-		/* Test credentials never connect nor fire callbacks (TWILIO.md 6). */
+		/* Test credentials never connect nor fire callbacks (docs/TWILIO.md,
+		 * "Test credentials and magic numbers"). */
 		json_object_put(r.doc);
 		return;
 	}

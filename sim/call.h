@@ -13,7 +13,8 @@
 /*
  * Simulated calls: the Call resource (twilio_api_v2010.json schema
  * api.v2010.account.call), its state document in the store, and the process
- * that plays a call's life and delivers its webhooks (TWILIO.md section 3).
+ * that plays a call's life and delivers its webhooks (docs/TWILIO.md, "Status
+ * callbacks" and "What the simulator models").
  */
 #define SIMCALL_MAX_SID 35
 #define SIMCALL_MAX_DATE 40

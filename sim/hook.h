@@ -11,7 +11,8 @@
 #include "simcfg.h"
 
 /*
- * Outbound webhooks as Twilio sends them (TWILIO.md sections 1 and 3):
+ * Outbound webhooks as Twilio sends them (docs/TWILIO.md, "Signatures" and
+ * "Status callbacks"):
  * POST with a form-encoded body, or GET with the parameters appended to the
  * query; X-Twilio-Signature = HMAC-SHA1 (auth token) over the exact URL
  * requested (plus the sorted POST parameters); I-Twilio-Idempotency-Token

@@ -333,7 +333,8 @@ enum verr simparams_validate(const struct form *f, struct simcall_req *out, stru
 	if (from == NULL)
 		return refuse(err, 21213, "A 'From' phone number is required.");
 
-	/* TWILIO.md section 6, before any other check of the numbers. */
+	/* docs/TWILIO.md, "Test credentials and magic numbers": before any other
+	 * check of the numbers. */
 	m = magic_digit(from);
 	if (m == 1)
 		return refuse(err, 21212, "The 'From' number %s is not a valid phone number, shortcode, or alphanumeric sender ID.", from);

@@ -97,12 +97,13 @@ struct simerror {
  * 20001; real Twilio ignores unknown keys with warning 20001, the simulator
  * refuses them so our client is held to the OAS); only array parameters
  * repeat (400 / 21200); To present (21201) and a valid number (21211); From
- * present (21213) and valid (21212); Twilio's magic test numbers (TWILIO.md
- * section 6: From +15005550001 21212, any other +1500555000X From 21210;
- * To +15005550001 21217, +15005550002 21214, +15005550003 21215,
- * +15005550004 21216); one of Url, Twiml, ApplicationSid (21205); Url an
- * absolute http(s) URL (21205); *Method in GET|POST (21209); Timeout 1..600
- * (21208); SendDigits (21206); every other typed value (21200).
+ * present (21213) and valid (21212); Twilio's magic test numbers
+ * (docs/TWILIO.md, "Test credentials and magic numbers": From +15005550001
+ * 21212, any other +1500555000X From 21210; To +15005550001 21217,
+ * +15005550002 21214, +15005550003 21215, +15005550004 21216); one of Url,
+ * Twiml, ApplicationSid (21205); Url an absolute http(s) URL (21205);
+ * *Method in GET|POST (21209); Timeout 1..600 (21208); SendDigits (21206);
+ * every other typed value (21200).
  * Returns VERR_OK, or VERR_INVALID with *err filled (err->status 400).
  */
 enum verr simparams_validate(const struct form *f, struct simcall_req *out, struct simerror *err);

@@ -48,7 +48,7 @@ static void send_json(struct http_resp *resp, int status, struct json_object *o)
 		http_resp_error(resp, 500, "internal_error", "could not build the response", NULL);
 }
 
-/* Twilio's REST error body (TWILIO.md section 2). */
+/* Twilio's REST error body (docs/TWILIO.md, "Errors"). */
 static void twilio_error(struct http_resp *resp, struct outcome *oc, int status, int code,
                          const char *message)
 {

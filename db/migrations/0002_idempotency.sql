@@ -1,8 +1,8 @@
--- Idempotency keys for POST /call (DESIGN.md): the same key from the same
--- API key within 24 h returns the first response and never dials again; the
--- same key with a different body is refused. Held in the database so it
--- works across workers and hosts: the primary key makes exactly one
--- concurrent request the owner of a key.
+-- Idempotency keys for POST /call (docs/API.md, "Idempotency"): the same
+-- key from the same API key within 24 h returns the first response and never
+-- dials again; the same key with a different body is refused. Held in the
+-- database so it works across workers and hosts: the primary key makes
+-- exactly one concurrent request the owner of a key.
 CREATE TABLE idempotency_keys (
   api_key_name    text NOT NULL,
   idem_key        text NOT NULL CHECK (length(idem_key) BETWEEN 1 AND 255),

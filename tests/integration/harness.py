@@ -130,7 +130,8 @@ def post(path, body=None, **kw):
 
 
 def check_json_error(resp, status, what):
-    """Asserts resp is a DESIGN.md JSON error with this status."""
+    """Asserts resp is the API's JSON error (docs/API.md, "Conventions") with
+    this status."""
     check(resp.status == status, f"{what}: expected {status}, got {resp!r}")
     ctype = resp.header("content-type", "")
     check(ctype.lower().replace(" ", "") == "application/json;charset=utf-8",
@@ -181,9 +182,9 @@ def psql(sql, timeout=30, **variables):
 
 def twilio_signature(url, params, token=None):
     """X-Twilio-Signature for a POST to url with params [(key, value), ...],
-    computed here, independently of common/sig (TWILIO.md section 1): keys
-    sorted, each key's distinct values sorted, key+value appended to the URL,
-    HMAC-SHA1 with the auth token, base64."""
+    computed here, independently of common/sig (docs/TWILIO.md,
+    "Signatures"): keys sorted, each key's distinct values sorted, key+value
+    appended to the URL, HMAC-SHA1 with the auth token, base64."""
     import base64
     import hmac
     token = token if token is not None else env()["TWILIO_AUTH_TOKEN"]

@@ -1,8 +1,13 @@
-"""Twilio's OpenAPI description (twilio_api_v2010.json, beside the repository
-in ../shared/twilio-oas) as a yardstick for the requests our service sends:
-each one the simulator recorded (/_sim/requests) must be an operation of the
-document, with its path parameters, query parameters and form parameters
-declared there and their values valid for the declared schema.
+"""Twilio's OpenAPI description of REST API v2010 (docs/TWILIO.md,
+"Sources"), as a yardstick for the requests our service sends: each one the
+simulator recorded (/_sim/requests) must be an operation of the document,
+with its path parameters, query parameters and form parameters declared
+there and their values valid for the declared schema.
+
+The document is the part of Twilio's twilio_api_v2010.json that the tests
+read, vendored in twilio-oas/ beside this file (OAS_PATH): the operations
+our service calls, unchanged, and the schemas they and the tests use.
+twilio-oas/README.md says where it comes from and how to refresh it.
 """
 
 import json
@@ -12,8 +17,8 @@ import urllib.parse
 
 import harness as h
 
-OAS_PATH = os.path.join(os.path.dirname(h.SOURCE_DIR), "shared", "twilio-oas",
-                        "twilio_api_v2010.json")
+OAS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "twilio-oas",
+                        "twilio_api_v2010.subset.json")
 _DOC = None
 
 
@@ -49,7 +54,8 @@ def operation(method, path):
         m = re.match(rx, path)
         if m and method.lower() in item:
             return template, item[method.lower()], dict(zip(names, m.groups()))
-    raise h.TestFailure(f"Twilio's OAS has no operation {method} {path}")
+    raise h.TestFailure(f"Twilio's OAS (the vendored subset) has no operation {method} {path}: "
+                        "a request to another operation needs it in twilio-oas/trim.py")
 
 
 def value_ok(sch, value):

@@ -20,8 +20,8 @@ against fraud and retries"), through nginx against the Twilio simulator:
 - finally, no log file holds the auth token, our API key secrets or a full
   phone number we used.
 
-Unlike harness.run this file runs every check even after a failure, prints
-one line per check and "N passed, N failed", and exits 1 on any failure.
+Run by harness.run: every check runs even after a failure, one line per
+check, then "N passed, N failed"; the exit status is 1 on any failure.
 """
 
 import base64

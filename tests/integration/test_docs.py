@@ -562,6 +562,101 @@ def t_links():
         h.check(f"]({target})" in m.group(1), f"README's Documentation section does not link {target}")
 
 
+def t_design_links():
+    """The design documents and the simulator's README: links as t_links
+    checks them, and README's Documentation section links the design."""
+    for p in (os.path.join(SRC, "docs", "ARCHITECTURE.md"), os.path.join(SRC, "docs", "TWILIO.md"),
+              os.path.join(SRC, "sim", "README.md")):
+        check_links(p)
+    m = re.search(r"^## Documentation\n(.*?)(?=^## |\Z)", read(README), re.M | re.S)
+    h.check(m is not None, "README.md has no '## Documentation' section")
+    for target in ("docs/ARCHITECTURE.md", "docs/TWILIO.md"):
+        h.check(f"]({target})" in m.group(1), f"README's Documentation section does not link {target}")
+
+
+# Nothing in the repository points outside it --------------------------------
+
+# bench/ compares the service with a peer whose harness lives beside the
+# checkout, on purpose; everything else stands on its own.
+SELF_CONTAINED_SKIP = ("bench/",)
+# Design notes that were never part of the repository, a directory beside the
+# checkout (a shared tree or this machine's work area), and the Python way to
+# reach beside it. Spelled so that these lines do not match themselves.
+OUTSIDE_RX = re.compile(r"\b(?:DESIGN|STYLE)\.md\b|\.\./shared\b|(?<![\w.-])share[d]/"
+                        r"|(?<![\w.])/work(?=/)|dirname\((?:h\.)?SOURCE_DIR\)")
+# A cited Markdown file: a relative path or a bare name, not part of a URL.
+MD_CITE_RX = re.compile(r"(?<![\w./-])([\w./-]*[\w-]\.md)(?![\w-])")
+URL_RX = re.compile(r"[a-z][a-z0-9+.-]*://\S+")
+
+
+def repo_files():
+    """The repository's files, relative to SRC: git's list when SRC is a
+    checkout, else the tree without build output."""
+    p = subprocess.run(["git", "-C", SRC, "ls-files", "-z"], capture_output=True, timeout=60)
+    if p.returncode == 0:
+        return sorted(f for f in p.stdout.decode("utf-8").split("\0") if f)
+    out = []
+    for d, dirs, files in os.walk(SRC):
+        dirs[:] = [x for x in dirs if x not in (".git", ".run", "__pycache__")
+                   and not (d == SRC and x.startswith("build"))]
+        out += [os.path.relpath(os.path.join(d, f), SRC) for f in files]
+    return sorted(out)
+
+
+def md_citations(rel, text):
+    """(line, cited path) of every Markdown file a text cites; in Python,
+    os.path.join("docs", "API.md") counts as docs/API.md."""
+    text = URL_RX.sub(" ", text)
+    if rel.endswith(".py"):
+        text = re.sub(r'"([\w-]+)"\s*,\s*"', r'"\1/', text)
+    return [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in MD_CITE_RX.finditer(text)]
+
+
+def t_self_contained():
+    """Every tracked text file (bench/ aside) cites only documents of the
+    repository: no design notes that never were in it, no paths beside or
+    outside the checkout, and every cited Markdown file exists, either as a
+    path from the repository's top or from the citing file's directory, or
+    as a bare name the same file also cites with its path (docs/API.md once,
+    then API.md)."""
+    files = repo_files()
+    h.check(files, "no repository files found")
+    present = set(files)
+    problems = []
+    for rel in files:
+        if rel.startswith(SELF_CONTAINED_SKIP):
+            continue
+        try:
+            with open(os.path.join(SRC, rel), "rb") as f:
+                text = f.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # binary, or deleted from the worktree: not text to read
+        if "\0" in text:
+            continue
+        for m in OUTSIDE_RX.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            problems.append(f"{rel}:{line}: {m.group(0)}")
+        cites = md_citations(rel, text)
+        here = os.path.dirname(rel)
+
+        def resolves(target):
+            if target.startswith("/"):
+                return None
+            for cand in (os.path.join(here, target), target):
+                cand = os.path.normpath(cand)
+                if cand in present:
+                    return cand
+            return None
+        full = {os.path.basename(t): resolves(t) for _, t in cites if "/" in t and resolves(t)}
+        for line, target in cites:
+            if resolves(target) or ("/" not in target and full.get(target)) \
+                    or OUTSIDE_RX.search(target):  # reported above
+                continue
+            problems.append(f"{rel}:{line}: {target}")
+    h.check(not problems, f"{len(problems)} reference(s) to what is not in the repository: "
+            + "; ".join(problems[:20]) + (" ..." if len(problems) > 20 else ""))
+
+
 def alert_rules():
     doc = yaml.safe_load(read(ALERTS))
     h.check(isinstance(doc, dict) and isinstance(doc.get("groups"), list) and doc["groups"],
@@ -686,6 +781,8 @@ def main():
     step("every error code is documented with its status")(t_error_codes_documented)
     step("every documented error code appears in openapi.yaml")(t_error_codes_in_openapi)
     step("links and README Documentation section")(t_links)
+    step("links of the design documents and sim/README.md")(t_design_links)
+    step("nothing in the repository points outside it")(t_self_contained)
     step("deploy/alerts.yml")(t_alerts)
     step("metrics documented in OPERATIONS.md")(t_metrics_documented)
 

@@ -2,8 +2,10 @@
 """End-to-end call lifecycles through the whole stack: POST /call → the
 simulator → its signed status callbacks → webhook_fcgi → PostgreSQL, for the
 simulator's out-of-order and duplicate-delivery scenarios; an inbound call
-placed with `voicectl simulate inbound`; and a status callback that arrives
-while PostgreSQL is down (spooled, then replayed). python3 stdlib only.
+placed with `voicectl simulate inbound`; a status callback that arrives
+while PostgreSQL is down, and a call Twilio accepts while it is down (201
+all the same; the call record is spooled, then replayed with its API key's
+name). python3 stdlib only.
 """
 
 import os

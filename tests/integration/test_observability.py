@@ -31,9 +31,9 @@
   with client_min_messages=debug5 (which makes the server send such messages
   with every statement) writes nothing but JSON objects on stderr.
 
-Like test_call.py this file runs every check even after a failure, prints one
-line per check and "N passed, N failed", and exits 1 on any failure. It never
-asserts on timing.
+Run by harness.run: every check runs even after a failure, one line per
+check, then "N passed, N failed"; the exit status is 1 on any failure. It
+never asserts on timing.
 """
 
 import glob

@@ -914,7 +914,8 @@ def write_spool(spool, records):
 
 
 def spool_left(spool):
-    """Records not yet replayed: *.rec and claimed *.rec.<pid>."""
+    """Records not yet replayed: *.rec, and claimed ones
+    (*.rec.<pid>.<start>@<host>, or an older version's *.rec.<pid>)."""
     try:
         names = os.listdir(spool)
     except FileNotFoundError:

@@ -2,12 +2,14 @@
 """Twilio webhooks through nginx -> webhook_fcgi -> PostgreSQL, against the
 stack stack.py started: signed status callbacks stored exactly once, every
 tampering refused before anything is stored, duplicates and out-of-order
-deliveries, 1,000 concurrent callbacks, and the Voice URL (/twilio/voice).
+deliveries, a burst of 1,120 callbacks from 24 threads (250 calls x 4
+events, plus 120 redeliveries with the same, another or no token), and the
+Voice URL (/twilio/voice).
 
 Requests are signed here, independently of common/sig, as Twilio's SDKs
-validate them (TWILIO.md section 1): HMAC-SHA1 keyed with the Auth Token over
-PUBLIC_BASE_URL + path?query followed by the decoded params sorted by key
-(then value, de-duplicated), base64. Every CallSid is random, so reruns
+validate them (docs/TWILIO.md, "Signatures"): HMAC-SHA1 keyed with the Auth
+Token over PUBLIC_BASE_URL + path?query followed by the decoded params sorted
+by key (then value, de-duplicated), base64. Every CallSid is random, so reruns
 against the same database do not collide.
 """
 
@@ -216,7 +218,8 @@ def final_status_without_sequence_number_ends_an_answered_call():
 
 @test
 def signed_with_query_string_is_stored():
-    # The query is hashed byte for byte as part of the URL (TWILIO.md section 1).
+    # The query is hashed byte for byte as part of the URL (docs/TWILIO.md,
+    # "The URL that is signed").
     sid = new_sid()
     path = "/twilio/webhook?b=2&a=It%27s+x"
     r = send(path, callback_params(sid, "initiated", 0))

@@ -2,7 +2,7 @@
  * Twilio call webhook validation (callback_parse): every required parameter
  * missing or malformed, another account's AccountSid, integer ranges, and the
  * stored payload (valid JSON holding every parameter, repeated keys as
- * arrays). Parameters: TWILIO.md section 3.
+ * arrays). Parameters: docs/TWILIO.md, "Status callbacks".
  */
 #include <setjmp.h>
 #include <stdarg.h>

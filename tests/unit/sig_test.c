@@ -12,9 +12,12 @@
 #include "sig.h"
 
 /*
- * Every vector of TWILIO.md section 1 (from the twilio-python, twilio-node and
- * twilio-go test suites, recomputed there), fed through form_parse as a real
- * webhook body would be.
+ * X-Twilio-Signature (docs/TWILIO.md, "Signatures"). Every vector of the
+ * twilio-python, twilio-node and twilio-go test suites, plus two of ours (a
+ * key that is a prefix of another, an encoded query), all recomputed
+ * independently ("Test vectors"), fed through form_parse as a real webhook
+ * body would be; then the URL forms sig_verify accepts and the tampering it
+ * refuses, argument errors, an IPv6 base URL and sig_sha256_hex.
  */
 #define TOKEN "12345"
 #define BASE "https://mycompany.com/myapp.php?foo=1&bar=2"
@@ -168,7 +171,8 @@ struct verify_case {
 
 #define URI "/myapp.php?foo=1&bar=2"
 
-/* Accepted through the port variants (TWILIO.md "Port quirk"). */
+/* Accepted through the port variants (docs/TWILIO.md, "The URL that is
+ * signed"). */
 static const struct verify_case valid[] = {
 	{ "any port removed", "https://mycompany.com:1234", URI, P_DEFAULT, NULL,
 	  "RSOYDt4T1cUTdK1PDd93/VVr8B8=" },

@@ -178,7 +178,7 @@ static void test_body_round_trip(void **state)
 	buf_free(&b);
 }
 
-/* ---- error mapping (DESIGN.md, POST /call) ---- */
+/* ---- error mapping (docs/API.md, "Error codes") ---- */
 
 static const struct {
 	enum verr kind;
