@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "callback.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
@@ -413,14 +414,6 @@ static void db_notice(void *arg, const PGresult *r)
 	         LF_END);
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* An absolute CLOCK_MONOTONIC time ms milliseconds after now_ms, for
  * pthread_cond_timedwait on db->cv. */
 static struct timespec abs_ms(long long at_ms)
@@ -438,7 +431,7 @@ static void breaker_trip(struct db *db)
 	pthread_mutex_lock(&db->mu);
 	was = db->open;
 	db->open = true;
-	db->next_probe_ms = mono_ms() + DB_PROBE_MS;
+	db->next_probe_ms = clock_mono_ms() + DB_PROBE_MS;
 	pthread_cond_broadcast(&db->cv); /* queued callbacks: give up now */
 	pthread_mutex_unlock(&db->mu);
 	if (!was)
@@ -456,7 +449,7 @@ static bool breaker_open(struct db *db)
  * the breaker is open (unless probing). */
 static struct conn *conn_take(struct db *db, bool probing)
 {
-	long long deadline = mono_ms() + DB_ACQUIRE_MS;
+	long long deadline = clock_mono_ms() + DB_ACQUIRE_MS;
 	struct conn *c = NULL;
 
 	pthread_mutex_lock(&db->mu);
@@ -496,7 +489,7 @@ static bool conn_idle(struct conn *c)
 		bool late = false;
 
 		if (PQsendQuery(c->pg, "ROLLBACK") == 1)
-			PQclear(conn_finish(c, mono_ms() + DB_DEADLINE_MS, &late));
+			PQclear(conn_finish(c, clock_mono_ms() + DB_DEADLINE_MS, &late));
 		ts = late ? PQTRANS_UNKNOWN : PQtransactionStatus(c->pg);
 	}
 	if (ts != PQTRANS_IDLE) {
@@ -569,13 +562,13 @@ static enum verr conn_open(const struct db *db, struct conn *c)
 	if (c->pg == NULL)
 		return VERR_NOMEM;
 	PQsetNoticeReceiver(c->pg, db_notice, NULL);
-	deadline = mono_ms() + connect_timeout_ms(c->pg);
+	deadline = clock_mono_ms() + connect_timeout_ms(c->pg);
 	str_copy(msg, sizeof msg, "timed out");
 	while (PQstatus(c->pg) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
 	       st != PGRES_POLLING_FAILED) {
 		struct pollfd pfd = { PQsocket(c->pg),
 			(short)(st == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0 };
-		long long left = deadline - mono_ms();
+		long long left = deadline - clock_mono_ms();
 		int n;
 
 		if (left <= 0)
@@ -610,7 +603,7 @@ static bool conn_await(struct conn *c, long long deadline)
 {
 	while (PQisBusy(c->pg)) {
 		struct pollfd pfd = { PQsocket(c->pg), POLLIN, 0 };
-		long long left = deadline - mono_ms();
+		long long left = deadline - clock_mono_ms();
 		int n;
 
 		if (left <= 0)
@@ -677,7 +670,7 @@ static enum verr conn_prepare(struct conn *c, enum stmt id)
 	if (c->prepared[id])
 		return VERR_OK;
 	if (PQsendPrepare(c->pg, stmts[id].name, stmts[id].sql, stmts[id].nparams, NULL) == 1)
-		res = conn_finish(c, mono_ms() + DB_DEADLINE_MS, &late);
+		res = conn_finish(c, clock_mono_ms() + DB_DEADLINE_MS, &late);
 	if (late) {
 		log_warn("the database did not answer in time", LF_STR("statement", stmts[id].name),
 		         LF_INT("deadline_ms", DB_DEADLINE_MS));
@@ -735,7 +728,7 @@ static enum verr conn_run(const struct db *db, struct conn *c, enum stmt id,
 			return e;
 		}
 		if (PQsendQueryPrepared(c->pg, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0) == 1)
-			res = conn_finish(c, mono_ms() + DB_DEADLINE_MS, &late);
+			res = conn_finish(c, clock_mono_ms() + DB_DEADLINE_MS, &late);
 		if (late) {
 			log_warn("the database did not answer in time", LF_STR("statement", stmts[id].name),
 			         LF_INT("deadline_ms", DB_DEADLINE_MS));
@@ -795,7 +788,7 @@ enum verr db_probe(struct db *db)
 	PGresult *res;
 	enum verr e;
 
-	if (!breaker_open(db) || mono_ms() < __atomic_load_n(&db->next_probe_ms, __ATOMIC_RELAXED))
+	if (!breaker_open(db) || clock_mono_ms() < __atomic_load_n(&db->next_probe_ms, __ATOMIC_RELAXED))
 		return breaker_open(db) ? VERR_DB_DOWN : VERR_OK;
 	c = conn_take(db, true);
 	if (c == NULL)
@@ -807,7 +800,7 @@ enum verr db_probe(struct db *db)
 	if (e == VERR_OK)
 		db->open = false;
 	else
-		db->next_probe_ms = mono_ms() + DB_PROBE_MS;
+		db->next_probe_ms = clock_mono_ms() + DB_PROBE_MS;
 	pthread_mutex_unlock(&db->mu);
 	if (e == VERR_OK)
 		log_info("database reachable again");
@@ -923,7 +916,7 @@ static enum verr pipeline(struct conn *c, struct db_event **evs, size_t n)
 {
 	PGresult **res = calloc(n, sizeof *res);
 	PGconn *pg = c->pg;
-	long long deadline = mono_ms() + DB_DEADLINE_MS;
+	long long deadline = clock_mono_ms() + DB_DEADLINE_MS;
 	enum verr e = VERR_OK;
 	bool sent, late = false;
 	size_t i, cmd;
@@ -1103,7 +1096,7 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 {
 	struct db_event d = { ev, idempotency_token, VERR_DB_DOWN, false };
 	struct pending me = { &d, NULL, false, false }, **pp;
-	long long deadline = mono_ms() + DB_ACQUIRE_MS;
+	long long deadline = clock_mono_ms() + DB_ACQUIRE_MS;
 
 	pthread_mutex_lock(&db->mu);
 	if (db->tail != NULL)
@@ -1141,7 +1134,7 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 			conn_put_locked(db, c);
 			continue;
 		}
-		if (!me.taken && (db->open || mono_ms() >= deadline)) {
+		if (!me.taken && (db->open || clock_mono_ms() >= deadline)) {
 			/* still queued: leave the queue and let the caller spool it */
 			for (pp = &db->head; *pp != &me; pp = &(*pp)->next)
 				;
@@ -1157,7 +1150,7 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 				         LF_INT("waited_ms", DB_ACQUIRE_MS));
 			break;
 		}
-		ts = abs_ms(me.taken ? mono_ms() + 1000 : deadline);
+		ts = abs_ms(me.taken ? clock_mono_ms() + 1000 : deadline);
 		pthread_cond_timedwait(&db->cv, &db->mu, &ts);
 	}
 	pthread_mutex_unlock(&db->mu);

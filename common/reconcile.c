@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "config.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
@@ -513,7 +514,7 @@ void reconcile_tick(struct reconcile *r)
 
 	if (r == NULL || r->after_s == 0)
 		return;
-	now = server_now_ms();
+	now = clock_mono_ms();
 	if (!r->active) {
 		if (now < r->next_try_ms)
 			return;

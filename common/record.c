@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 
 #include "form.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "recording.h"
@@ -269,7 +270,7 @@ void record_replay(struct db *db, const char *spool_dir, const char *account_sid
 {
 	static long long next_try; /* only one thread per process replays */
 	struct replay_ctx ctx = { db, account_sid };
-	long long start = server_now_ms();
+	long long start = clock_mono_ms();
 	size_t done, total = 0;
 	enum verr e = VERR_OK;
 
@@ -280,11 +281,11 @@ void record_replay(struct db *db, const char *spool_dir, const char *account_sid
 		e = spool_replay(spool_dir, replay_batch, &ctx, SPOOL_MAX_BATCH, &done);
 		total += done;
 	} while (e == VERR_OK && done > 0 && !server_stopping() &&
-	         server_now_ms() - start < RECORD_REPLAY_SLICE_MS);
+	         clock_mono_ms() - start < RECORD_REPLAY_SLICE_MS);
 	if (e != VERR_OK)
-		next_try = server_now_ms() + RECORD_REPLAY_INTERVAL_MS;
+		next_try = clock_mono_ms() + RECORD_REPLAY_INTERVAL_MS;
 	if (total > 0 || e != VERR_OK)
 		log_info("spool replayed", LF_INT("records", (long long)total),
-		         LF_INT("ms", server_now_ms() - start),
+		         LF_INT("ms", clock_mono_ms() - start),
 		         LF_STR("stopped_by", e != VERR_OK ? verr_strerror(e) : NULL));
 }

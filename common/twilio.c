@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "callback.h"
+#include "clock.h"
 #include "form.h"
 #include "log.h"
 #include "metrics.h"
@@ -112,25 +112,6 @@ static const struct {
 	{ 20003, 502, "twilio_auth_failed", NULL },
 	{ 20429, 503, "twilio_unavailable", NULL },
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long long ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	/* a signal (SIGTERM) cuts the wait short; the retry then starts early,
-	 * which is still safe because only unprocessed requests are retried */
-	nanosleep(&ts, NULL);
-}
 
 /* s, or NULL (which the logger omits) when s is empty. */
 static const char *nonempty(const char *s)
@@ -625,7 +606,7 @@ static struct session *session_new(const struct config *cfg)
 	buf_init(&t->resp, TWILIO_MAX_RESPONSE);
 	t->timeout_ms = cfg->twilio_timeout_ms < TWILIO_MAX_TOTAL_MS ? cfg->twilio_timeout_ms
 	                                                              : TWILIO_MAX_TOTAL_MS;
-	t->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)t;
+	t->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)clock_mono_ms() ^ (uint64_t)(uintptr_t)t;
 	if (t->rng == 0)
 		t->rng = 0x9e3779b97f4a7c15ull;
 	n = snprintf(t->url, sizeof(t->url), CALLS_PATH_FMT, cfg->api_base_url, cfg->account_sid);
@@ -806,7 +787,7 @@ void twilio_free(struct twilio *tw)
 static void attempt_run(struct session *t, const struct buf *body, long long budget_ms,
                         struct attempt *a)
 {
-	long long start = now_ms();
+	long long start = clock_mono_ms();
 	long sent = 0;
 
 	buf_reset(&t->resp);
@@ -827,7 +808,7 @@ static void attempt_run(struct session *t, const struct buf *body, long long bud
 	t->req_off = 0;
 	curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
 	a->rc = curl_easy_perform(t->curl);
-	a->latency_ms = now_ms() - start;
+	a->latency_ms = clock_mono_ms() - start;
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &a->http_status);
 	if (a->rc != CURLE_OK && a->rc != CURLE_WRITE_ERROR && a->rc != CURLE_FILESIZE_EXCEEDED) {
 		/* nothing written to the socket yet: Twilio cannot have seen it */
@@ -904,7 +885,7 @@ static long long attempt_failed(struct session *t, struct attempt *a,
 	if (!a->retryable || n >= TWILIO_MAX_ATTEMPTS)
 		return 0;
 	wait = backoff_ms(t, n, err->retry_after);
-	return now_ms() + wait + MIN_ATTEMPT_MS > deadline ? 0 : wait;
+	return clock_mono_ms() + wait + MIN_ATTEMPT_MS > deadline ? 0 : wait;
 }
 
 enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params *p,
@@ -913,7 +894,7 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 	struct session *t = session_get(tw);
 	struct buf body;
 	struct attempt a;
-	long long deadline = now_ms() + TWILIO_MAX_TOTAL_MS, wait = 0;
+	long long deadline = clock_mono_ms() + TWILIO_MAX_TOTAL_MS, wait = 0;
 	enum verr e;
 	int n;
 
@@ -941,7 +922,7 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 	/* this thread's POST handle may hold a call update's URL */
 	post_url(t, t->url);
 	for (n = 1;; n++) {
-		attempt_run(t, &body, deadline - now_ms(), &a);
+		attempt_run(t, &body, deadline - clock_mono_ms(), &a);
 		if (a.rc == CURLE_OK && a.http_status >= 200 && a.http_status <= 299) {
 			e = twilio_call_parse(t->resp.data, t->resp.len, out);
 			if (e == VERR_OK) {
@@ -980,7 +961,9 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 		         LF_INT("retry_in_ms", wait), LF_STR("twilio_request_id", nonempty(t->request_id)));
 		if (wait == 0)
 			break;
-		sleep_ms(wait);
+		/* a signal (SIGTERM) cuts the wait short; the retry then starts early,
+		 * which is still safe because only unprocessed requests are retried */
+		clock_sleep_ms(wait);
 	}
 	/* rate limited with no Retry-After: Twilio says retry with backoff; give
 	 * the client a second rather than nothing */
@@ -1176,7 +1159,7 @@ static CURL *get_handle(struct twilio *tw, struct session *t)
 static void get_run(struct session *t, CURL *c, const char *url, long long timeout_ms,
                     struct attempt *a)
 {
-	long long start = now_ms();
+	long long start = clock_mono_ms();
 	long sent = 0;
 
 	if (timeout_ms <= 0)
@@ -1194,7 +1177,7 @@ static void get_run(struct session *t, CURL *c, const char *url, long long timeo
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	a->rc = curl_easy_perform(c);
-	a->latency_ms = now_ms() - start;
+	a->latency_ms = clock_mono_ms() - start;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->http_status);
 	if (a->rc != CURLE_OK && a->rc != CURLE_WRITE_ERROR && a->rc != CURLE_FILESIZE_EXCEEDED) {
 		curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
@@ -1388,7 +1371,7 @@ static enum verr rest_run(struct twilio *tw, struct session *t, const struct res
                           long *status, struct twilio_error *err)
 {
 	struct attempt a;
-	long long deadline = now_ms() + TWILIO_MAX_TOTAL_MS, wait, left;
+	long long deadline = clock_mono_ms() + TWILIO_MAX_TOTAL_MS, wait, left;
 	CURL *get = NULL;
 	enum verr e;
 	int n;
@@ -1400,7 +1383,7 @@ static enum verr rest_run(struct twilio *tw, struct session *t, const struct res
 	else if ((get = get_handle(tw, t)) == NULL)
 		return not_sent(rq->endpoint, VERR_NOMEM, "could not set up a twilio client", err);
 	for (n = 1;; n++) {
-		left = deadline - now_ms();
+		left = deadline - clock_mono_ms();
 		if (rq->post) {
 			attempt_run(t, rq->body, left, &a);
 		} else {
@@ -1427,7 +1410,7 @@ static enum verr rest_run(struct twilio *tw, struct session *t, const struct res
 		         LF_INT("retry_in_ms", wait), LF_STR("twilio_request_id", nonempty(t->request_id)));
 		if (wait == 0)
 			break;
-		sleep_ms(wait);
+		clock_sleep_ms(wait);
 	}
 	if (err->retry_after == 0 && (err->code == 20429 || err->http_status == 429))
 		err->retry_after = 1;

@@ -15,6 +15,7 @@
 #include "callctl.h"
 #include "callreq.h"
 #include "callsquery.h"
+#include "clock.h"
 #include "config.h"
 #include "cursor.h"
 #include "db.h"
@@ -169,7 +170,7 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 			goto expired;
 		}
 	}
-	tp.deadline_ms = server_now_ms() + server_left_ms(req, CALL_BUDGET_MS);
+	tp.deadline_ms = clock_mono_ms() + server_left_ms(req, CALL_BUDGET_MS);
 
 	/* what is dialed, noted on the key: should Twilio's answer get lost,
 	 * reconciliation finds the call by it (common/reconcile.h) */
@@ -302,7 +303,7 @@ out:
 static void tick(void *ctx)
 {
 	struct app *app = ctx;
-	long long now = server_now_ms(), deleted = 0;
+	long long now = clock_mono_ms(), deleted = 0;
 
 	if (db_probe(app->db) != VERR_OK)
 		return; /* PostgreSQL unreachable: nothing to do until it is back */

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "hook.h"
 #include "log.h"
 #include "num.h"
@@ -69,18 +70,6 @@ void simcall_rfc2822(time_t t, char out[SIMCALL_MAX_DATE])
 	gmtime_r(&t, &tm);
 	if (strftime(out, SIMCALL_MAX_DATE, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
 		out[0] = '\0';
-}
-
-void simcall_sleep_ms(long long ms)
-{
-	struct timespec ts, rem;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &rem) != 0 && errno == EINTR)
-		ts = rem;
 }
 
 static int add_str(struct json_object *o, const char *k, const char *v)
@@ -323,7 +312,7 @@ void simcall_deliver(const struct simcfg *cfg, const char *sid, const char *kind
 		         LF_STR("error", res.error[0] != '\0' ? res.error : NULL));
 		if (!res.connect_failed)
 			break;
-		simcall_sleep_ms(simcfg_scaled_ms(cfg, 1000));
+		clock_sleep_ms(simcfg_scaled_ms(cfg, 1000));
 	}
 	(void)e;
 	*status = res.status;
@@ -373,14 +362,6 @@ static long long nominal_s(const struct simcfg *cfg, long long from_ms, long lon
 	double s = (double)(to_ms - from_ms) / cfg->time_scale / 1000.0;
 
 	return s <= 0.0 ? 0 : s > 86400.0 ? 86400 : (long long)(s + 0.5);
-}
-
-static long long wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Reads how the REST API ended the call into r (from the stored document). */
@@ -447,10 +428,10 @@ out:
  * ended the call. true (r->ended set) when it did. */
 static bool pause_ms(struct run *r, long long ms)
 {
-	long long end = wall_ms() + ms;
+	long long end = clock_real_ms() + ms;
 
 	for (;;) {
-		long long left = end - wall_ms();
+		long long left = end - clock_real_ms();
 
 		if (simstore_call_ended(r->cfg->state_dir, r->sid)) {
 			struct json_object *doc = NULL;
@@ -462,7 +443,7 @@ static bool pause_ms(struct run *r, long long ms)
 		}
 		if (left <= 0)
 			return false;
-		simcall_sleep_ms(left < 20 ? left : 20);
+		clock_sleep_ms(left < 20 ? left : 20);
 	}
 }
 
@@ -756,7 +737,7 @@ void simcall_run(const struct simcfg *cfg, const char *sid)
 		goto flush;
 	}
 	simcall_rfc2822(time(NULL), now);
-	if (!advance(&r, "in-progress", "start_time", now, NULL, NULL, wall_ms()))
+	if (!advance(&r, "in-progress", "start_time", now, NULL, NULL, clock_real_ms()))
 		goto ended;
 	emit(&r, SIMEV_ANSWERED, "answered", "in-progress", NULL);
 	recording_start(&r);
@@ -806,7 +787,7 @@ enum verr simcall_update(const struct simcfg *cfg, const char *sid, const char *
 
 		simcall_rfc2822(time(NULL), now);
 		snprintf(secs, sizeof secs, "%lld",
-		         talked ? nominal_s(cfg, get_int(sim, "answered_ms", wall_ms()), wall_ms()) : 0);
+		         talked ? nominal_s(cfg, get_int(sim, "answered_ms", clock_real_ms()), clock_real_ms()) : 0);
 		add_str(call, "status", talked ? "completed" : "canceled");
 		add_str(call, "date_updated", now);
 		add_str(call, "end_time", now);

@@ -12,6 +12,7 @@
 
 #include "call.h"
 #include "calllist.h"
+#include "clock.h"
 #include "form.h"
 #include "log.h"
 #include "params.h"
@@ -767,11 +768,11 @@ out:
 	record_request(cfg, req, &f, &oc, resp->status);
 	if (slow) {
 		/* in steps, so SIGTERM (deploy/down) does not wait it out */
-		long long end = server_now_ms() + cfg->slow_ms;
+		long long end = clock_mono_ms() + cfg->slow_ms;
 
 		log_info("holding the response back (slow scenario)", LF_INT("ms", cfg->slow_ms));
-		while (!server_stopping() && server_now_ms() < end)
-			simcall_sleep_ms(end - server_now_ms() < 100 ? end - server_now_ms() : 100);
+		while (!server_stopping() && clock_mono_ms() < end)
+			clock_sleep_ms(end - clock_mono_ms() < 100 ? end - clock_mono_ms() : 100);
 	}
 	if (parsed)
 		form_free(&f);
