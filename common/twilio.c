@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
+#include "sid.h"
 #include "twiml.h"
 #include "utf8.h"
 
@@ -131,21 +132,6 @@ static uint64_t rng_next(struct session *t)
 	return x;
 }
 
-static bool is_hex_sid(const char *s, char c0, char c1)
-{
-	size_t i;
-
-	if (s[0] != c0 || s[1] != c1)
-		return false;
-	for (i = 2; i < 34; i++) {
-		char c = s[i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return s[34] == '\0';
-}
-
 /*
  * Copies src into dst for display: control characters become spaces, bytes
  * that are not UTF-8 become '?', and a sequence that does not fit whole is
@@ -254,9 +240,9 @@ enum verr twilio_call_parse(const char *body, size_t len, struct twilio_call *ou
 	    (e = get_string(obj, "to", out->to, sizeof(out->to))) == VERR_OK &&
 	    (e = get_string(obj, "account_sid", out->account_sid, sizeof(out->account_sid))) == VERR_OK)
 		e = get_string(obj, "date_created", out->date_created, sizeof(out->date_created));
-	if (e == VERR_OK && !is_hex_sid(out->sid, 'C', 'A'))
+	if (e == VERR_OK && !sid_valid(out->sid, "CA"))
 		e = VERR_INVALID;
-	if (e == VERR_OK && out->account_sid[0] != '\0' && !is_hex_sid(out->account_sid, 'A', 'C'))
+	if (e == VERR_OK && out->account_sid[0] != '\0' && !sid_valid(out->account_sid, "AC"))
 		e = VERR_INVALID;
 	json_object_put(obj);
 	if (e != VERR_OK)
@@ -578,7 +564,7 @@ static struct session *session_new(const struct config *cfg)
 	struct curl_slist *h;
 	int n;
 
-	if (!is_hex_sid(cfg->account_sid, 'A', 'C')) {
+	if (!sid_valid(cfg->account_sid, "AC")) {
 		why = "TWILIO_ACCOUNT_SID is not AC followed by 32 hex digits";
 		goto fail;
 	}
@@ -1021,9 +1007,9 @@ static enum verr info_from_object(struct json_object *o, struct twilio_call_info
 	    (e = get_string(o, "end_time", out->end_time, sizeof(out->end_time))) == VERR_OK &&
 	    (e = get_string(o, "answered_by", out->answered_by, sizeof(out->answered_by))) == VERR_OK)
 		e = get_duration(o, &out->duration);
-	if (e == VERR_OK && (!is_hex_sid(c->sid, 'C', 'A') || !callback_status_valid(c->status)))
+	if (e == VERR_OK && (!sid_valid(c->sid, "CA") || !callback_status_valid(c->status)))
 		e = VERR_INVALID;
-	if (e == VERR_OK && c->account_sid[0] != '\0' && !is_hex_sid(c->account_sid, 'A', 'C'))
+	if (e == VERR_OK && c->account_sid[0] != '\0' && !sid_valid(c->account_sid, "AC"))
 		e = VERR_INVALID;
 	if (e != VERR_OK) {
 		memset(out, 0, sizeof(*out));
@@ -1250,7 +1236,7 @@ enum verr twilio_call_fetch(struct twilio *tw, const char *sid, long long timeou
 	memset(out, 0, sizeof(*out));
 	out->duration = -1;
 	memset(err, 0, sizeof(*err));
-	if (!is_hex_sid(sid, 'C', 'A')) {
+	if (!sid_valid(sid, "CA")) {
 		err->kind = VERR_INVALID;
 		snprintf(err->message, sizeof(err->message), "not a call sid");
 		return VERR_INVALID;
@@ -1445,7 +1431,7 @@ enum verr twilio_call_update(struct twilio *tw, const char *call_sid, const char
 
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
-	if (call_sid == NULL || !is_hex_sid(call_sid, 'C', 'A'))
+	if (call_sid == NULL || !sid_valid(call_sid, "CA"))
 		return not_sent(endpoint, VERR_INVALID, "the call sid is not CA followed by 32 hex digits", err);
 	if (status == NULL || (strcmp(status, "canceled") != 0 && strcmp(status, "completed") != 0))
 		return not_sent(endpoint, VERR_INVALID, "a call can only be updated to canceled or completed", err);
@@ -1495,7 +1481,7 @@ enum verr twilio_account_parse(const char *body, size_t len, struct twilio_accou
 	if ((e = get_string(obj, "sid", out->sid, sizeof(out->sid))) == VERR_OK &&
 	    (e = get_string(obj, "status", out->status, sizeof(out->status))) == VERR_OK)
 		e = get_string(obj, "type", out->type, sizeof(out->type));
-	if (e == VERR_OK && (!is_hex_sid(out->sid, 'A', 'C') || out->status[0] == '\0'))
+	if (e == VERR_OK && (!sid_valid(out->sid, "AC") || out->status[0] == '\0'))
 		e = VERR_INVALID;
 	if (e == VERR_OK)
 		get_text(obj, "friendly_name", out->friendly_name, sizeof(out->friendly_name));
@@ -1531,7 +1517,7 @@ enum verr twilio_number_parse(const char *body, size_t len, enum twilio_number_k
 			goto out;
 		if (strcmp(number, e164) != 0)
 			continue; /* Twilio's PhoneNumber filter may match more loosely */
-		if (!is_hex_sid(sid, 'P', 'N'))
+		if (!sid_valid(sid, "PN"))
 			goto out;
 		out->found = true;
 		memcpy(out->sid, sid, sizeof(sid));

@@ -28,6 +28,7 @@
 #include "record.h"
 #include "recording.h"
 #include "server.h"
+#include "sid.h"
 #include "twilio.h"
 #include "twiliocheck.h"
 #include "twiml.h"
@@ -247,7 +248,7 @@ static void handle_get_call(struct app *app, const char *sid, const char *owner,
 	struct buf json;
 	enum verr e;
 
-	if (!callback_sid_valid(sid, "CA")) {
+	if (!sid_valid(sid, "CA")) {
 		http_resp_error(resp, 404, "not_found", "no call with that sid", NULL);
 		return;
 	}
@@ -322,7 +323,7 @@ static void handle_get_recording(struct app *app, const char *sid, const char *o
 	struct buf json;
 	enum verr e;
 
-	if (!recording_sid_valid(sid)) {
+	if (!sid_valid(sid, "RE")) {
 		http_resp_error(resp, 404, "not_found", "no recording with that sid", NULL);
 		return;
 	}

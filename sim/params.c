@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "num.h"
 #include "phone.h"
+#include "sid.h"
 
 /* Inline TwiML limit (OAS: "Max 4000 characters"); bytes here. */
 #define SIMPARAMS_MAX_TWIML 4000
@@ -129,23 +130,10 @@ static bool in_list(const char *const *list, const char *v, bool nocase)
 	return false;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return s[n] == '\0';
-}
-
-/* The two OAS patterns used here: two fixed letters then 32 hex digits. */
+/* The two OAS patterns used here: "^", two fixed letters, then 32 hex digits. */
 static bool sid_ok(const char *pattern, const char *v)
 {
-	return strlen(pattern) > 3 && strncmp(v, pattern + 1, 2) == 0 && is_hex(v + 2, 32);
+	return strlen(pattern) > 3 && sid_valid(v, pattern + 1);
 }
 
 bool simparams_url_ok(const char *s)

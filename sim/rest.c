@@ -17,6 +17,7 @@
 #include "log.h"
 #include "params.h"
 #include "scenario.h"
+#include "sid.h"
 #include "store.h"
 #include "server.h"
 #include "sig.h"
@@ -596,7 +597,7 @@ static void twilio_route(const struct simcfg *cfg, const struct http_req *req,
 	    strcmp(slash + 7 + 34, ".json") == 0) {
 		memcpy(sid, slash + 7, 34);
 		sid[34] = '\0';
-		if (!simstore_sid_ok(sid, "CA")) {
+		if (!sid_valid(sid, "CA")) {
 			not_found(resp, oc, req->path);
 		} else if (strcmp(req->method, "GET") == 0) {
 			fetch_call(cfg, account, sid, req->path, resp, oc);
@@ -715,7 +716,7 @@ static void sim_route(const struct simcfg *cfg, const struct http_req *req, stru
 		list_scenarios(resp);
 	} else if (strcmp(p, "/healthz") == 0) {
 		http_resp_set(resp, 200, "application/json", "{\"ok\":true}\n", 12);
-	} else if (strncmp(p, "/calls/", 7) == 0 && simstore_sid_ok(p + 7, "CA")) {
+	} else if (strncmp(p, "/calls/", 7) == 0 && sid_valid(p + 7, "CA")) {
 		struct json_object *doc = NULL;
 
 		if (simstore_call_get(cfg->state_dir, p + 7, &doc) == VERR_OK)

@@ -13,23 +13,11 @@
 
 #include "buf.h"
 #include "file.h"
+#include "sid.h"
 
 #define SIMSTORE_MAX_PATH 1100
 
 static const char *const log_names[] = { "requests.jsonl", "callbacks.jsonl" };
-
-int simstore_sid_ok(const char *s, const char *prefix)
-{
-	size_t i;
-
-	if (strncmp(s, prefix, 2) != 0 || strlen(s) != 34)
-		return 0;
-	for (i = 2; i < 34; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-		      (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
-}
 
 static enum verr mkdir_one(const char *path)
 {
@@ -67,7 +55,7 @@ enum verr simstore_call_put(const char *dir, const char *sid, struct json_object
 	const char *text;
 	size_t n;
 
-	if (!simstore_sid_ok(sid, "CA"))
+	if (!sid_valid(sid, "CA"))
 		return VERR_INVALID;
 	text = plain(doc);
 	if (text == NULL)
@@ -87,7 +75,7 @@ enum verr simstore_call_get(const char *dir, const char *sid, struct json_object
 	enum verr e;
 
 	*out = NULL;
-	if (!simstore_sid_ok(sid, "CA"))
+	if (!sid_valid(sid, "CA"))
 		return VERR_INVALID;
 	snprintf(path, sizeof path, "%s/calls/%s.json", dir, sid);
 	buf_init(&b, SIMSTORE_MAX_DOC);
@@ -109,7 +97,7 @@ int simstore_call_lock(const char *dir, const char *sid)
 	char path[SIMSTORE_MAX_PATH];
 	int fd;
 
-	if (!simstore_sid_ok(sid, "CA"))
+	if (!sid_valid(sid, "CA"))
 		return -1;
 	snprintf(path, sizeof path, "%s/calls/%s.lock", dir, sid);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -135,7 +123,7 @@ enum verr simstore_call_mark_ended(const char *dir, const char *sid)
 	char path[SIMSTORE_MAX_PATH];
 	int fd;
 
-	if (!simstore_sid_ok(sid, "CA"))
+	if (!sid_valid(sid, "CA"))
 		return VERR_INVALID;
 	snprintf(path, sizeof path, "%s/calls/%s.ended", dir, sid);
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -149,7 +137,7 @@ int simstore_call_ended(const char *dir, const char *sid)
 {
 	char path[SIMSTORE_MAX_PATH];
 
-	if (!simstore_sid_ok(sid, "CA"))
+	if (!sid_valid(sid, "CA"))
 		return 0;
 	snprintf(path, sizeof path, "%s/calls/%s.ended", dir, sid);
 	return access(path, F_OK) == 0;

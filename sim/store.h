@@ -66,7 +66,4 @@ enum verr simstore_log_read(const char *dir, enum simstore_log which, const char
 /* Empties a log. VERR_IO. */
 enum verr simstore_log_clear(const char *dir, enum simstore_log which);
 
-/* True if s is two letters followed by 32 hex digits (a Twilio SID). */
-int simstore_sid_ok(const char *s, const char *prefix);
-
 #endif
