@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "server.h"
-#include "sig.h"
 
 bool idem_key_valid(const char *key)
 {
@@ -23,12 +23,12 @@ bool idem_key_valid(const char *key)
 bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *resp,
                 long long lease_ms)
 {
-	char hash[SIG_SHA256_HEX], sid[DB_MAX_SID];
+	char hash[HASH_SHA256_HEX], sid[DB_MAX_SID];
 	long long deadline = clock_mono_ms() + IDEM_WAIT_MS;
 	enum db_idem outcome;
 	int status = 0;
 
-	if (sig_sha256_hex(req->body, req->body_len, hash) != VERR_OK) {
+	if (hash_sha256_hex(req->body, req->body_len, hash) != VERR_OK) {
 		http_resp_error(resp, 500, "internal_error", "could not hash the request", NULL);
 		return false;
 	}

@@ -18,6 +18,7 @@
 #include <fcgiapp.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
@@ -74,7 +75,6 @@ static const char *param(FCGX_Request *r, const char *name)
  * mint one otherwise, so logs and responses always carry a usable id. */
 static void request_id(const char *given, char out[SERVER_MAX_REQUEST_ID + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char rnd[16];
 	size_t i, n = strlen(given);
 	bool ok = n > 0 && n <= SERVER_MAX_REQUEST_ID;
@@ -89,11 +89,7 @@ static void request_id(const char *given, char out[SERVER_MAX_REQUEST_ID + 1])
 	}
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		memset(rnd, 0, sizeof rnd);
-	for (i = 0; i < sizeof rnd; i++) {
-		out[2 * i] = hex[rnd[i] >> 4];
-		out[2 * i + 1] = hex[rnd[i] & 15];
-	}
-	out[2 * sizeof rnd] = '\0';
+	hash_hex(rnd, sizeof rnd, out);
 }
 
 /*

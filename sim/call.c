@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "hash.h"
 #include "hook.h"
 #include "log.h"
 #include "num.h"
@@ -32,7 +33,6 @@
 
 static void rand_hex(char *out, size_t nbytes)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char rnd[32];
 	size_t i;
 
@@ -46,11 +46,7 @@ static void rand_hex(char *out, size_t nbytes)
 		for (i = 0; i < nbytes; i++)
 			rnd[i] = (unsigned char)((unsigned long)ts.tv_nsec >> (i % 8) ^ (unsigned long)getpid() ^ i);
 	}
-	for (i = 0; i < nbytes; i++) {
-		out[2 * i] = hex[rnd[i] >> 4];
-		out[2 * i + 1] = hex[rnd[i] & 15];
-	}
-	out[2 * nbytes] = '\0';
+	hash_hex(rnd, nbytes, out);
 }
 
 enum verr simcall_new_sid(const char *prefix, char out[SIMCALL_MAX_SID])

@@ -14,13 +14,13 @@
 #include "calllist.h"
 #include "clock.h"
 #include "form.h"
+#include "hash.h"
 #include "log.h"
 #include "params.h"
 #include "scenario.h"
 #include "sid.h"
 #include "store.h"
 #include "server.h"
-#include "sig.h"
 #include "num.h"
 #include "buf.h"
 
@@ -314,10 +314,10 @@ static void update_call(const struct simcfg *cfg, const struct form *f, const ch
 /* "PN" + 32 hex, the same for the same number and list every time. */
 static void number_sid(const char *list, const char *number, char out[SIMCALL_MAX_SID])
 {
-	char in[64], hex[SIG_SHA256_HEX];
+	char in[64], hex[HASH_SHA256_HEX];
 
 	snprintf(in, sizeof in, "%s:%s", list, number);
-	if (sig_sha256_hex(in, strlen(in), hex) != VERR_OK)
+	if (hash_sha256_hex(in, strlen(in), hex) != VERR_OK)
 		memset(hex, '0', 32);
 	out[0] = 'P';
 	out[1] = 'N';
