@@ -244,23 +244,6 @@ enum verr simcall_base_params(struct form *f, const char *account_sid, const cha
 	return VERR_OK;
 }
 
-static struct json_object *params_json(const struct form *f)
-{
-	struct json_object *arr = json_object_new_array();
-	size_t i;
-
-	for (i = 0; arr != NULL && f != NULL && i < f->n; i++) {
-		struct json_object *pair = json_object_new_array();
-
-		if (pair == NULL)
-			break;
-		json_object_array_add(pair, json_object_new_string(f->params[i].key));
-		json_object_array_add(pair, json_object_new_string(f->params[i].value));
-		json_object_array_add(arr, pair);
-	}
-	return arr;
-}
-
 static void record_attempt(const struct simcfg *cfg, const char *sid, const char *kind,
                            const char *event, long long seq, const char *method,
                            const struct form *params, const char *token, int attempt,
@@ -279,7 +262,7 @@ static void record_attempt(const struct simcfg *cfg, const char *sid, const char
 	json_object_object_add(rec, "sequence_number", seq >= 0 ? json_object_new_int64(seq) : NULL);
 	add_str(rec, "url", buf_str(&res->url));
 	add_str(rec, "method", method);
-	json_object_object_add(rec, "params", params_json(params));
+	json_object_object_add(rec, "params", simstore_params_json(params));
 	add_str(rec, "idempotency_token", token);
 	add_str(rec, "signature", res->signature);
 	json_object_object_add(rec, "attempt", json_object_new_int(attempt));

@@ -132,26 +132,6 @@ static bool authenticate(const struct simcfg *cfg, const char *hdr, struct outco
 	return ok;
 }
 
-static struct json_object *params_json(const struct form *f)
-{
-	struct json_object *arr = json_object_new_array();
-	size_t i;
-
-	for (i = 0; arr != NULL && i < f->n; i++) {
-		struct json_object *pair = json_object_new_array();
-		const char *v = f->params[i].value;
-
-		if (pair == NULL)
-			break;
-		if (strcmp(f->params[i].key, "SipAuthPassword") == 0)
-			v = "[redacted]";
-		json_object_array_add(pair, json_object_new_string(f->params[i].key));
-		json_object_array_add(pair, json_object_new_string(v));
-		json_object_array_add(arr, pair);
-	}
-	return arr;
-}
-
 static void record_request(const struct simcfg *cfg, const struct http_req *req,
                            const struct form *f, const struct outcome *oc, int status)
 {
@@ -166,7 +146,7 @@ static void record_request(const struct simcfg *cfg, const struct http_req *req,
 	json_object_object_add(rec, "path", json_object_new_string(req->path));
 	json_object_object_add(rec, "query", json_object_new_string(req->query));
 	json_object_object_add(rec, "content_type", json_object_new_string(req->content_type));
-	json_object_object_add(rec, "params", params_json(f));
+	json_object_object_add(rec, "params", simstore_params_json(f));
 	json_object_object_add(rec, "auth_user",
 	                       oc->user[0] != '\0' ? json_object_new_string(oc->user) : NULL);
 	json_object_object_add(rec, "status", json_object_new_int(status));

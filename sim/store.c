@@ -13,11 +13,32 @@
 
 #include "buf.h"
 #include "file.h"
+#include "form.h"
 #include "sid.h"
 
 #define SIMSTORE_MAX_PATH 1100
 
 static const char *const log_names[] = { "requests.jsonl", "callbacks.jsonl" };
+
+struct json_object *simstore_params_json(const struct form *f)
+{
+	struct json_object *arr = json_object_new_array();
+	size_t i;
+
+	for (i = 0; arr != NULL && f != NULL && i < f->n; i++) {
+		struct json_object *pair = json_object_new_array();
+		const char *v = f->params[i].value;
+
+		if (pair == NULL)
+			break;
+		if (strcmp(f->params[i].key, "SipAuthPassword") == 0)
+			v = "[redacted]";
+		json_object_array_add(pair, json_object_new_string(f->params[i].key));
+		json_object_array_add(pair, json_object_new_string(v));
+		json_object_array_add(arr, pair);
+	}
+	return arr;
+}
 
 static enum verr mkdir_one(const char *path)
 {
