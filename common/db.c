@@ -67,16 +67,11 @@ enum stmt {
 	"((" RANK("EXCLUDED.status") ", coalesce(EXCLUDED.sequence_number, -1))"          \
 	" > (" RANK("c.status") ", coalesce(c.sequence_number, -1)))"
 
-/* Timestamps in API output: RFC 3339 UTC with microseconds. */
-#define TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define TS(x) DB_TS(x)
 
-/* The API's call object, one definition for every statement that returns it. */
-#define CALL_FIELDS                                                                   \
-	"'sid', c.call_sid, 'account_sid', c.account_sid, 'status', c.status,"          \
-	" 'direction', c.direction, 'from', c.from_number, 'to', c.to_number,"            \
-	" 'sequence_number', c.sequence_number, 'answered_by', c.answered_by,"            \
-	" 'duration_seconds', c.duration_seconds, 'sip_response_code', c.sip_response_code," \
-	" 'created_at', " TS("c.created_at") ", 'updated_at', " TS("c.updated_at")
+/* The API's call object (db.h DB_CALL_OBJECT) as json_build_object's arguments. */
+#define CALL_FIELD(key, sql, value) "'" key "', " sql
+#define CALL_FIELDS DB_CALL_OBJECT(CALL_FIELD, ", ")
 
 /* The API's recording object (table recordings r). */
 #define RECORDING_FIELDS                                                              \

@@ -35,6 +35,12 @@ static void add_str(struct json_object *o, const char *key, const char *value)
 		json_object_object_add(o, key, json_object_new_string(value));
 }
 
+/* Adds key: value, JSON null when value is NULL. */
+static void add_str_or_null(struct json_object *o, const char *key, const char *value)
+{
+	json_object_object_add(o, key, value != NULL ? json_object_new_string(value) : NULL);
+}
+
 enum verr record_event(struct db *db, const char *spool_dir, const struct call_event *ev,
                        const char *token, const char *body, size_t body_len, bool *stored,
                        bool *spooled)
@@ -82,8 +88,8 @@ enum verr record_recording(struct db *db, const char *spool_dir,
 	return e;
 }
 
-/* The API's call object for a call not (yet) in the database: the same
- * fields as the stored one (db.c CALL_FIELDS), created_at = now. */
+/* The API's call object (db.h DB_CALL_OBJECT) for a call not (yet) in the
+ * database, created_at = updated_at = now. */
 static void call_json(const struct db_call *c, struct buf *json)
 {
 	struct json_object *o = json_object_new_object();
@@ -93,18 +99,9 @@ static void call_json(const struct db_call *c, struct buf *json)
 	buf_reset(json);
 	if (o == NULL)
 		return;
-	add_str(o, "sid", c->call_sid);
-	add_str(o, "account_sid", c->account_sid);
-	add_str(o, "status", c->status);
-	add_str(o, "direction", c->direction);
-	add_str(o, "from", c->from);
-	add_str(o, "to", c->to);
-	json_object_object_add(o, "sequence_number", NULL);
-	json_object_object_add(o, "answered_by", NULL);
-	json_object_object_add(o, "duration_seconds", NULL);
-	json_object_object_add(o, "sip_response_code", NULL);
-	add_str(o, "created_at", now);
-	add_str(o, "updated_at", now);
+#define ADD_FIELD(key, sql, value) add_str_or_null(o, key, value);
+	DB_CALL_OBJECT(ADD_FIELD, )
+#undef ADD_FIELD
 	buf_puts(json, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
