@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "num.h"
 #include "sid.h"
+#include "url.h"
 
 #define ENV_MAX_FILE (64 * 1024)
 #define ENV_MAX_VARS 128
@@ -156,20 +157,13 @@ static bool is_token(const char *s, size_t min, size_t max)
 	return true;
 }
 
-/* An absolute http(s) URL with a host, no query, fragment or userinfo. The
- * trailing slash is removed. https_only refuses http. */
+/* An absolute http(s) URL (url_check) with no query, fragment or userinfo.
+ * The trailing slash is removed. https_only refuses http. */
 static bool is_base_url(char *s, bool https_only)
 {
-	const char *host;
 	size_t n;
 
-	if (strncmp(s, "https://", 8) == 0)
-		host = s + 8;
-	else if (!https_only && strncmp(s, "http://", 7) == 0)
-		host = s + 7;
-	else
-		return false;
-	if (*host == '\0' || *host == '/' || strpbrk(s, "?#@ \t") != NULL)
+	if (url_check(s, URL_NO_QUERY | (https_only ? 0u : URL_HTTP)) != VERR_OK)
 		return false;
 	n = strlen(s);
 	while (n > 0 && s[n - 1] == '/')
