@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sig.h"
+#include "hash.h"
 
 bool apikey_well_formed(const char *s)
 {
@@ -21,7 +21,7 @@ enum verr apikey_authenticate(struct db *db, const char *authorization, char *na
                               bool *read_all)
 {
 	const char *key;
-	char hash[65];
+	char hash[HASH_SHA256_HEX];
 	enum verr e;
 
 	*read_all = false;
@@ -32,7 +32,7 @@ enum verr apikey_authenticate(struct db *db, const char *authorization, char *na
 		key++;
 	if (!apikey_well_formed(key))
 		return VERR_AUTH;
-	if (sig_sha256_hex(key, APIKEY_LEN, hash) != VERR_OK)
+	if (hash_sha256_hex(key, APIKEY_LEN, hash) != VERR_OK)
 		return VERR_NOMEM;
 	e = db_apikey_find(db, hash, name, namesz, read_all);
 	return e == VERR_NOTFOUND ? VERR_AUTH : e;

@@ -1,6 +1,5 @@
 #include "callback.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +7,7 @@
 
 #include "buf.h"
 #include "num.h"
+#include "sid.h"
 
 bool callback_status_valid(const char *s)
 {
@@ -31,18 +31,6 @@ static bool direction_valid(const char *s)
 		if (strcmp(s, directions[i]) == 0)
 			return true;
 	return false;
-}
-
-bool callback_sid_valid(const char *s, const char *prefix)
-{
-	size_t i;
-
-	if (strncmp(s, prefix, 2) != 0 || strlen(s) != 34)
-		return false;
-	for (i = 2; i < 34; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return false;
-	return true;
 }
 
 /* Printable text without control characters, at most max-1 bytes. */
@@ -139,9 +127,9 @@ enum verr callback_parse(const struct form *f, const char *account_sid, struct c
 	memset(ev, 0, sizeof *ev);
 	if (!no_repeats(f, field, fieldsz))
 		return VERR_INVALID;
-	if (sid == NULL || !callback_sid_valid(sid, "CA"))
+	if (sid == NULL || !sid_valid(sid, "CA"))
 		BAD("CallSid");
-	if (acct == NULL || !callback_sid_valid(acct, "AC"))
+	if (acct == NULL || !sid_valid(acct, "AC"))
 		BAD("AccountSid");
 	if (strcmp(acct, account_sid) != 0) {
 		str_copy(field, fieldsz, "AccountSid");

@@ -51,7 +51,5 @@ char *callback_payload_json(const struct form *f);
 
 /* True for Twilio's nine CallStatus values. */
 bool callback_status_valid(const char *s);
-/* True for a call SID: "CA" + 32 hex digits. */
-bool callback_sid_valid(const char *s, const char *prefix);
 
 #endif

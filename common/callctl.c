@@ -10,6 +10,7 @@
 #include "callback.h"
 #include "log.h"
 #include "metrics.h"
+#include "sid.h"
 
 #define MAX_TOKEN (sizeof "hangup:" + TWILIO_MAX_SID + TWILIO_MAX_STATUS) /* source:sid:status */
 
@@ -189,7 +190,7 @@ void callctl_run(struct db *db, struct twilio *tw, const char *owner, const char
 	enum verr e;
 
 	buf_init(&json, CALLCTL_MAX_JSON);
-	if (!callback_sid_valid(sid, "CA")) {
+	if (!sid_valid(sid, "CA")) {
 		not_found(resp);
 		goto out;
 	}

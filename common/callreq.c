@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "url.h"
 #include "utf8.h"
 
 /* json-c nesting limit: the object plus room for a wrong-typed array or
@@ -314,97 +315,20 @@ static bool v_say(struct json_object *v, struct call_request *r, struct callreq_
 	return true;
 }
 
-static bool is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static bool is_alnum(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* RFC 3986 host [":" port] without userinfo: a reg-name of letters, digits,
- * '.', '-', '_' or an IP-literal in brackets; port 1..65535. */
-static bool authority_ok(const char *a, size_t n)
-{
-	size_t i = 0, h;
-	unsigned long port = 0;
-
-	if (n > 0 && a[0] == '[') {
-		for (i = 1; i < n && a[i] != ']'; i++)
-			if (!is_hex(a[i]) && a[i] != ':' && a[i] != '.')
-				return false;
-		if (i >= n || i == 1)
-			return false;
-		i++;
-	} else {
-		for (; i < n && a[i] != ':'; i++)
-			if (!is_alnum(a[i]) && a[i] != '.' && a[i] != '-' && a[i] != '_')
-				return false;
-		if (i == 0 || a[0] == '.' || a[0] == '-')
-			return false;
-	}
-	if (i == n)
-		return true;
-	if (a[i] != ':' || i + 1 == n || n - i - 1 > 5)
-		return false;
-	for (h = i + 1; h < n; h++) {
-		if (a[h] < '0' || a[h] > '9')
-			return false;
-		port = port * 10 + (unsigned long)(a[h] - '0');
-	}
-	return port >= 1 && port <= 65535;
-}
-
-/* Path, query and fragment: RFC 3986 pchar / "/" / "?", valid
- * percent-escapes, at most one '#'. */
-static bool rest_ok(const char *p, size_t n)
-{
-	static const char extra[] = "-._~!$&'()*+,;=:@/?";
-	bool fragment = false;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		char c = p[i];
-
-		if (c == '%') {
-			if (i + 2 >= n || !is_hex(p[i + 1]) || !is_hex(p[i + 2]))
-				return false;
-			i += 2;
-		} else if (c == '#') {
-			if (fragment)
-				return false;
-			fragment = true;
-		} else if (!is_alnum(c) && (c == '\0' || strchr(extra, c) == NULL)) {
-			return false;
-		}
-	}
-	return true;
-}
-
 static bool v_url(struct json_object *v, struct call_request *r, struct callreq_error *err)
 {
-	static const char scheme[] = "https://";
-	const size_t sn = sizeof scheme - 1;
 	const char *s;
-	size_t n, i, a;
+	size_t n;
+	enum verr e;
 
 	if (!get_string(v, "url", CALLREQ_MAX_URL - 1, &s, &n, err))
 		return false;
-	for (i = 0; i < sn && i < n; i++)
-		if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]) != scheme[i])
-			break;
-	if (i != sn) {
-		set_error(err, "invalid_value", "url", "url must be an absolute https:// url");
-		return false;
-	}
-	a = strcspn(s + sn, "/?#");
-	if (memchr(s + sn, '@', a) != NULL) {
+	e = url_check(s, URL_ANY_CASE);
+	if (e == VERR_FORBIDDEN) {
 		set_error(err, "invalid_value", "url", "url must not contain credentials");
 		return false;
 	}
-	if (!authority_ok(s + sn, a) || !rest_ok(s + sn + a, n - sn - a)) {
+	if (e != VERR_OK) {
 		set_error(err, "invalid_value", "url", "url must be an absolute https:// url");
 		return false;
 	}

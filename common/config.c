@@ -9,6 +9,8 @@
 
 #include "buf.h"
 #include "num.h"
+#include "sid.h"
+#include "url.h"
 
 #define ENV_MAX_FILE (64 * 1024)
 #define ENV_MAX_VARS 128
@@ -142,21 +144,6 @@ const char *config_get(const char *name)
 	return NULL;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return false;
-	return s[n] == '\0';
-}
-
-static bool is_sid(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, 2) == 0 && strlen(s) == 34 && is_hex(s + 2, 32);
-}
-
 /* Printable ASCII without spaces: what tokens and secrets look like. */
 static bool is_token(const char *s, size_t min, size_t max)
 {
@@ -170,20 +157,13 @@ static bool is_token(const char *s, size_t min, size_t max)
 	return true;
 }
 
-/* An absolute http(s) URL with a host, no query, fragment or userinfo. The
- * trailing slash is removed. https_only refuses http. */
+/* An absolute http(s) URL (url_check) with no query, fragment or userinfo.
+ * The trailing slash is removed. https_only refuses http. */
 static bool is_base_url(char *s, bool https_only)
 {
-	const char *host;
 	size_t n;
 
-	if (strncmp(s, "https://", 8) == 0)
-		host = s + 8;
-	else if (!https_only && strncmp(s, "http://", 7) == 0)
-		host = s + 7;
-	else
-		return false;
-	if (*host == '\0' || *host == '/' || strpbrk(s, "?#@ \t") != NULL)
+	if (url_check(s, URL_NO_QUERY | (https_only ? 0u : URL_HTTP)) != VERR_OK)
 		return false;
 	n = strlen(s);
 	while (n > 0 && s[n - 1] == '/')
@@ -259,14 +239,14 @@ enum verr config_load(struct config *cfg, unsigned need, char *err, size_t errsz
 
 	TRY(get_str("TWILIO_ACCOUNT_SID", "", cfg->account_sid, sizeof cfg->account_sid, err, errsz));
 	REQUIRE(cfg->account_sid[0] != '\0', "TWILIO_ACCOUNT_SID is not set");
-	REQUIRE(is_sid(cfg->account_sid, "AC"), "TWILIO_ACCOUNT_SID must be AC followed by 32 hex digits");
+	REQUIRE(sid_valid(cfg->account_sid, "AC"), "TWILIO_ACCOUNT_SID must be AC followed by 32 hex digits");
 
 	TRY(get_str("TWILIO_AUTH_TOKEN", "", cfg->auth_token, sizeof cfg->auth_token, err, errsz));
 	TRY(get_str("TWILIO_API_KEY_SID", "", cfg->api_key_sid, sizeof cfg->api_key_sid, err, errsz));
 	TRY(get_str("TWILIO_API_KEY_SECRET", "", cfg->api_key_secret, sizeof cfg->api_key_secret, err, errsz));
 	REQUIRE(cfg->auth_token[0] == '\0' || is_token(cfg->auth_token, 16, 128),
 	        "TWILIO_AUTH_TOKEN must be 16 to 128 printable characters without spaces");
-	REQUIRE(cfg->api_key_sid[0] == '\0' || is_sid(cfg->api_key_sid, "SK"),
+	REQUIRE(cfg->api_key_sid[0] == '\0' || sid_valid(cfg->api_key_sid, "SK"),
 	        "TWILIO_API_KEY_SID must be SK followed by 32 hex digits");
 	REQUIRE((cfg->api_key_sid[0] == '\0') == (cfg->api_key_secret[0] == '\0'),
 	        "%s is set without %s",

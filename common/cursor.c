@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include "callback.h"
+#include "sid.h"
 
 /* The decimal value of the n digits at s (already checked to be digits). */
 static int digits(const char *s, int n)
@@ -102,7 +103,7 @@ bool cursor_decode(const char *in, char created_at[DB_MAX_TS], char call_sid[DB_
 	if (bar == NULL)
 		return false;
 	*bar = '\0';
-	if (!ts_valid((char *)raw) || !callback_sid_valid(bar + 1, "CA"))
+	if (!ts_valid((char *)raw) || !sid_valid(bar + 1, "CA"))
 		return false;
 	memcpy(created_at, raw, strlen((char *)raw) + 1);
 	memcpy(call_sid, bar + 1, strlen(bar + 1) + 1);

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "callback.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
@@ -66,16 +67,11 @@ enum stmt {
 	"((" RANK("EXCLUDED.status") ", coalesce(EXCLUDED.sequence_number, -1))"          \
 	" > (" RANK("c.status") ", coalesce(c.sequence_number, -1)))"
 
-/* Timestamps in API output: RFC 3339 UTC with microseconds. */
-#define TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define TS(x) DB_TS(x)
 
-/* The API's call object, one definition for every statement that returns it. */
-#define CALL_FIELDS                                                                   \
-	"'sid', c.call_sid, 'account_sid', c.account_sid, 'status', c.status,"          \
-	" 'direction', c.direction, 'from', c.from_number, 'to', c.to_number,"            \
-	" 'sequence_number', c.sequence_number, 'answered_by', c.answered_by,"            \
-	" 'duration_seconds', c.duration_seconds, 'sip_response_code', c.sip_response_code," \
-	" 'created_at', " TS("c.created_at") ", 'updated_at', " TS("c.updated_at")
+/* The API's call object (db.h DB_CALL_OBJECT) as json_build_object's arguments. */
+#define CALL_FIELD(key, sql, value) "'" key "', " sql
+#define CALL_FIELDS DB_CALL_OBJECT(CALL_FIELD, ", ")
 
 /* The API's recording object (table recordings r). */
 #define RECORDING_FIELDS                                                              \
@@ -424,14 +420,6 @@ static void db_notice(void *arg, const PGresult *r)
 	         LF_END);
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* An absolute CLOCK_MONOTONIC time, for pthread_cond_timedwait on a
  * waiter's cv. */
 static struct timespec abs_ms(long long at_ms)
@@ -499,7 +487,7 @@ static void breaker_trip(struct db *db)
 	pthread_mutex_lock(&db->mu);
 	was = db->open;
 	db->open = true;
-	db->next_probe_ms = mono_ms() + DB_PROBE_MS;
+	db->next_probe_ms = clock_mono_ms() + DB_PROBE_MS;
 	waiters_wake(db); /* waiting requests and callbacks: give up now */
 	pthread_mutex_unlock(&db->mu);
 	if (!was)
@@ -525,7 +513,7 @@ static struct conn *conn_take(struct db *db, bool probing)
 	if (db->nidle > 0 && (probing || !db->open)) {
 		c = &db->conns[db->idle[--db->nidle]];
 	} else if (probing || !db->open) {
-		struct timespec ts = abs_ms(mono_ms() + DB_ACQUIRE_MS);
+		struct timespec ts = abs_ms(clock_mono_ms() + DB_ACQUIRE_MS);
 		struct waiter w;
 
 		waiter_init(&w);
@@ -569,7 +557,7 @@ static bool conn_idle(struct conn *c)
 		bool late = false;
 
 		if (PQsendQuery(c->pg, "ROLLBACK") == 1)
-			PQclear(conn_finish(c, mono_ms() + DB_DEADLINE_MS, &late));
+			PQclear(conn_finish(c, clock_mono_ms() + DB_DEADLINE_MS, &late));
 		ts = late ? PQTRANS_UNKNOWN : PQtransactionStatus(c->pg);
 	}
 	if (ts != PQTRANS_IDLE) {
@@ -650,13 +638,13 @@ static enum verr conn_open(const struct db *db, struct conn *c)
 	if (c->pg == NULL)
 		return VERR_NOMEM;
 	PQsetNoticeReceiver(c->pg, db_notice, NULL);
-	deadline = mono_ms() + connect_timeout_ms(c->pg);
+	deadline = clock_mono_ms() + connect_timeout_ms(c->pg);
 	str_copy(msg, sizeof msg, "timed out");
 	while (PQstatus(c->pg) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
 	       st != PGRES_POLLING_FAILED) {
 		struct pollfd pfd = { PQsocket(c->pg),
 			(short)(st == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0 };
-		long long left = deadline - mono_ms();
+		long long left = deadline - clock_mono_ms();
 		int n;
 
 		if (left <= 0)
@@ -684,14 +672,14 @@ static enum verr conn_open(const struct db *db, struct conn *c)
 
 /*
  * Waits until libpq holds a whole result (PQgetResult will not block), at
- * most until deadline (mono_ms). false on timeout: the server did not answer
+ * most until deadline (clock_mono_ms). false on timeout: the server did not answer
  * in time (hung, or a half-open connection); the caller closes c.
  */
 static bool conn_await(struct conn *c, long long deadline)
 {
 	while (PQisBusy(c->pg)) {
 		struct pollfd pfd = { PQsocket(c->pg), POLLIN, 0 };
-		long long left = deadline - mono_ms();
+		long long left = deadline - clock_mono_ms();
 		int n;
 
 		if (left <= 0)
@@ -758,7 +746,7 @@ static enum verr conn_prepare(struct conn *c, enum stmt id)
 	if (c->prepared[id])
 		return VERR_OK;
 	if (PQsendPrepare(c->pg, stmts[id].name, stmts[id].sql, stmts[id].nparams, NULL) == 1)
-		res = conn_finish(c, mono_ms() + DB_DEADLINE_MS, &late);
+		res = conn_finish(c, clock_mono_ms() + DB_DEADLINE_MS, &late);
 	if (late) {
 		log_warn("the database did not answer in time", LF_STR("statement", stmts[id].name),
 		         LF_INT("deadline_ms", DB_DEADLINE_MS));
@@ -816,7 +804,7 @@ static enum verr conn_run(const struct db *db, struct conn *c, enum stmt id,
 			return e;
 		}
 		if (PQsendQueryPrepared(c->pg, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0) == 1)
-			res = conn_finish(c, mono_ms() + DB_DEADLINE_MS, &late);
+			res = conn_finish(c, clock_mono_ms() + DB_DEADLINE_MS, &late);
 		if (late) {
 			log_warn("the database did not answer in time", LF_STR("statement", stmts[id].name),
 			         LF_INT("deadline_ms", DB_DEADLINE_MS));
@@ -876,7 +864,7 @@ enum verr db_probe(struct db *db)
 	PGresult *res;
 	enum verr e;
 
-	if (!breaker_open(db) || mono_ms() < __atomic_load_n(&db->next_probe_ms, __ATOMIC_RELAXED))
+	if (!breaker_open(db) || clock_mono_ms() < __atomic_load_n(&db->next_probe_ms, __ATOMIC_RELAXED))
 		return breaker_open(db) ? VERR_DB_DOWN : VERR_OK;
 	c = conn_take(db, true);
 	if (c == NULL)
@@ -888,7 +876,7 @@ enum verr db_probe(struct db *db)
 	if (e == VERR_OK)
 		db->open = false;
 	else
-		db->next_probe_ms = mono_ms() + DB_PROBE_MS;
+		db->next_probe_ms = clock_mono_ms() + DB_PROBE_MS;
 	pthread_mutex_unlock(&db->mu);
 	if (e == VERR_OK)
 		log_info("database reachable again");
@@ -1004,7 +992,7 @@ static enum verr pipeline(struct conn *c, struct db_event **evs, size_t n)
 {
 	PGresult **res = calloc(n, sizeof *res);
 	PGconn *pg = c->pg;
-	long long deadline = mono_ms() + DB_DEADLINE_MS;
+	long long deadline = clock_mono_ms() + DB_DEADLINE_MS;
 	enum verr e = VERR_OK;
 	bool sent, late = false;
 	size_t i, cmd;
@@ -1184,7 +1172,7 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 {
 	struct db_event d = { ev, idempotency_token, VERR_DB_DOWN, false };
 	struct pending me = { .ev = &d }, **pp;
-	long long deadline = mono_ms() + DB_ACQUIRE_MS;
+	long long deadline = clock_mono_ms() + DB_ACQUIRE_MS;
 
 	waiter_init(&me.w);
 	pthread_mutex_lock(&db->mu);
@@ -1237,7 +1225,7 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 			conn_put_locked(db, c);
 			continue;
 		}
-		if (!me.taken && (db->open || mono_ms() >= deadline)) {
+		if (!me.taken && (db->open || clock_mono_ms() >= deadline)) {
 			/* still queued: leave the queue and let the caller spool it */
 			for (pp = &db->head; *pp != &me; pp = &(*pp)->next)
 				;
@@ -1258,7 +1246,7 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 		}
 		if (!me.taken && !me.w.queued)
 			waiter_enqueue(db, &me.w);
-		ts = abs_ms(me.taken ? mono_ms() + 1000 : deadline);
+		ts = abs_ms(me.taken ? clock_mono_ms() + 1000 : deadline);
 		pthread_cond_timedwait(&me.w.cv, &db->mu, &ts);
 	}
 	pthread_mutex_unlock(&db->mu);

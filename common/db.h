@@ -125,6 +125,34 @@ enum verr db_idem_purge(struct db *db, long long *deleted);
 struct db_call {
 	const char *call_sid, *account_sid, *direction, *from, *to, *status, *api_key_name;
 };
+
+/* A timestamp in API output, in SQL: RFC 3339 UTC with microseconds (the
+ * format of log_timestamp(..., true)). */
+#define DB_TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/*
+ * The API's call object, defined once for both places that build it: its
+ * fields in output order, each X(key, sql, value), sep between two.
+ *   sql    the value in SQL over the calls row c; every statement of db.c
+ *          that returns a call builds it with json_build_object from these.
+ *   value  the value in C for a call the database has not taken
+ *          (record_call): a string over c (const struct db_call *) and now
+ *          (the current time, in DB_TS's format), or NULL for JSON null.
+ */
+#define DB_CALL_OBJECT(X, sep)                                     \
+	X("sid", "c.call_sid", c->call_sid) sep                          \
+	X("account_sid", "c.account_sid", c->account_sid) sep            \
+	X("status", "c.status", c->status) sep                           \
+	X("direction", "c.direction", c->direction) sep                  \
+	X("from", "c.from_number", c->from) sep                          \
+	X("to", "c.to_number", c->to) sep                                \
+	X("sequence_number", "c.sequence_number", NULL) sep              \
+	X("answered_by", "c.answered_by", NULL) sep                      \
+	X("duration_seconds", "c.duration_seconds", NULL) sep            \
+	X("sip_response_code", "c.sip_response_code", NULL) sep          \
+	X("created_at", DB_TS("c.created_at"), now) sep                  \
+	X("updated_at", DB_TS("c.updated_at"), now)
+
 enum verr db_call_insert(struct db *db, const struct db_call *call, struct buf *json);
 
 /*

@@ -2,11 +2,11 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "server.h"
-#include "sig.h"
 
 bool idem_key_valid(const char *key)
 {
@@ -20,22 +20,15 @@ bool idem_key_valid(const char *key)
 	return true;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *resp,
                 long long lease_ms)
 {
-	char hash[SIG_SHA256_HEX], sid[DB_MAX_SID];
-	long long deadline = server_now_ms() + IDEM_WAIT_MS;
+	char hash[HASH_SHA256_HEX], sid[DB_MAX_SID];
+	long long deadline = clock_mono_ms() + IDEM_WAIT_MS;
 	enum db_idem outcome;
 	int status = 0;
 
-	if (sig_sha256_hex(req->body, req->body_len, hash) != VERR_OK) {
+	if (hash_sha256_hex(req->body, req->body_len, hash) != VERR_OK) {
 		http_resp_error(resp, 500, "internal_error", "could not hash the request", NULL);
 		return false;
 	}
@@ -81,13 +74,13 @@ bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *res
 			log_info("idempotent replay", LF_INT("status", status));
 			return false;
 		}
-		if (server_now_ms() >= deadline || server_stopping())
+		if (clock_mono_ms() >= deadline || server_stopping())
 			break;
 		if (__atomic_add_fetch(&waiters, 1, __ATOMIC_RELAXED) > IDEM_MAX_WAITERS) {
 			__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELAXED);
 			break;
 		}
-		sleep_ms(IDEM_POLL_MS);
+		clock_sleep_ms(IDEM_POLL_MS);
 		__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELAXED);
 	}
 	http_resp_retry_later(resp, 409, "idempotency_key_in_progress",

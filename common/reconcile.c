@@ -11,10 +11,12 @@
 #include <openssl/rand.h>
 
 #include "config.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
 #include "server.h"
+#include "sid.h"
 
 #define MAX_HOLDER 65 /* reconcile_lease.holder: at most 64 bytes */
 #define MAX_DIALS (RECONCILE_BUDGET / 2)
@@ -201,7 +203,7 @@ enum verr reconcile_event(const struct twilio_call_info *c, struct call_event *e
 	ev->duration_seconds = final ? c->duration : -1;
 	ev->sip_response_code = -1;
 	token[0] = '\0';
-	if (!callback_sid_valid(k->sid, "CA") || !callback_sid_valid(k->account_sid, "AC") ||
+	if (!sid_valid(k->sid, "CA") || !sid_valid(k->account_sid, "AC") ||
 	    rank(k->status) < 0 || k->direction[0] == '\0' ||
 	    !str_copy(ev->call_sid, sizeof ev->call_sid, k->sid) ||
 	    !str_copy(ev->account_sid, sizeof ev->account_sid, k->account_sid) ||
@@ -513,7 +515,7 @@ void reconcile_tick(struct reconcile *r)
 
 	if (r == NULL || r->after_s == 0)
 		return;
-	now = server_now_ms();
+	now = clock_mono_ms();
 	if (!r->active) {
 		if (now < r->next_try_ms)
 			return;

@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 
 #include "form.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "recording.h"
@@ -32,6 +33,12 @@ static void add_str(struct json_object *o, const char *key, const char *value)
 {
 	if (o != NULL && value != NULL)
 		json_object_object_add(o, key, json_object_new_string(value));
+}
+
+/* Adds key: value, JSON null when value is NULL. */
+static void add_str_or_null(struct json_object *o, const char *key, const char *value)
+{
+	json_object_object_add(o, key, value != NULL ? json_object_new_string(value) : NULL);
 }
 
 enum verr record_event(struct db *db, const char *spool_dir, const struct call_event *ev,
@@ -81,8 +88,8 @@ enum verr record_recording(struct db *db, const char *spool_dir,
 	return e;
 }
 
-/* The API's call object for a call not (yet) in the database: the same
- * fields as the stored one (db.c CALL_FIELDS), created_at = now. */
+/* The API's call object (db.h DB_CALL_OBJECT) for a call not (yet) in the
+ * database, created_at = updated_at = now. */
 static void call_json(const struct db_call *c, struct buf *json)
 {
 	struct json_object *o = json_object_new_object();
@@ -92,18 +99,9 @@ static void call_json(const struct db_call *c, struct buf *json)
 	buf_reset(json);
 	if (o == NULL)
 		return;
-	add_str(o, "sid", c->call_sid);
-	add_str(o, "account_sid", c->account_sid);
-	add_str(o, "status", c->status);
-	add_str(o, "direction", c->direction);
-	add_str(o, "from", c->from);
-	add_str(o, "to", c->to);
-	json_object_object_add(o, "sequence_number", NULL);
-	json_object_object_add(o, "answered_by", NULL);
-	json_object_object_add(o, "duration_seconds", NULL);
-	json_object_object_add(o, "sip_response_code", NULL);
-	add_str(o, "created_at", now);
-	add_str(o, "updated_at", now);
+#define ADD_FIELD(key, sql, value) add_str_or_null(o, key, value);
+	DB_CALL_OBJECT(ADD_FIELD, )
+#undef ADD_FIELD
 	buf_puts(json, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
@@ -269,7 +267,7 @@ void record_replay(struct db *db, const char *spool_dir, const char *account_sid
 {
 	static long long next_try; /* only one thread per process replays */
 	struct replay_ctx ctx = { db, account_sid };
-	long long start = server_now_ms();
+	long long start = clock_mono_ms();
 	size_t done, total = 0;
 	enum verr e = VERR_OK;
 
@@ -280,11 +278,11 @@ void record_replay(struct db *db, const char *spool_dir, const char *account_sid
 		e = spool_replay(spool_dir, replay_batch, &ctx, SPOOL_MAX_BATCH, &done);
 		total += done;
 	} while (e == VERR_OK && done > 0 && !server_stopping() &&
-	         server_now_ms() - start < RECORD_REPLAY_SLICE_MS);
+	         clock_mono_ms() - start < RECORD_REPLAY_SLICE_MS);
 	if (e != VERR_OK)
-		next_try = server_now_ms() + RECORD_REPLAY_INTERVAL_MS;
+		next_try = clock_mono_ms() + RECORD_REPLAY_INTERVAL_MS;
 	if (total > 0 || e != VERR_OK)
 		log_info("spool replayed", LF_INT("records", (long long)total),
-		         LF_INT("ms", server_now_ms() - start),
+		         LF_INT("ms", clock_mono_ms() - start),
 		         LF_STR("stopped_by", e != VERR_OK ? verr_strerror(e) : NULL));
 }

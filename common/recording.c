@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "callback.h"
 #include "num.h"
+#include "sid.h"
 
 static const char *const statuses[] = { "in-progress", "paused", "stopped", "processing",
 	"completed", "absent", "failed" };
@@ -30,11 +31,6 @@ bool recording_status_valid(const char *s)
 bool recording_status_final(const char *s)
 {
 	return in_list(s, finals, sizeof finals / sizeof finals[0]);
-}
-
-bool recording_sid_valid(const char *s)
-{
-	return callback_sid_valid(s, "RE");
 }
 
 /* Printable ASCII without spaces, under max bytes. */
@@ -179,15 +175,15 @@ enum verr recording_parse(const struct form *f, const char *account_sid,
 	for (i = 0; i < sizeof typed / sizeof typed[0]; i++)
 		if (form_count(f, typed[i]) > 1)
 			BAD(typed[i]);
-	if (acct == NULL || !callback_sid_valid(acct, "AC"))
+	if (acct == NULL || !sid_valid(acct, "AC"))
 		BAD("AccountSid");
 	if (strcmp(acct, account_sid) != 0) {
 		str_copy(field, fieldsz, "AccountSid");
 		return VERR_FORBIDDEN;
 	}
-	if (call == NULL || !callback_sid_valid(call, "CA"))
+	if (call == NULL || !sid_valid(call, "CA"))
 		BAD("CallSid");
-	if (sid == NULL || !recording_sid_valid(sid))
+	if (sid == NULL || !sid_valid(sid, "RE"))
 		BAD("RecordingSid");
 	if (status == NULL || !recording_status_valid(status))
 		BAD("RecordingStatus");

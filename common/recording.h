@@ -63,7 +63,4 @@ bool recording_status_valid(const char *s);
 /* True for the final ones: completed, absent, failed. */
 bool recording_status_final(const char *s);
 
-/* True for a recording SID: "RE" + 32 hex digits. */
-bool recording_sid_valid(const char *s);
-
 #endif

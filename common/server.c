@@ -17,6 +17,8 @@
 
 #include <fcgiapp.h>
 
+#include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
@@ -35,23 +37,13 @@ bool server_stopping(void)
 	return __atomic_load_n(&stopping, __ATOMIC_RELAXED) != 0;
 }
 
-long long server_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 long long server_left_ms(const struct http_req *req, long long budget_ms)
 {
-	struct timespec ts;
 	long long now;
 
 	if (req->start_ms <= 0)
 		return budget_ms;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	now = clock_real_ms();
 	return budget_ms - (now > req->start_ms ? now - req->start_ms : 0);
 }
 
@@ -72,15 +64,6 @@ static long long start_ms(const char *msec)
 	return s * 1000 + ms;
 }
 
-/* Microseconds from a monotonic clock, for request latency. */
-static long long now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static const char *param(FCGX_Request *r, const char *name)
 {
 	const char *v = FCGX_GetParam(name, r->envp);
@@ -92,7 +75,6 @@ static const char *param(FCGX_Request *r, const char *name)
  * mint one otherwise, so logs and responses always carry a usable id. */
 static void request_id(const char *given, char out[SERVER_MAX_REQUEST_ID + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char rnd[16];
 	size_t i, n = strlen(given);
 	bool ok = n > 0 && n <= SERVER_MAX_REQUEST_ID;
@@ -107,11 +89,7 @@ static void request_id(const char *given, char out[SERVER_MAX_REQUEST_ID + 1])
 	}
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		memset(rnd, 0, sizeof rnd);
-	for (i = 0; i < sizeof rnd; i++) {
-		out[2 * i] = hex[rnd[i] >> 4];
-		out[2 * i + 1] = hex[rnd[i] & 15];
-	}
-	out[2 * sizeof rnd] = '\0';
+	hash_hex(rnd, sizeof rnd, out);
 }
 
 /*
@@ -174,7 +152,7 @@ static bool serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 	char rid[SERVER_MAX_REQUEST_ID + 1];
 	const char *q, *doc;
 	char *path = NULL;
-	long long start_us = now_us(), latency_us;
+	long long start_us = clock_mono_us(), latency_us;
 	int refuse;
 
 	memset(&req, 0, sizeof req);
@@ -216,7 +194,7 @@ static bool serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 	}
 	write_response(r, &resp, rid);
 
-	latency_us = now_us() - start_us;
+	latency_us = clock_mono_us() - start_us;
 	metrics_count_request(w->opts->name, req.path, resp.status, latency_us);
 	log_emit(resp.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
 	         LF_STR("worker", w->opts->name), LF_STR("method", req.method), LF_STR("route", req.path),
@@ -469,21 +447,21 @@ static void fill_pool(struct master *m)
 	for (i = 0; i < (int)(sizeof m->kids / sizeof m->kids[0]); i++) {
 		pid_t pid;
 
-		if (live_kids(m, true) >= m->pool.workers || server_now_ms() < m->respawn_at)
+		if (live_kids(m, true) >= m->pool.workers || clock_mono_ms() < m->respawn_at)
 			return;
 		if (m->kids[i].pid != 0)
 			continue;
 		pid = fork();
 		if (pid < 0) {
 			log_error("could not start a worker", LF_STR("error", strerror(errno)));
-			m->respawn_at = server_now_ms() + SERVER_FIRST_BACKOFF_MS;
+			m->respawn_at = clock_mono_ms() + SERVER_FIRST_BACKOFF_MS;
 			return;
 		}
 		if (pid == 0)
 			worker_process(m);
 		m->kids[i].pid = pid;
 		m->kids[i].generation = m->generation;
-		m->kids[i].started_ms = server_now_ms();
+		m->kids[i].started_ms = clock_mono_ms();
 		m->kids[i].kill_at = 0;
 	}
 }
@@ -507,23 +485,23 @@ static void reap(struct master *m)
 			k->pid = 0;
 			if (k->generation != m->generation || stopping)
 				break; /* drained on purpose */
-			lived = server_now_ms() - k->started_ms;
+			lived = clock_mono_ms() - k->started_ms;
 			/* backoff is for workers that cannot start (they exit with a
 			 * status soon after start: configuration, database pool...);
 			 * one killed by a signal (OOM killer, kill -9, a crash) is
 			 * replaced at once, so the pool never sits empty */
 			m->fails = lived >= SERVER_STABLE_MS || WIFSIGNALED(status) ? 0 : m->fails + 1;
 			m->respawn_at = m->fails == 0 ? 0
-			              : server_now_ms() + (m->fails >= 7 ? SERVER_MAX_BACKOFF_MS
+			              : clock_mono_ms() + (m->fails >= 7 ? SERVER_MAX_BACKOFF_MS
 			                                   : (long long)SERVER_FIRST_BACKOFF_MS << (m->fails - 1));
-			if (m->respawn_at > server_now_ms() + SERVER_MAX_BACKOFF_MS)
-				m->respawn_at = server_now_ms() + SERVER_MAX_BACKOFF_MS;
+			if (m->respawn_at > clock_mono_ms() + SERVER_MAX_BACKOFF_MS)
+				m->respawn_at = clock_mono_ms() + SERVER_MAX_BACKOFF_MS;
 			log_emit(LOG_ERROR, "worker died; replacing it", LF_STR("worker", m->opts->name),
 			         LF_INT("pid", pid),
 			         WIFSIGNALED(status) ? LF_INT("signal", WTERMSIG(status))
 			                             : LF_INT("exit_status", WEXITSTATUS(status)),
 			         LF_INT("lived_ms", lived),
-			         LF_INT("restart_in_ms", m->respawn_at > 0 ? m->respawn_at - server_now_ms() : 0),
+			         LF_INT("restart_in_ms", m->respawn_at > 0 ? m->respawn_at - clock_mono_ms() : 0),
 			         LF_END);
 			break;
 		}
@@ -541,7 +519,7 @@ static void stop_kids(struct master *m, bool older_only)
 
 		if (k->pid > 0 && k->kill_at == 0 && (!older_only || k->generation != m->generation)) {
 			kill(k->pid, SIGTERM);
-			k->kill_at = server_now_ms() + SERVER_DRAIN_MS;
+			k->kill_at = clock_mono_ms() + SERVER_DRAIN_MS;
 		}
 	}
 }
@@ -554,11 +532,11 @@ static void drain_kids(struct master *m)
 	for (i = 0; i < (int)(sizeof m->kids / sizeof m->kids[0]); i++) {
 		struct child *k = &m->kids[i];
 
-		if (k->pid > 0 && k->kill_at > 0 && server_now_ms() >= k->kill_at) {
+		if (k->pid > 0 && k->kill_at > 0 && clock_mono_ms() >= k->kill_at) {
 			log_error("workers still busy after the drain time; killing them",
 			          LF_STR("worker", m->opts->name), LF_INT("pid", k->pid));
 			kill(k->pid, SIGKILL);
-			k->kill_at = server_now_ms() + SERVER_DRAIN_MS;
+			k->kill_at = clock_mono_ms() + SERVER_DRAIN_MS;
 		}
 	}
 }

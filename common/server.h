@@ -84,9 +84,6 @@ int server_run_single(const struct server_opts *opts, server_handler_fn fn, void
  * (e.g. a deliberate delay) should give up early. */
 bool server_stopping(void);
 
-/* Milliseconds from a monotonic clock. */
-long long server_now_ms(void);
-
 /* What is left of a budget of budget_ms that started when nginx handed req
  * over (req->start_ms, a wall-clock time), in ms; budget_ms when unknown.
  * Negative once it is spent. */

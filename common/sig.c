@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "hash.h"
+
 #define SIG_SHA1_LEN 20
 #define SIG_B64_LEN 28        /* strlen of the base64 of SIG_SHA1_LEN bytes */
 #define SIG_MAX_SEGS 6        /* pieces a candidate URL is hashed from */
@@ -135,26 +137,6 @@ enum verr sig_compute(const char *token, const char *url, const struct form *par
 	return e;
 }
 
-enum verr sig_sha256_hex(const void *data, size_t len, char out[SIG_SHA256_HEX])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-
-	out[0] = '\0';
-	if (data == NULL && len > 0)
-		return VERR_INVALID;
-	if (EVP_Digest(data != NULL ? data : "", len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32)
-		return VERR_NOMEM;
-	for (i = 0; i < mdlen; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0x0f];
-	}
-	out[2 * mdlen] = '\0';
-	return VERR_OK;
-}
-
 /*
  * Where the port sits in a base URL "scheme://[userinfo@]host[:port][/...]".
  * colon is the offset of the ':' before the port (or auth_end when there is
@@ -229,7 +211,7 @@ static const char *default_port(const char *base, size_t scheme_len)
 static bool body_hash_ok(const char *request_uri, const char *body, size_t body_len)
 {
 	static const char key[] = SIG_BODY_HASH_KEY "=";
-	char want[SIG_SHA256_HEX];
+	char want[HASH_SHA256_HEX];
 	const char *q = strchr(request_uri, '?');
 
 	if (q == NULL)
@@ -238,11 +220,11 @@ static bool body_hash_ok(const char *request_uri, const char *body, size_t body_
 		size_t n = strcspn(q, "&");
 
 		if (n >= sizeof key - 1 && strncmp(q, key, sizeof key - 1) == 0) {
-			if (n - (sizeof key - 1) != SIG_SHA256_HEX - 1)
+			if (n - (sizeof key - 1) != HASH_SHA256_HEX - 1)
 				return false;
-			if (sig_sha256_hex(body, body_len, want) != VERR_OK)
+			if (hash_sha256_hex(body, body_len, want) != VERR_OK)
 				return false;
-			return CRYPTO_memcmp(q + sizeof key - 1, want, SIG_SHA256_HEX - 1) == 0;
+			return CRYPTO_memcmp(q + sizeof key - 1, want, HASH_SHA256_HEX - 1) == 0;
 		}
 		q += n;
 		if (*q == '&')

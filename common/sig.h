@@ -13,7 +13,6 @@
  * twilio-go client/request_validator.go).
  */
 #define SIG_MAX_B64 29    /* base64 of a 20-byte HMAC-SHA1, with padding, plus NUL */
-#define SIG_SHA256_HEX 65 /* 64 lowercase hex digits plus NUL */
 
 /*
  * Computes the signature Twilio sends for a request to url with the decoded
@@ -60,13 +59,5 @@ enum verr sig_compute(const char *token, const char *url, const struct form *par
 bool sig_verify(const char *token, const char *public_base_url, const char *request_uri,
                 const struct form *params, const char *body, size_t body_len,
                 bool body_is_json, const char *header);
-
-/*
- * Writes the lowercase hex SHA-256 of len bytes of data, NUL-terminated, to
- * out. data may be NULL only when len is 0.
- * Errors: VERR_INVALID (data NULL with len > 0), VERR_NOMEM (OpenSSL failed).
- * out is "" on error.
- */
-enum verr sig_sha256_hex(const void *data, size_t len, char out[SIG_SHA256_HEX]);
 
 #endif

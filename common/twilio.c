@@ -10,14 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "callback.h"
+#include "clock.h"
 #include "form.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
+#include "sid.h"
 #include "twiml.h"
 #include "utf8.h"
 
@@ -113,25 +114,6 @@ static const struct {
 	{ 20429, 503, "twilio_unavailable", NULL },
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long long ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	/* a signal (SIGTERM) cuts the wait short; the retry then starts early,
-	 * which is still safe because only unprocessed requests are retried */
-	nanosleep(&ts, NULL);
-}
-
 /* s, or NULL (which the logger omits) when s is empty. */
 static const char *nonempty(const char *s)
 {
@@ -148,21 +130,6 @@ static uint64_t rng_next(struct session *t)
 	x ^= x << 17;
 	t->rng = x;
 	return x;
-}
-
-static bool is_hex_sid(const char *s, char c0, char c1)
-{
-	size_t i;
-
-	if (s[0] != c0 || s[1] != c1)
-		return false;
-	for (i = 2; i < 34; i++) {
-		char c = s[i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return s[34] == '\0';
 }
 
 /*
@@ -273,9 +240,9 @@ enum verr twilio_call_parse(const char *body, size_t len, struct twilio_call *ou
 	    (e = get_string(obj, "to", out->to, sizeof(out->to))) == VERR_OK &&
 	    (e = get_string(obj, "account_sid", out->account_sid, sizeof(out->account_sid))) == VERR_OK)
 		e = get_string(obj, "date_created", out->date_created, sizeof(out->date_created));
-	if (e == VERR_OK && !is_hex_sid(out->sid, 'C', 'A'))
+	if (e == VERR_OK && !sid_valid(out->sid, "CA"))
 		e = VERR_INVALID;
-	if (e == VERR_OK && out->account_sid[0] != '\0' && !is_hex_sid(out->account_sid, 'A', 'C'))
+	if (e == VERR_OK && out->account_sid[0] != '\0' && !sid_valid(out->account_sid, "AC"))
 		e = VERR_INVALID;
 	json_object_put(obj);
 	if (e != VERR_OK)
@@ -597,7 +564,7 @@ static struct session *session_new(const struct config *cfg)
 	struct curl_slist *h;
 	int n;
 
-	if (!is_hex_sid(cfg->account_sid, 'A', 'C')) {
+	if (!sid_valid(cfg->account_sid, "AC")) {
 		why = "TWILIO_ACCOUNT_SID is not AC followed by 32 hex digits";
 		goto fail;
 	}
@@ -625,7 +592,7 @@ static struct session *session_new(const struct config *cfg)
 	buf_init(&t->resp, TWILIO_MAX_RESPONSE);
 	t->timeout_ms = cfg->twilio_timeout_ms < TWILIO_MAX_TOTAL_MS ? cfg->twilio_timeout_ms
 	                                                              : TWILIO_MAX_TOTAL_MS;
-	t->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)t;
+	t->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)clock_mono_ms() ^ (uint64_t)(uintptr_t)t;
 	if (t->rng == 0)
 		t->rng = 0x9e3779b97f4a7c15ull;
 	n = snprintf(t->url, sizeof(t->url), CALLS_PATH_FMT, cfg->api_base_url, cfg->account_sid);
@@ -806,7 +773,7 @@ void twilio_free(struct twilio *tw)
 static void attempt_run(struct session *t, const struct buf *body, long long budget_ms,
                         struct attempt *a)
 {
-	long long start = now_ms();
+	long long start = clock_mono_ms();
 	long sent = 0;
 
 	buf_reset(&t->resp);
@@ -827,7 +794,7 @@ static void attempt_run(struct session *t, const struct buf *body, long long bud
 	t->req_off = 0;
 	curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
 	a->rc = curl_easy_perform(t->curl);
-	a->latency_ms = now_ms() - start;
+	a->latency_ms = clock_mono_ms() - start;
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &a->http_status);
 	if (a->rc != CURLE_OK && a->rc != CURLE_WRITE_ERROR && a->rc != CURLE_FILESIZE_EXCEEDED) {
 		/* nothing written to the socket yet: Twilio cannot have seen it */
@@ -904,7 +871,7 @@ static long long attempt_failed(struct session *t, struct attempt *a,
 	if (!a->retryable || n >= TWILIO_MAX_ATTEMPTS)
 		return 0;
 	wait = backoff_ms(t, n, err->retry_after);
-	return now_ms() + wait + MIN_ATTEMPT_MS > deadline ? 0 : wait;
+	return clock_mono_ms() + wait + MIN_ATTEMPT_MS > deadline ? 0 : wait;
 }
 
 enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params *p,
@@ -913,7 +880,7 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 	struct session *t = session_get(tw);
 	struct buf body;
 	struct attempt a;
-	long long deadline = now_ms() + TWILIO_MAX_TOTAL_MS, wait = 0;
+	long long deadline = clock_mono_ms() + TWILIO_MAX_TOTAL_MS, wait = 0;
 	enum verr e;
 	int n;
 
@@ -941,7 +908,7 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 	/* this thread's POST handle may hold a call update's URL */
 	post_url(t, t->url);
 	for (n = 1;; n++) {
-		attempt_run(t, &body, deadline - now_ms(), &a);
+		attempt_run(t, &body, deadline - clock_mono_ms(), &a);
 		if (a.rc == CURLE_OK && a.http_status >= 200 && a.http_status <= 299) {
 			e = twilio_call_parse(t->resp.data, t->resp.len, out);
 			if (e == VERR_OK) {
@@ -980,7 +947,9 @@ enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params 
 		         LF_INT("retry_in_ms", wait), LF_STR("twilio_request_id", nonempty(t->request_id)));
 		if (wait == 0)
 			break;
-		sleep_ms(wait);
+		/* a signal (SIGTERM) cuts the wait short; the retry then starts early,
+		 * which is still safe because only unprocessed requests are retried */
+		clock_sleep_ms(wait);
 	}
 	/* rate limited with no Retry-After: Twilio says retry with backoff; give
 	 * the client a second rather than nothing */
@@ -1038,9 +1007,9 @@ static enum verr info_from_object(struct json_object *o, struct twilio_call_info
 	    (e = get_string(o, "end_time", out->end_time, sizeof(out->end_time))) == VERR_OK &&
 	    (e = get_string(o, "answered_by", out->answered_by, sizeof(out->answered_by))) == VERR_OK)
 		e = get_duration(o, &out->duration);
-	if (e == VERR_OK && (!is_hex_sid(c->sid, 'C', 'A') || !callback_status_valid(c->status)))
+	if (e == VERR_OK && (!sid_valid(c->sid, "CA") || !callback_status_valid(c->status)))
 		e = VERR_INVALID;
-	if (e == VERR_OK && c->account_sid[0] != '\0' && !is_hex_sid(c->account_sid, 'A', 'C'))
+	if (e == VERR_OK && c->account_sid[0] != '\0' && !sid_valid(c->account_sid, "AC"))
 		e = VERR_INVALID;
 	if (e != VERR_OK) {
 		memset(out, 0, sizeof(*out));
@@ -1176,7 +1145,7 @@ static CURL *get_handle(struct twilio *tw, struct session *t)
 static void get_run(struct session *t, CURL *c, const char *url, long long timeout_ms,
                     struct attempt *a)
 {
-	long long start = now_ms();
+	long long start = clock_mono_ms();
 	long sent = 0;
 
 	if (timeout_ms <= 0)
@@ -1194,7 +1163,7 @@ static void get_run(struct session *t, CURL *c, const char *url, long long timeo
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	a->rc = curl_easy_perform(c);
-	a->latency_ms = now_ms() - start;
+	a->latency_ms = clock_mono_ms() - start;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->http_status);
 	if (a->rc != CURLE_OK && a->rc != CURLE_WRITE_ERROR && a->rc != CURLE_FILESIZE_EXCEEDED) {
 		curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
@@ -1267,7 +1236,7 @@ enum verr twilio_call_fetch(struct twilio *tw, const char *sid, long long timeou
 	memset(out, 0, sizeof(*out));
 	out->duration = -1;
 	memset(err, 0, sizeof(*err));
-	if (!is_hex_sid(sid, 'C', 'A')) {
+	if (!sid_valid(sid, "CA")) {
 		err->kind = VERR_INVALID;
 		snprintf(err->message, sizeof(err->message), "not a call sid");
 		return VERR_INVALID;
@@ -1388,7 +1357,7 @@ static enum verr rest_run(struct twilio *tw, struct session *t, const struct res
                           long *status, struct twilio_error *err)
 {
 	struct attempt a;
-	long long deadline = now_ms() + TWILIO_MAX_TOTAL_MS, wait, left;
+	long long deadline = clock_mono_ms() + TWILIO_MAX_TOTAL_MS, wait, left;
 	CURL *get = NULL;
 	enum verr e;
 	int n;
@@ -1400,7 +1369,7 @@ static enum verr rest_run(struct twilio *tw, struct session *t, const struct res
 	else if ((get = get_handle(tw, t)) == NULL)
 		return not_sent(rq->endpoint, VERR_NOMEM, "could not set up a twilio client", err);
 	for (n = 1;; n++) {
-		left = deadline - now_ms();
+		left = deadline - clock_mono_ms();
 		if (rq->post) {
 			attempt_run(t, rq->body, left, &a);
 		} else {
@@ -1427,7 +1396,7 @@ static enum verr rest_run(struct twilio *tw, struct session *t, const struct res
 		         LF_INT("retry_in_ms", wait), LF_STR("twilio_request_id", nonempty(t->request_id)));
 		if (wait == 0)
 			break;
-		sleep_ms(wait);
+		clock_sleep_ms(wait);
 	}
 	if (err->retry_after == 0 && (err->code == 20429 || err->http_status == 429))
 		err->retry_after = 1;
@@ -1462,7 +1431,7 @@ enum verr twilio_call_update(struct twilio *tw, const char *call_sid, const char
 
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
-	if (call_sid == NULL || !is_hex_sid(call_sid, 'C', 'A'))
+	if (call_sid == NULL || !sid_valid(call_sid, "CA"))
 		return not_sent(endpoint, VERR_INVALID, "the call sid is not CA followed by 32 hex digits", err);
 	if (status == NULL || (strcmp(status, "canceled") != 0 && strcmp(status, "completed") != 0))
 		return not_sent(endpoint, VERR_INVALID, "a call can only be updated to canceled or completed", err);
@@ -1512,7 +1481,7 @@ enum verr twilio_account_parse(const char *body, size_t len, struct twilio_accou
 	if ((e = get_string(obj, "sid", out->sid, sizeof(out->sid))) == VERR_OK &&
 	    (e = get_string(obj, "status", out->status, sizeof(out->status))) == VERR_OK)
 		e = get_string(obj, "type", out->type, sizeof(out->type));
-	if (e == VERR_OK && (!is_hex_sid(out->sid, 'A', 'C') || out->status[0] == '\0'))
+	if (e == VERR_OK && (!sid_valid(out->sid, "AC") || out->status[0] == '\0'))
 		e = VERR_INVALID;
 	if (e == VERR_OK)
 		get_text(obj, "friendly_name", out->friendly_name, sizeof(out->friendly_name));
@@ -1548,7 +1517,7 @@ enum verr twilio_number_parse(const char *body, size_t len, enum twilio_number_k
 			goto out;
 		if (strcmp(number, e164) != 0)
 			continue; /* Twilio's PhoneNumber filter may match more loosely */
-		if (!is_hex_sid(sid, 'P', 'N'))
+		if (!sid_valid(sid, "PN"))
 			goto out;
 		out->found = true;
 		memcpy(out->sid, sid, sizeof(sid));

@@ -68,7 +68,7 @@ struct twilio_call_params {
 	bool record;                 /* Record=true */
 	const char *recording_status_callback; /* with record: RecordingStatusCallback; NULL: none */
 	bool machine_detection;      /* MachineDetection=Enable */
-	long long deadline_ms;       /* server_now_ms() by which every try must be over
+	long long deadline_ms;       /* clock_mono_ms() by which every try must be over
 	                              * (the client's budget); 0: TWILIO_MAX_TOTAL_MS */
 };
 

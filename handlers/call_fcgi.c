@@ -15,6 +15,7 @@
 #include "callctl.h"
 #include "callreq.h"
 #include "callsquery.h"
+#include "clock.h"
 #include "config.h"
 #include "cursor.h"
 #include "db.h"
@@ -27,6 +28,7 @@
 #include "record.h"
 #include "recording.h"
 #include "server.h"
+#include "sid.h"
 #include "twilio.h"
 #include "twiliocheck.h"
 #include "twiml.h"
@@ -169,7 +171,7 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 			goto expired;
 		}
 	}
-	tp.deadline_ms = server_now_ms() + server_left_ms(req, CALL_BUDGET_MS);
+	tp.deadline_ms = clock_mono_ms() + server_left_ms(req, CALL_BUDGET_MS);
 
 	/* what is dialed, noted on the key: should Twilio's answer get lost,
 	 * reconciliation finds the call by it (common/reconcile.h) */
@@ -246,7 +248,7 @@ static void handle_get_call(struct app *app, const char *sid, const char *owner,
 	struct buf json;
 	enum verr e;
 
-	if (!callback_sid_valid(sid, "CA")) {
+	if (!sid_valid(sid, "CA")) {
 		http_resp_error(resp, 404, "not_found", "no call with that sid", NULL);
 		return;
 	}
@@ -302,7 +304,7 @@ out:
 static void tick(void *ctx)
 {
 	struct app *app = ctx;
-	long long now = server_now_ms(), deleted = 0;
+	long long now = clock_mono_ms(), deleted = 0;
 
 	if (db_probe(app->db) != VERR_OK)
 		return; /* PostgreSQL unreachable: nothing to do until it is back */
@@ -321,7 +323,7 @@ static void handle_get_recording(struct app *app, const char *sid, const char *o
 	struct buf json;
 	enum verr e;
 
-	if (!recording_sid_valid(sid)) {
+	if (!sid_valid(sid, "RE")) {
 		http_resp_error(resp, 404, "not_found", "no recording with that sid", NULL);
 		return;
 	}

@@ -17,6 +17,8 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "clock.h"
+#include "hash.h"
 #include "hook.h"
 #include "log.h"
 #include "num.h"
@@ -31,7 +33,6 @@
 
 static void rand_hex(char *out, size_t nbytes)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char rnd[32];
 	size_t i;
 
@@ -45,11 +46,7 @@ static void rand_hex(char *out, size_t nbytes)
 		for (i = 0; i < nbytes; i++)
 			rnd[i] = (unsigned char)((unsigned long)ts.tv_nsec >> (i % 8) ^ (unsigned long)getpid() ^ i);
 	}
-	for (i = 0; i < nbytes; i++) {
-		out[2 * i] = hex[rnd[i] >> 4];
-		out[2 * i + 1] = hex[rnd[i] & 15];
-	}
-	out[2 * nbytes] = '\0';
+	hash_hex(rnd, nbytes, out);
 }
 
 enum verr simcall_new_sid(const char *prefix, char out[SIMCALL_MAX_SID])
@@ -69,18 +66,6 @@ void simcall_rfc2822(time_t t, char out[SIMCALL_MAX_DATE])
 	gmtime_r(&t, &tm);
 	if (strftime(out, SIMCALL_MAX_DATE, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
 		out[0] = '\0';
-}
-
-void simcall_sleep_ms(long long ms)
-{
-	struct timespec ts, rem;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &rem) != 0 && errno == EINTR)
-		ts = rem;
 }
 
 static int add_str(struct json_object *o, const char *k, const char *v)
@@ -259,23 +244,6 @@ enum verr simcall_base_params(struct form *f, const char *account_sid, const cha
 	return VERR_OK;
 }
 
-static struct json_object *params_json(const struct form *f)
-{
-	struct json_object *arr = json_object_new_array();
-	size_t i;
-
-	for (i = 0; arr != NULL && f != NULL && i < f->n; i++) {
-		struct json_object *pair = json_object_new_array();
-
-		if (pair == NULL)
-			break;
-		json_object_array_add(pair, json_object_new_string(f->params[i].key));
-		json_object_array_add(pair, json_object_new_string(f->params[i].value));
-		json_object_array_add(arr, pair);
-	}
-	return arr;
-}
-
 static void record_attempt(const struct simcfg *cfg, const char *sid, const char *kind,
                            const char *event, long long seq, const char *method,
                            const struct form *params, const char *token, int attempt,
@@ -294,7 +262,7 @@ static void record_attempt(const struct simcfg *cfg, const char *sid, const char
 	json_object_object_add(rec, "sequence_number", seq >= 0 ? json_object_new_int64(seq) : NULL);
 	add_str(rec, "url", buf_str(&res->url));
 	add_str(rec, "method", method);
-	json_object_object_add(rec, "params", params_json(params));
+	json_object_object_add(rec, "params", simstore_params_json(params));
 	add_str(rec, "idempotency_token", token);
 	add_str(rec, "signature", res->signature);
 	json_object_object_add(rec, "attempt", json_object_new_int(attempt));
@@ -323,7 +291,7 @@ void simcall_deliver(const struct simcfg *cfg, const char *sid, const char *kind
 		         LF_STR("error", res.error[0] != '\0' ? res.error : NULL));
 		if (!res.connect_failed)
 			break;
-		simcall_sleep_ms(simcfg_scaled_ms(cfg, 1000));
+		clock_sleep_ms(simcfg_scaled_ms(cfg, 1000));
 	}
 	(void)e;
 	*status = res.status;
@@ -373,14 +341,6 @@ static long long nominal_s(const struct simcfg *cfg, long long from_ms, long lon
 	double s = (double)(to_ms - from_ms) / cfg->time_scale / 1000.0;
 
 	return s <= 0.0 ? 0 : s > 86400.0 ? 86400 : (long long)(s + 0.5);
-}
-
-static long long wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Reads how the REST API ended the call into r (from the stored document). */
@@ -447,10 +407,10 @@ out:
  * ended the call. true (r->ended set) when it did. */
 static bool pause_ms(struct run *r, long long ms)
 {
-	long long end = wall_ms() + ms;
+	long long end = clock_real_ms() + ms;
 
 	for (;;) {
-		long long left = end - wall_ms();
+		long long left = end - clock_real_ms();
 
 		if (simstore_call_ended(r->cfg->state_dir, r->sid)) {
 			struct json_object *doc = NULL;
@@ -462,7 +422,7 @@ static bool pause_ms(struct run *r, long long ms)
 		}
 		if (left <= 0)
 			return false;
-		simcall_sleep_ms(left < 20 ? left : 20);
+		clock_sleep_ms(left < 20 ? left : 20);
 	}
 }
 
@@ -757,7 +717,7 @@ void simcall_run(const struct simcfg *cfg, const char *sid)
 		goto flush;
 	}
 	simcall_rfc2822(time(NULL), now);
-	if (!advance(&r, "in-progress", "start_time", now, NULL, NULL, wall_ms()))
+	if (!advance(&r, "in-progress", "start_time", now, NULL, NULL, clock_real_ms()))
 		goto ended;
 	emit(&r, SIMEV_ANSWERED, "answered", "in-progress", NULL);
 	recording_start(&r);
@@ -807,7 +767,7 @@ enum verr simcall_update(const struct simcfg *cfg, const char *sid, const char *
 
 		simcall_rfc2822(time(NULL), now);
 		snprintf(secs, sizeof secs, "%lld",
-		         talked ? nominal_s(cfg, get_int(sim, "answered_ms", wall_ms()), wall_ms()) : 0);
+		         talked ? nominal_s(cfg, get_int(sim, "answered_ms", clock_real_ms()), clock_real_ms()) : 0);
 		add_str(call, "status", talked ? "completed" : "canceled");
 		add_str(call, "date_updated", now);
 		add_str(call, "end_time", now);

@@ -88,7 +88,5 @@ void simcall_deliver(const struct simcfg *cfg, const char *sid, const char *kind
                      const struct form *params, const char *token, long *status,
                      struct buf *body);
 
-/* Sleeps ms real milliseconds (whole, across signals). */
-void simcall_sleep_ms(long long ms);
 
 #endif

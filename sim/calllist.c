@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "form.h"
 #include "num.h"
+#include "sid.h"
 #include "store.h"
 
 /* ListCall's query parameters (twilio_api_v2010.json), in the order page
@@ -107,7 +108,7 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 			str_copy(q->from, sizeof q->from, v);
 			break;
 		case K_PARENT:
-			if (!simstore_sid_ok(v, "CA"))
+			if (!sid_valid(v, "CA"))
 				e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
 			str_copy(q->parent_call_sid, sizeof q->parent_call_sid, v);
 			break;
@@ -255,7 +256,7 @@ static enum verr collect(const struct simcfg *cfg, const struct simlist_query *q
 			continue;
 		memcpy(sid, d->d_name, 34);
 		sid[34] = '\0';
-		if (!simstore_sid_ok(sid, "CA"))
+		if (!sid_valid(sid, "CA"))
 			continue;
 		if (++seen > SIMLIST_MAX_CALLS) {
 			e = VERR_TOOBIG;

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "call.h"
 #include "hook.h"
 #include "log.h"
@@ -217,7 +218,7 @@ int siminbound_main(const struct simcfg *cfg, int argc, char **argv)
 		if (answered) {
 			save_status(cfg, doc, sid, "in-progress");
 			status_callback(cfg, &o, sid, req.from, req.to, "in-progress", seq++, 0, false);
-			simcall_sleep_ms(simcfg_scaled_ms(cfg, o.duration * 1000));
+			clock_sleep_ms(simcfg_scaled_ms(cfg, o.duration * 1000));
 		}
 		save_status(cfg, doc, sid, terminal);
 		status_callback(cfg, &o, sid, req.from, req.to, terminal, seq, answered ? o.duration : 0,

@@ -8,6 +8,8 @@
 #include "buf.h"
 #include "num.h"
 #include "phone.h"
+#include "sid.h"
+#include "url.h"
 
 /* Inline TwiML limit (OAS: "Max 4000 characters"); bytes here. */
 #define SIMPARAMS_MAX_TWIML 4000
@@ -129,67 +131,15 @@ static bool in_list(const char *const *list, const char *v, bool nocase)
 	return false;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return s[n] == '\0';
-}
-
-/* The two OAS patterns used here: two fixed letters then 32 hex digits. */
+/* The two OAS patterns used here: "^", two fixed letters, then 32 hex digits. */
 static bool sid_ok(const char *pattern, const char *v)
 {
-	return strlen(pattern) > 3 && strncmp(v, pattern + 1, 2) == 0 && is_hex(v + 2, 32);
+	return strlen(pattern) > 3 && sid_valid(v, pattern + 1);
 }
 
 bool simparams_url_ok(const char *s)
 {
-	const char *p, *host;
-	size_t i, hostlen;
-
-	if (strncmp(s, "https://", 8) == 0)
-		p = s + 8;
-	else if (strncmp(s, "http://", 7) == 0)
-		p = s + 7;
-	else
-		return false;
-	for (i = 0; s[i] != '\0'; i++)
-		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
-			return false;
-	host = p;
-	if (*p == '[') {
-		while (*p != '\0' && *p != ']')
-			p++;
-		if (*p != ']' || p == host + 1)
-			return false;
-		p++;
-	} else {
-		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		       (*p >= '0' && *p <= '9') || *p == '-' || *p == '.')
-			p++;
-	}
-	hostlen = (size_t)(p - host);
-	if (hostlen == 0)
-		return false;
-	if (*p == ':') {
-		long long port;
-		char digits[8];
-		size_t n = 0;
-
-		p++;
-		while (*p >= '0' && *p <= '9' && n < sizeof digits - 1)
-			digits[n++] = *p++;
-		digits[n] = '\0';
-		if (!num_parse(digits, 1, 65535, &port))
-			return false;
-	}
-	return *p == '\0' || *p == '/' || *p == '?' || *p == '#';
+	return url_check(s, URL_HTTP | URL_HOSTNAME) == VERR_OK;
 }
 
 void simparams_format_number(const char *e164, char out[SIMPARAMS_MAX_FORMATTED])

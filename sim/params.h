@@ -112,9 +112,9 @@ enum verr simparams_validate(const struct form *f, struct simcall_req *out, stru
  * E.164 form then goes to out. */
 bool simparams_e164(const char *in, char out[SIMPARAMS_MAX_E164]);
 
-/* True if s is an absolute http:// or https:// URL with a host made of
- * letters, digits, '-', '.' (an IP literal in brackets allowed), optional
- * port, no userinfo, no whitespace or control characters. */
+/* True if s is an absolute http:// or https:// URL as url_check has it,
+ * with a host name of letters, digits, '-' and '.' (URL_HOSTNAME: Twilio
+ * refuses '_'), or an IPv6 literal in brackets. */
 bool simparams_url_ok(const char *s);
 
 /* Formats an E.164 number as Twilio's *_formatted fields do: "(415) 555-0100"

@@ -12,13 +12,15 @@
 
 #include "call.h"
 #include "calllist.h"
+#include "clock.h"
 #include "form.h"
+#include "hash.h"
 #include "log.h"
 #include "params.h"
 #include "scenario.h"
+#include "sid.h"
 #include "store.h"
 #include "server.h"
-#include "sig.h"
 #include "num.h"
 #include "buf.h"
 
@@ -130,26 +132,6 @@ static bool authenticate(const struct simcfg *cfg, const char *hdr, struct outco
 	return ok;
 }
 
-static struct json_object *params_json(const struct form *f)
-{
-	struct json_object *arr = json_object_new_array();
-	size_t i;
-
-	for (i = 0; arr != NULL && i < f->n; i++) {
-		struct json_object *pair = json_object_new_array();
-		const char *v = f->params[i].value;
-
-		if (pair == NULL)
-			break;
-		if (strcmp(f->params[i].key, "SipAuthPassword") == 0)
-			v = "[redacted]";
-		json_object_array_add(pair, json_object_new_string(f->params[i].key));
-		json_object_array_add(pair, json_object_new_string(v));
-		json_object_array_add(arr, pair);
-	}
-	return arr;
-}
-
 static void record_request(const struct simcfg *cfg, const struct http_req *req,
                            const struct form *f, const struct outcome *oc, int status)
 {
@@ -164,7 +146,7 @@ static void record_request(const struct simcfg *cfg, const struct http_req *req,
 	json_object_object_add(rec, "path", json_object_new_string(req->path));
 	json_object_object_add(rec, "query", json_object_new_string(req->query));
 	json_object_object_add(rec, "content_type", json_object_new_string(req->content_type));
-	json_object_object_add(rec, "params", params_json(f));
+	json_object_object_add(rec, "params", simstore_params_json(f));
 	json_object_object_add(rec, "auth_user",
 	                       oc->user[0] != '\0' ? json_object_new_string(oc->user) : NULL);
 	json_object_object_add(rec, "status", json_object_new_int(status));
@@ -312,10 +294,10 @@ static void update_call(const struct simcfg *cfg, const struct form *f, const ch
 /* "PN" + 32 hex, the same for the same number and list every time. */
 static void number_sid(const char *list, const char *number, char out[SIMCALL_MAX_SID])
 {
-	char in[64], hex[SIG_SHA256_HEX];
+	char in[64], hex[HASH_SHA256_HEX];
 
 	snprintf(in, sizeof in, "%s:%s", list, number);
-	if (sig_sha256_hex(in, strlen(in), hex) != VERR_OK)
+	if (hash_sha256_hex(in, strlen(in), hex) != VERR_OK)
 		memset(hex, '0', 32);
 	out[0] = 'P';
 	out[1] = 'N';
@@ -595,7 +577,7 @@ static void twilio_route(const struct simcfg *cfg, const struct http_req *req,
 	    strcmp(slash + 7 + 34, ".json") == 0) {
 		memcpy(sid, slash + 7, 34);
 		sid[34] = '\0';
-		if (!simstore_sid_ok(sid, "CA")) {
+		if (!sid_valid(sid, "CA")) {
 			not_found(resp, oc, req->path);
 		} else if (strcmp(req->method, "GET") == 0) {
 			fetch_call(cfg, account, sid, req->path, resp, oc);
@@ -714,7 +696,7 @@ static void sim_route(const struct simcfg *cfg, const struct http_req *req, stru
 		list_scenarios(resp);
 	} else if (strcmp(p, "/healthz") == 0) {
 		http_resp_set(resp, 200, "application/json", "{\"ok\":true}\n", 12);
-	} else if (strncmp(p, "/calls/", 7) == 0 && simstore_sid_ok(p + 7, "CA")) {
+	} else if (strncmp(p, "/calls/", 7) == 0 && sid_valid(p + 7, "CA")) {
 		struct json_object *doc = NULL;
 
 		if (simstore_call_get(cfg->state_dir, p + 7, &doc) == VERR_OK)
@@ -767,11 +749,11 @@ out:
 	record_request(cfg, req, &f, &oc, resp->status);
 	if (slow) {
 		/* in steps, so SIGTERM (deploy/down) does not wait it out */
-		long long end = server_now_ms() + cfg->slow_ms;
+		long long end = clock_mono_ms() + cfg->slow_ms;
 
 		log_info("holding the response back (slow scenario)", LF_INT("ms", cfg->slow_ms));
-		while (!server_stopping() && server_now_ms() < end)
-			simcall_sleep_ms(end - server_now_ms() < 100 ? end - server_now_ms() : 100);
+		while (!server_stopping() && clock_mono_ms() < end)
+			clock_sleep_ms(end - clock_mono_ms() < 100 ? end - clock_mono_ms() : 100);
 	}
 	if (parsed)
 		form_free(&f);

@@ -11,19 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "num.h"
-
-static bool is_sid(const char *s, const char *prefix)
-{
-	size_t i;
-
-	if (strncmp(s, prefix, 2) != 0 || strlen(s) != 34)
-		return false;
-	for (i = 2; i < 34; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-		      (s[i] >= 'A' && s[i] <= 'F')))
-			return false;
-	return true;
-}
+#include "sid.h"
 
 static bool is_secret(const char *s)
 {
@@ -107,7 +95,7 @@ enum verr simcfg_load(struct simcfg *cfg, char *err, size_t errsz)
 	v = config_get("TWILIO_ACCOUNT_SID");
 	if (v == NULL || v[0] == '\0')
 		return bad(err, errsz, "TWILIO_ACCOUNT_SID", "is not set");
-	if (!is_sid(v, "AC"))
+	if (!sid_valid(v, "AC"))
 		return bad(err, errsz, "TWILIO_ACCOUNT_SID", "must be AC followed by 32 hex digits");
 	str_copy(cfg->account_sid, sizeof cfg->account_sid, v);
 
@@ -120,7 +108,7 @@ enum verr simcfg_load(struct simcfg *cfg, char *err, size_t errsz)
 
 	v = config_get("TWILIO_API_KEY_SID");
 	if (v != NULL && v[0] != '\0') {
-		if (!is_sid(v, "SK"))
+		if (!sid_valid(v, "SK"))
 			return bad(err, errsz, "TWILIO_API_KEY_SID", "must be SK followed by 32 hex digits");
 		str_copy(cfg->api_key_sid, sizeof cfg->api_key_sid, v);
 	}

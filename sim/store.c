@@ -13,22 +13,31 @@
 
 #include "buf.h"
 #include "file.h"
+#include "form.h"
+#include "sid.h"
 
 #define SIMSTORE_MAX_PATH 1100
 
 static const char *const log_names[] = { "requests.jsonl", "callbacks.jsonl" };
 
-int simstore_sid_ok(const char *s, const char *prefix)
+struct json_object *simstore_params_json(const struct form *f)
 {
+	struct json_object *arr = json_object_new_array();
 	size_t i;
 
-	if (strncmp(s, prefix, 2) != 0 || strlen(s) != 34)
-		return 0;
-	for (i = 2; i < 34; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-		      (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
+	for (i = 0; arr != NULL && f != NULL && i < f->n; i++) {
+		struct json_object *pair = json_object_new_array();
+		const char *v = f->params[i].value;
+
+		if (pair == NULL)
+			break;
+		if (strcmp(f->params[i].key, "SipAuthPassword") == 0)
+			v = "[redacted]";
+		json_object_array_add(pair, json_object_new_string(f->params[i].key));
+		json_object_array_add(pair, json_object_new_string(v));
+		json_object_array_add(arr, pair);
+	}
+	return arr;
 }
 
 static enum verr mkdir_one(const char *path)
@@ -67,7 +76,7 @@ enum verr simstore_call_put(const char *dir, const char *sid, struct json_object
 	const char *text;
 	size_t n;
 
-	if (!simstore_sid_ok(sid, "CA"))
+	if (!sid_valid(sid, "CA"))
 		return VERR_INVALID;
 	text = plain(doc);
 	if (text == NULL)
@@ -87,7 +96,7 @@ enum verr simstore_call_get(const char *dir, const char *sid, struct json_object
 	enum verr e;
 
 	*out = NULL;
-	if (!simstore_sid_ok(sid, "CA"))
+	if (!sid_valid(sid, "CA"))
 		return VERR_INVALID;
 	snprintf(path, sizeof path, "%s/calls/%s.json", dir, sid);
 	buf_init(&b, SIMSTORE_MAX_DOC);
@@ -109,7 +118,7 @@ int simstore_call_lock(const char *dir, const char *sid)
 	char path[SIMSTORE_MAX_PATH];
 	int fd;
 
-	if (!simstore_sid_ok(sid, "CA"))
+	if (!sid_valid(sid, "CA"))
 		return -1;
 	snprintf(path, sizeof path, "%s/calls/%s.lock", dir, sid);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -135,7 +144,7 @@ enum verr simstore_call_mark_ended(const char *dir, const char *sid)
 	char path[SIMSTORE_MAX_PATH];
 	int fd;
 
-	if (!simstore_sid_ok(sid, "CA"))
+	if (!sid_valid(sid, "CA"))
 		return VERR_INVALID;
 	snprintf(path, sizeof path, "%s/calls/%s.ended", dir, sid);
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -149,7 +158,7 @@ int simstore_call_ended(const char *dir, const char *sid)
 {
 	char path[SIMSTORE_MAX_PATH];
 
-	if (!simstore_sid_ok(sid, "CA"))
+	if (!sid_valid(sid, "CA"))
 		return 0;
 	snprintf(path, sizeof path, "%s/calls/%s.ended", dir, sid);
 	return access(path, F_OK) == 0;

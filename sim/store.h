@@ -22,6 +22,7 @@
 
 enum simstore_log { SIMSTORE_REQUESTS = 0, SIMSTORE_CALLBACKS };
 
+struct form;
 struct json_object;
 
 /* Creates dir and dir/calls when missing (mode 0700). VERR_IO with a detail
@@ -51,6 +52,13 @@ void simstore_call_unlock(int fd);
 enum verr simstore_call_mark_ended(const char *dir, const char *sid);
 int simstore_call_ended(const char *dir, const char *sid);
 
+/*
+ * The parameters of f, in order, as a new JSON array of [key, value] pairs
+ * for a log record (caller frees; NULL when out of memory; an empty array
+ * when f is NULL). The value of SipAuthPassword is logged as "[redacted]".
+ */
+struct json_object *simstore_params_json(const struct form *f);
+
 /* Appends rec (borrowed) as one line. VERR_TOOBIG, VERR_IO, VERR_NOMEM. */
 enum verr simstore_log_append(const char *dir, enum simstore_log which, struct json_object *rec);
 
@@ -65,8 +73,5 @@ enum verr simstore_log_read(const char *dir, enum simstore_log which, const char
 
 /* Empties a log. VERR_IO. */
 enum verr simstore_log_clear(const char *dir, enum simstore_log which);
-
-/* True if s is two letters followed by 32 hex digits (a Twilio SID). */
-int simstore_sid_ok(const char *s, const char *prefix);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "callback.h"
 #include "form.h"
+#include "sid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,8 +35,8 @@ static void check_event(const struct form *f, const struct call_event *ev)
 	struct json_object *o, *v;
 	size_t i;
 
-	check(callback_sid_valid(ev->call_sid, "CA"), "accepted a bad CallSid");
-	check(callback_sid_valid(ev->account_sid, "AC"), "accepted a bad AccountSid");
+	check(sid_valid(ev->call_sid, "CA"), "accepted a bad CallSid");
+	check(sid_valid(ev->account_sid, "AC"), "accepted a bad AccountSid");
 	check(callback_status_valid(ev->status), "accepted a bad CallStatus");
 	check(strcmp(ev->call_sid, form_get(f, "CallSid")) == 0, "CallSid changed");
 	check(strcmp(ev->status, form_get(f, "CallStatus")) == 0, "CallStatus changed");
@@ -99,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	run(&f, OURS);
 	acct = form_get(&f, "AccountSid");
-	if (acct != NULL && callback_sid_valid(acct, "AC"))
+	if (acct != NULL && sid_valid(acct, "AC"))
 		run(&f, acct);
 	form_free(&f);
 	return 0;

@@ -13,6 +13,7 @@
 
 #include "callback.h"
 #include "reconcile.h"
+#include "sid.h"
 #include "twilio.h"
 
 #define ACCOUNT "AC0123456789abcdef0123456789abcdef"
@@ -27,7 +28,7 @@ static void fail(const char *what)
 
 static void check_call(const struct twilio_call_info *c)
 {
-	if (!callback_sid_valid(c->call.sid, "CA") || !callback_status_valid(c->call.status) ||
+	if (!sid_valid(c->call.sid, "CA") || !callback_status_valid(c->call.status) ||
 	    c->duration < -1)
 		fail("accepted a call resource it should not");
 }

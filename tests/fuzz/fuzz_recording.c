@@ -16,6 +16,7 @@
 #include "callback.h"
 #include "form.h"
 #include "recording.h"
+#include "sid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,8 +55,8 @@ static void run(const struct form *f, const char *account)
 	e = recording_parse(f, account, &ev, field, sizeof field);
 	if (e == VERR_OK) {
 		check(strcmp(ev.account_sid, account) == 0, "accepted another account");
-		check(recording_sid_valid(ev.recording_sid), "accepted a bad RecordingSid");
-		check(callback_sid_valid(ev.call_sid, "CA"), "accepted a bad CallSid");
+		check(sid_valid(ev.recording_sid, "RE"), "accepted a bad RecordingSid");
+		check(sid_valid(ev.call_sid, "CA"), "accepted a bad CallSid");
 		check(recording_status_valid(ev.status), "accepted a bad RecordingStatus");
 		check(ev.media_url[0] == '\0' || strncmp(ev.media_url, "https://", 8) == 0,
 		      "accepted a media URL that is not https");
@@ -84,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	run(&f, OURS);
 	acct = form_get(&f, "AccountSid");
-	if (acct != NULL && callback_sid_valid(acct, "AC"))
+	if (acct != NULL && sid_valid(acct, "AC"))
 		run(&f, acct);
 	form_free(&f);
 	return 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "callback.h"
+#include "sid.h"
 #include "twilio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&call, 0, sizeof call);
 	if (twilio_call_parse((const char *)data, size, &call) == VERR_OK &&
-	    !callback_sid_valid(call.sid, "CA")) {
+	    !sid_valid(call.sid, "CA")) {
 		fprintf(stderr, "fuzz_twilio: accepted sid %s\n", call.sid);
 		abort();
 	}

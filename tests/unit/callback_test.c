@@ -560,28 +560,6 @@ static void test_status_valid(void **state)
 	}
 }
 
-static void test_sid_valid(void **state)
-{
-	static const struct {
-		const char *s, *prefix;
-		bool want;
-	} cases[] = {
-		{ SID, "CA", true }, { SID_UPPER, "CA", true }, { OURS, "AC", true },
-		{ SID, "AC", false }, { OURS, "CA", false }, { "", "CA", false }, { "C", "CA", false },
-		{ "CA", "CA", false }, { SID "f", "CA", false },
-		{ "CA00112233445566778899aabbccddeef", "CA", false },
-		{ "CA00112233445566778899aabbccddee-f", "CA", false },
-		{ "CA0011223344556677889\xc3\xa9" "aabbccddeef", "CA", false },
-	};
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		print_message("sid: '%s' %s\n", cases[i].s, cases[i].prefix);
-		assert_int_equal(callback_sid_valid(cases[i].s, cases[i].prefix), cases[i].want);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -594,7 +572,6 @@ int main(void)
 		cmocka_unit_test(test_field_buffer),
 		cmocka_unit_test(test_empty_form),
 		cmocka_unit_test(test_status_valid),
-		cmocka_unit_test(test_sid_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,6 +41,10 @@ static void test_valid(void **state)
 	assert_int_equal(config_load(&cfg, CONFIG_NEED_REST | CONFIG_NEED_WEBHOOK, err, sizeof err), VERR_OK);
 	assert_string_equal(cfg.public_base_url, "https://voice.example.com"); /* slash trimmed */
 	assert_string_equal(cfg.api_base_url, "https://api.twilio.com");      /* default */
+	setenv("PUBLIC_BASE_URL", "https://voice.example.com/hooks@v1//", 1); /* '@' in a path */
+	assert_int_equal(config_load(&cfg, CONFIG_NEED_REST | CONFIG_NEED_WEBHOOK, err, sizeof err), VERR_OK);
+	assert_string_equal(cfg.public_base_url, "https://voice.example.com/hooks@v1");
+	setenv("PUBLIC_BASE_URL", "https://voice.example.com/", 1);
 	assert_int_equal(cfg.twilio_timeout_ms, 15000);
 	assert_int_equal(cfg.log_level, LOG_INFO);
 	assert_string_equal(cfg.metrics_file, "/dev/shm/twilio-voice.metrics"); /* default */
@@ -74,6 +78,16 @@ static void test_invalid(void **state)
 		{ "PUBLIC_BASE_URL", "http://voice.example.com", 0, "PUBLIC_BASE_URL" },
 		{ "PUBLIC_BASE_URL", "https://voice.example.com/?x=1", 0, "PUBLIC_BASE_URL" },
 		{ "PUBLIC_BASE_URL", "https://user:pw@voice.example.com", 0, "PUBLIC_BASE_URL" },
+		/* refused since the check is url_check's (accepted before) */
+		{ "PUBLIC_BASE_URL", "https://:443", 0, "PUBLIC_BASE_URL" },
+		{ "PUBLIC_BASE_URL", "https://voice.example.com:99999", 0, "PUBLIC_BASE_URL" },
+		{ "PUBLIC_BASE_URL", "https://voice.example.com:0", 0, "PUBLIC_BASE_URL" },
+		{ "PUBLIC_BASE_URL", "https://voice\x01.example.com", 0, "PUBLIC_BASE_URL" },
+		{ "PUBLIC_BASE_URL", "https://voice.example.com/a<b>", 0, "PUBLIC_BASE_URL" },
+		{ "PUBLIC_BASE_URL", "https://0x7f.1", 0, "PUBLIC_BASE_URL" },
+		{ "PUBLIC_BASE_URL", "https:///voice.example.com", 0, "PUBLIC_BASE_URL" },
+		{ "TWILIO_API_BASE_URL", "http://[::1", 0, "TWILIO_API_BASE_URL" },
+		{ "TWILIO_API_BASE_URL", "HTTPS://api.twilio.com", 0, "TWILIO_API_BASE_URL" },
 		{ "DATABASE_URL", NULL, 0, "DATABASE_URL is not set" },
 		{ "LOG_LEVEL", "loud", 0, "LOG_LEVEL" },
 		{ "TWILIO_TIMEOUT_MS", "15s", 0, "TWILIO_TIMEOUT_MS" },

@@ -377,34 +377,6 @@ static void test_compute_errors(void **state)
 	assert_int_equal(strlen(out), SIG_MAX_B64 - 1);
 }
 
-struct sha_case {
-	const char *in;
-	const char *hex;
-};
-
-static const struct sha_case sha[] = {
-	{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
-	{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
-	{ "{}", EMPTY_OBJ_HASH },
-	{ JSON_BODY, JSON_HASH },
-};
-
-static void test_sha256_hex(void **state)
-{
-	char out[SIG_SHA256_HEX];
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof sha / sizeof sha[0]; i++) {
-		assert_int_equal(sig_sha256_hex(sha[i].in, strlen(sha[i].in), out), VERR_OK);
-		assert_string_equal(out, sha[i].hex);
-	}
-	assert_int_equal(sig_sha256_hex(NULL, 0, out), VERR_OK);
-	assert_string_equal(out, sha[0].hex);
-	assert_int_equal(sig_sha256_hex(NULL, 1, out), VERR_INVALID);
-	assert_string_equal(out, "");
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,7 +388,6 @@ int main(void)
 		cmocka_unit_test(test_verify_ipv6),
 		cmocka_unit_test(test_compute_reason_order),
 		cmocka_unit_test(test_compute_errors),
-		cmocka_unit_test(test_sha256_hex),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -222,6 +222,14 @@ static void test_url_and_format(void **state)
 	assert_false(simparams_url_ok("https://example.com:0/"));
 	assert_false(simparams_url_ok("https://example.com/a b"));
 	assert_false(simparams_url_ok("javascript:alert(1)"));
+	/* since the check is url_check's: a port's leading zeros are accepted;
+	 * a name starting with '-', characters RFC 3986 does not allow in a
+	 * path, a bad percent-escape and an address that is not IPv6 are not */
+	assert_true(simparams_url_ok("https://example.com:00443/"));
+	assert_false(simparams_url_ok("https://-a.example/"));
+	assert_false(simparams_url_ok("https://example.com/a<b>"));
+	assert_false(simparams_url_ok("https://example.com/a%zz"));
+	assert_false(simparams_url_ok("https://[1.2.3.4]/"));
 	simparams_format_number("+14155550100", out);
 	assert_string_equal(out, "(415) 555-0100");
 	simparams_format_number("+442071838750", out);
