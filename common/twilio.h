@@ -165,37 +165,6 @@ enum verr twilio_call_parse(const char *body, size_t len, struct twilio_call *ou
 void twilio_error_parse(int http_status, const char *body, size_t len, struct twilio_error *out);
 
 /*
- * Maps a failure to our HTTP answer (DESIGN.md, POST /call). Pure and
- * table-driven; the strings are static. field is "to", "from" or NULL.
- *   21211, 21214, 21217          422 invalid_phone_number   field to
- *   21212                        422 invalid_phone_number   field from
- *   21210                        422 caller_id_not_verified field from
- *       (From is a valid number that Twilio will not present as caller ID
- *       for this account; the caller's "from", or our TWILIO_FROM_NUMBER
- *       when the caller gave none, must change - so not a 502)
- *   21215, 21216                 403 destination_not_allowed field to
- *   20003                        502 twilio_auth_failed
- *   20429, or HTTP 429           503 twilio_unavailable (Retry-After: e->retry_after)
- *   other HTTP 5xx               503 twilio_unavailable
- *   any other answer             502 twilio_error
- *   kind VERR_UPSTREAM_DOWN      503 twilio_unavailable
- *   kind VERR_TIMEOUT            504 twilio_timeout
- *   kind anything else           500 internal_error (a local failure)
- */
-void twilio_error_map(const struct twilio_error *e, int *our_status, const char **our_code,
-                      const char **our_field);
-
-/*
- * The error message a client may see for e (borrowed from e, or static).
- * Twilio's own text when Twilio refused the request with a 4xx carrying an
- * error code (it is about the client's request, e.g. 21211); otherwise a
- * fixed sentence for the kind of failure. Never e->message in that case:
- * it holds libcurl's text (addresses, ports, TLS detail) or ours, which
- * twilio_call_create logs and clients must not see. Never NULL.
- */
-const char *twilio_error_message(const struct twilio_error *e);
-
-/*
  * Reconciliation (common/reconcile.h) reads calls back: Calls fetch
  * (GET /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json) and Calls list
  * (GET /2010-04-01/Accounts/{AccountSid}/Calls.json with To, From,
