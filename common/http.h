@@ -53,11 +53,12 @@ void http_resp_reset(struct http_resp *r);
 
 /* Adds a header line. VERR_INVALID if name or value holds CR, LF or NUL or
  * name is not a token; VERR_TOOBIG past HTTP_MAX_HEADERS. */
-enum verr http_resp_header(struct http_resp *r, const char *name, const char *value);
+enum verr http_resp_header(struct http_resp *r, const char *name, const char *value)
+	VOICE_MUST_USE;
 
 /* Sets status, content type and body (copied). */
 enum verr http_resp_set(struct http_resp *r, int status, const char *content_type,
-                        const char *body, size_t len);
+                        const char *body, size_t len) VOICE_MUST_USE;
 
 /* Error answers: common/apierr.h. */
 

@@ -87,6 +87,7 @@ static void call_json(const struct db_call *c, struct buf *json)
 {
 	struct json_object *o = json_object_new_object();
 	char now[LOG_MAX_TIME];
+	const char *text;
 
 	log_timestamp(now, sizeof now, true);
 	buf_reset(json);
@@ -104,7 +105,11 @@ static void call_json(const struct db_call *c, struct buf *json)
 	json_object_object_add(o, "sip_response_code", NULL);
 	add_str(o, "created_at", now);
 	add_str(o, "updated_at", now);
-	buf_puts(json, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	/* out of memory: the answer goes without the call object (json empty) */
+	if (text == NULL || buf_puts(json, text) != VERR_OK)
+		log_warn("could not build the call object of a call not recorded yet",
+		         LF_STR("call_sid", c->call_sid));
 	json_object_put(o);
 }
 

@@ -122,7 +122,7 @@ struct twilio_error {
  * twiml, timeout out of range), VERR_TOOBIG (twiml over TWIML_MAX_INLINE, or
  * out's max), VERR_NOMEM. out is unchanged on error.
  */
-enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out);
+enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out) VOICE_MUST_USE;
 
 /*
  * Creates a call: POST {api_base_url}/2010-04-01/Accounts/{AccountSid}/Calls.json
@@ -234,7 +234,8 @@ struct twilio_call_page {
  * VERR_INVALID (a field missing or empty, or a date that is not
  * YYYY-MM-DD), VERR_TOOBIG; out is unchanged on error.
  */
-enum verr twilio_calls_query_string(const struct twilio_calls_query *q, struct buf *out);
+enum verr twilio_calls_query_string(const struct twilio_calls_query *q, struct buf *out)
+	VOICE_MUST_USE;
 
 /*
  * Parses a Calls list page. Every entry must parse as twilio_call_info_parse
