@@ -7,10 +7,11 @@
 
 static const struct {
 	int status;
+	int retry_after;
 	const char *code;
 	const char *message;
 } catalogue[APIERR__COUNT] = {
-#define APIERR(name, st, c, msg) [APIERR_##name] = { st, c, msg },
+#define APIERR(name, st, ra, c, msg) [APIERR_##name] = { st, ra, c, msg },
 #include "apierr.def"
 #undef APIERR
 };
@@ -61,6 +62,7 @@ static enum verr error_body(struct buf *b, const char *code, const char *message
 void apierr_send(struct req_ctx *rc, struct http_resp *resp, const struct apierr_detail *d)
 {
 	enum apierr code = known(d->code);
+	int retry_after = d->retry_after > 0 ? d->retry_after : catalogue[code].retry_after;
 
 	http_resp_reset(resp);
 	resp->status = apierr_status(code);
@@ -76,10 +78,10 @@ void apierr_send(struct req_ctx *rc, struct http_resp *resp, const struct apierr
 		               "could not build the error response", NULL, 0) != VERR_OK)
 			buf_reset(&resp->body); /* out of memory: the status says it */
 	}
-	if (d->retry_after > 0) {
+	if (retry_after > 0) {
 		char v[16];
 
-		snprintf(v, sizeof v, "%d", d->retry_after);
+		snprintf(v, sizeof v, "%d", retry_after);
 		if (http_resp_header(resp, "Retry-After", v) != VERR_OK)
 			log_warn("could not add Retry-After to an error answer");
 	}

@@ -12,7 +12,7 @@
  */
 enum apierr {
 	APIERR_NONE = 0, /* no error (struct req_ctx before any was answered) */
-#define APIERR(name, status, code, message) APIERR_##name,
+#define APIERR(name, status, retry_after, code, message) APIERR_##name,
 #include "apierr.def"
 #undef APIERR
 	APIERR__COUNT
@@ -33,13 +33,14 @@ struct apierr_detail {
 	const char *message; /* NULL: the catalogue's default */
 	const char *field;   /* the field at fault, NULL: none */
 	int twilio_code;     /* Twilio's error code, 0: none */
-	int retry_after;     /* seconds for a Retry-After header, 0: none */
+	int retry_after;     /* seconds for Retry-After, 0: the catalogue's */
 };
 
 /*
  * Replaces resp with d's error: the catalogue's status, the body
  * {"error":{"code":…,"message":…,"field":…,"twilio_code":…}\n (field and
- * twilio_code only when given), Retry-After when asked for, and notes the
+ * twilio_code only when given), Retry-After when d or the catalogue gives
+ * one, and notes the
  * code and twilio_code in rc for the access log (rc may be NULL). Never
  * fails visibly: when the body cannot be built it becomes a static
  * internal_error body, a Retry-After that does not fit is logged and left

@@ -126,13 +126,6 @@ static void not_found(struct req_ctx *rc, struct http_resp *resp)
 	apierr_reply(rc, resp, APIERR_NOT_FOUND, "no call with that sid", NULL);
 }
 
-static void db_unavailable(struct req_ctx *rc, struct http_resp *resp)
-{
-	const struct apierr_detail d = { APIERR_DATABASE_UNAVAILABLE, NULL, NULL, 0, 5 };
-
-	apierr_send(rc, resp, &d);
-}
-
 void callctl_run(struct db *db, struct twilio *tw, const char *owner, const char *sid,
                  enum callctl_action action, struct req_ctx *rc, struct http_resp *resp)
 {
@@ -158,7 +151,7 @@ void callctl_run(struct db *db, struct twilio *tw, const char *owner, const char
 		goto out;
 	}
 	if (e != VERR_OK) {
-		db_unavailable(rc, resp);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 		goto out;
 	}
 	str_copy(rc->call_sid, sizeof rc->call_sid, sid);
@@ -204,7 +197,7 @@ void callctl_run(struct db *db, struct twilio *tw, const char *owner, const char
 	e = db_call_state(db, sid, owner, status, &json);
 	if (e != VERR_OK) {
 		/* Twilio did it; asking again is safe and answers the final state */
-		db_unavailable(rc, resp);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 		goto out;
 	}
 	apierr_resp_set(rc, resp, 200, JSON_TYPE, json.data, json.len);

@@ -20,11 +20,7 @@ bool health_route(const struct http_req *req, struct req_ctx *rc, struct http_re
 		return true;
 	}
 	if (ready && db_ping(db) != VERR_OK) {
-		const struct apierr_detail d = {
-			APIERR_DATABASE_UNAVAILABLE, "the database is not reachable", NULL, 0, 5
-		};
-
-		apierr_send(rc, resp, &d);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, "the database is not reachable", NULL);
 		return true;
 	}
 	apierr_resp_set(rc, resp, 200, "application/json; charset=utf-8", ok, sizeof ok - 1);

@@ -46,9 +46,7 @@ bool idem_begin(struct db *db, const struct http_req *req, struct req_ctx *rc,
 		                            &outcome, &status, &resp->body, sid);
 
 		if (e != VERR_OK && e != VERR_CONFLICT) {
-			const struct apierr_detail d = { APIERR_DATABASE_UNAVAILABLE, NULL, NULL, 0, 5 };
-
-			apierr_send(rc, resp, &d);
+			apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 			return false;
 		}
 		if (e == VERR_OK && outcome == DB_IDEM_CLAIMED)
@@ -92,13 +90,7 @@ bool idem_begin(struct db *db, const struct http_req *req, struct req_ctx *rc,
 		sleep_ms(IDEM_POLL_MS);
 		__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELAXED);
 	}
-	{
-		const struct apierr_detail d = {
-			APIERR_IDEMPOTENCY_KEY_IN_PROGRESS, NULL, "Idempotency-Key", 0, 1
-		};
-
-		apierr_send(rc, resp, &d);
-	}
+	apierr_reply(rc, resp, APIERR_IDEMPOTENCY_KEY_IN_PROGRESS, NULL, "Idempotency-Key");
 	return false;
 }
 

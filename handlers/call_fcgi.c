@@ -80,12 +80,8 @@ static bool authenticate(struct app *app, const struct http_req *req, struct req
 		if (http_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"twilio-voice\"") != VERR_OK)
 			log_warn("could not add WWW-Authenticate to a 401");
 	} else {
-		const struct apierr_detail d = {
-			APIERR_DATABASE_UNAVAILABLE,
-			"could not check the API key: the database is not reachable", NULL, 0, 5
-		};
-
-		apierr_send(rc, resp, &d);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE,
+		             "could not check the API key: the database is not reachable", NULL);
 	}
 	return false;
 }
@@ -95,13 +91,6 @@ static bool authenticate(struct app *app, const struct http_req *req, struct req
 static const char *call_owner(const struct req_ctx *rc)
 {
 	return rc->read_all ? NULL : rc->key_name;
-}
-
-static void db_unavailable(struct req_ctx *rc, struct http_resp *resp)
-{
-	const struct apierr_detail d = { APIERR_DATABASE_UNAVAILABLE, NULL, NULL, 0, 5 };
-
-	apierr_send(rc, resp, &d);
 }
 
 static void handle_call(struct app *app, const struct http_req *req, struct req_ctx *rc,
@@ -229,11 +218,7 @@ static void handle_call(struct app *app, const struct http_req *req, struct req_
 expired:
 	log_warn("call not placed: too little of the request's time was left",
 	         LF_INT("left_ms", server_left_ms(req, CALL_BUDGET_MS)));
-	{
-		const struct apierr_detail d = { APIERR_REQUEST_EXPIRED, NULL, NULL, 0, 1 };
-
-		apierr_send(rc, resp, &d);
-	}
+	apierr_reply(rc, resp, APIERR_REQUEST_EXPIRED, NULL, NULL);
 out:
 	if (claimed)
 		idem_end(app->db, req, rc, resp, release);
@@ -258,7 +243,7 @@ static void handle_get_call(struct app *app, const char *sid, struct req_ctx *rc
 	else if (e == VERR_NOTFOUND)
 		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no call with that sid", NULL);
 	else
-		db_unavailable(rc, resp);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 	buf_free(&json);
 }
 
@@ -281,7 +266,7 @@ static void handle_list(struct app *app, const struct http_req *req, struct req_
 	q.filter.owner = call_owner(rc);
 	e = db_calls_list(app->db, &q.filter, &items, &more, last_ts, last_sid);
 	if (e != VERR_OK) {
-		db_unavailable(rc, resp);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 		goto out;
 	}
 	if (more && !cursor_encode(last_ts, last_sid, next))
@@ -333,7 +318,7 @@ static void handle_get_recording(struct app *app, const char *sid, struct req_ct
 	else if (e == VERR_NOTFOUND)
 		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no recording with that sid", NULL);
 	else
-		db_unavailable(rc, resp);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 	buf_free(&json);
 }
 

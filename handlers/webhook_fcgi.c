@@ -68,14 +68,6 @@ static bool parsed(const struct http_req *req, struct req_ctx *rc, struct http_r
 	return false;
 }
 
-/* 503 database_unavailable with Retry-After: Twilio retries the webhook. */
-static void db_unavailable(struct req_ctx *rc, struct http_resp *resp, const char *message)
-{
-	const struct apierr_detail d = { APIERR_DATABASE_UNAVAILABLE, message, NULL, 0, 5 };
-
-	apierr_send(rc, resp, &d);
-}
-
 /* Builds the TwiML for a Voice URL request into b. */
 static enum verr voice_twiml(const struct app *app, const struct call_event *ev, struct buf *b)
 {
@@ -181,7 +173,8 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct re
 			goto out;
 		}
 		if (e != VERR_OK) {
-			db_unavailable(rc, resp, "the webhook could not be stored; retry later");
+			apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE,
+			             "the webhook could not be stored; retry later", NULL);
 			goto out;
 		}
 		log_info(spooled ? "call event spooled" : stored ? "call event stored"
@@ -229,7 +222,8 @@ static void handle_recording(struct app *app, const struct http_req *req, struct
 		goto out;
 	}
 	if (e != VERR_OK) {
-		db_unavailable(rc, resp, "the recording could not be stored; retry later");
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE,
+		             "the recording could not be stored; retry later", NULL);
 		goto out;
 	}
 	log_info(spooled ? "recording spooled" : stored ? "recording stored"

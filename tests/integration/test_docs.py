@@ -3,7 +3,7 @@
 the stack stack.py started and checks it against docs/openapi.yaml; checks
 that docs/API.md and docs/openapi.yaml document exactly the error codes of
 the catalogue (common/apierr.def), and that nginx's own JSON errors use
-its codes, statuses and messages; checks
+its codes, statuses, messages and Retry-After; checks
 deploy/alerts.yml and the links between the documents.
 
 Runnable examples in docs/API.md are fenced ```sh blocks directly after a
@@ -359,12 +359,12 @@ class ExampleRunner:
 # Error codes ----------------------------------------------------------------
 
 _CATALOGUE_LINE = re.compile(
-    r'APIERR\(([A-Z][A-Z0-9_]*), ([1-5]\d\d), "([a-z][a-z0-9_]*)", "((?:[^"\\]|\\.)+)"\)')
+    r'APIERR\(([A-Z][A-Z0-9_]*), ([1-5]\d\d), (\d+), "([a-z][a-z0-9_]*)", "((?:[^"\\]|\\.)+)"\)')
 
 
 def catalogue():
-    """{code: (status, default message)} from common/apierr.def, the one
-    table of every error the API answers (workers and nginx alike)."""
+    """{code: (status, default message, Retry-After)} from common/apierr.def,
+    the one table of every error the API answers (workers and nginx alike)."""
     text = re.sub(r"/\*.*?\*/", " ", read(CATALOGUE), flags=re.S)
     out, names = {}, set()
     for line in text.splitlines():
@@ -372,12 +372,13 @@ def catalogue():
         if not line:
             continue
         m = _CATALOGUE_LINE.fullmatch(line)
-        h.check(m is not None, f"common/apierr.def: not an APIERR(NAME, status, \"code\", "
-                f"\"message\") line: {line!r}")
-        name, status, code, message = m.groups()
+        h.check(m is not None, f"common/apierr.def: not an APIERR(NAME, status, retry_after, "
+                f"\"code\", \"message\") line: {line!r}")
+        name, status, retry_after, code, message = m.groups()
         h.check(name not in names and code not in out, f"common/apierr.def lists {code} twice")
         names.add(name)
-        out[code] = (int(status), message.replace('\\"', '"').replace("\\\\", "\\"))
+        out[code] = (int(status), message.replace('\\"', '"').replace("\\\\", "\\"),
+                     int(retry_after))
     h.check(out, "common/apierr.def is empty or unreadable")
     return out
 
@@ -424,11 +425,17 @@ def openapi_error_codes(known):
 
 
 def nginx_errors():
-    """[(status, code, message)] of the JSON errors nginx answers itself."""
+    """[(status, code, message, Retry-After or 0)] of the JSON errors nginx
+    answers itself, one named location each."""
     out = []
-    for status, body in re.findall(r"return\s+(\d{3})\s+'(\{\"error\".*?)\\n';", read(NGINX_SITE)):
-        err = json.loads(body)["error"]
-        out.append((int(status), err.get("code"), err.get("message")))
+    for block in re.findall(r"^  location @\w+ \{\n(.*?)^  \}", read(NGINX_SITE), re.M | re.S):
+        m = re.search(r"return\s+(\d{3})\s+'(\{\"error\".*?)\\n';", block)
+        if m is None:
+            continue
+        err = json.loads(m.group(2))["error"]
+        ra = re.search(r"add_header\s+Retry-After\s+(\d+)", block)
+        out.append((int(m.group(1)), err.get("code"), err.get("message"),
+                    int(ra.group(1)) if ra else 0))
     h.check(out, "nginx/voice.conf.template: no JSON error found")
     return out
 
@@ -515,13 +522,15 @@ def t_error_codes_in_openapi():
 
 def t_nginx_errors_from_catalogue():
     known = catalogue()
-    for status, code, message in nginx_errors():
+    for status, code, message, retry_after in nginx_errors():
         h.check(code in known, f"nginx/voice.conf.template answers {code!r}, which "
                 "common/apierr.def does not have")
         h.check(status == known[code][0], f"nginx/voice.conf.template answers {code} with "
                 f"{status}, common/apierr.def with {known[code][0]}")
         h.check(message == known[code][1], f"nginx/voice.conf.template's message for {code} is "
                 f"{message!r}, common/apierr.def's default is {known[code][1]!r}")
+        h.check(retry_after == known[code][2], f"nginx/voice.conf.template's Retry-After for "
+                f"{code} is {retry_after or 'none'}, common/apierr.def's {known[code][2] or 'none'}")
 
 
 def t_error_bodies_from_catalogue():

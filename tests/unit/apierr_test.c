@@ -109,16 +109,23 @@ static void test_reply_defaults(void **state)
 	http_resp_free(&r);
 }
 
+/* Retry-After: the caller's when it gives one, else the catalogue's. */
 static void test_retry_after(void **state)
 {
-	const struct apierr_detail d = { APIERR_DATABASE_UNAVAILABLE, NULL, NULL, 0, 5 };
+	const struct apierr_detail twilio = { APIERR_TWILIO_UNAVAILABLE, NULL, NULL, 0, 7 };
 	struct http_resp r;
 
 	(void)state;
 	http_resp_init(&r);
-	apierr_send(NULL, &r, &d);
+	apierr_send(NULL, &r, &twilio);
 	assert_int_equal(r.status, 503);
+	assert_string_equal(buf_str(&r.headers), "Retry-After: 7\r\n");
+	apierr_reply(NULL, &r, APIERR_TWILIO_UNAVAILABLE, NULL, NULL);
+	assert_string_equal(buf_str(&r.headers), ""); /* none in the catalogue */
+	apierr_reply(NULL, &r, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 	assert_string_equal(buf_str(&r.headers), "Retry-After: 5\r\n");
+	apierr_reply(NULL, &r, APIERR_NOT_FOUND, NULL, NULL);
+	assert_string_equal(buf_str(&r.headers), "");
 	http_resp_free(&r);
 }
 
