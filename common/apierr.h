@@ -5,7 +5,7 @@
 
 /*
  * The API's error catalogue (common/apierr.def): every error the HTTP API
- * answers, with its HTTP status, code and default message. Everything that
+ * answers, with its HTTP status, Retry-After, code and default message. Everything that
  * answers an error names it with an enum apierr and writes it with
  * apierr_reply or apierr_send; nothing else spells a code or picks the
  * status of one.
@@ -37,14 +37,14 @@ struct apierr_detail {
 };
 
 /*
- * Replaces resp with d's error: the catalogue's status, the body
- * {"error":{"code":…,"message":…,"field":…,"twilio_code":…}\n (field and
- * twilio_code only when given), Retry-After when d or the catalogue gives
- * one, and notes the
- * code and twilio_code in rc for the access log (rc may be NULL). Never
- * fails visibly: when the body cannot be built it becomes a static
- * internal_error body, a Retry-After that does not fit is logged and left
- * out.
+ * Replaces resp (status, headers, body) with d's error: the catalogue's
+ * status, the body {"error":{"code":…,"message":…,"field":…,
+ * "twilio_code":…}}\n (field and twilio_code only when given) as
+ * application/json, Retry-After when d or the catalogue gives one; notes
+ * the code and twilio_code in rc for the access log (rc may be NULL, here
+ * and below). Never fails visibly: a body that cannot be built becomes a
+ * short internal_error body (none at all when memory is out; the status
+ * stays), a Retry-After that does not fit is logged and left out.
  */
 void apierr_send(struct req_ctx *rc, struct http_resp *resp, const struct apierr_detail *d);
 
