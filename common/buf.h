@@ -29,14 +29,16 @@ void buf_reset(struct buf *b);
  * earlier), keeping the storage; a len past b->len changes nothing. */
 void buf_truncate(struct buf *b, size_t len);
 /* Appends n bytes of p. VERR_TOOBIG past max, VERR_NOMEM. */
-enum verr buf_append(struct buf *b, const void *p, size_t n);
+enum verr buf_append(struct buf *b, const void *p, size_t n) VOICE_MUST_USE;
 /* Appends the C string s. */
-enum verr buf_puts(struct buf *b, const char *s);
+enum verr buf_puts(struct buf *b, const char *s) VOICE_MUST_USE;
 /* Appends one byte. */
-enum verr buf_putc(struct buf *b, char c);
+enum verr buf_putc(struct buf *b, char c) VOICE_MUST_USE;
 /* printf-style append. VERR_TOOBIG, VERR_NOMEM, VERR_INVALID (bad format). */
-enum verr buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-enum verr buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+enum verr buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3))) VOICE_MUST_USE;
+enum verr buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0))) VOICE_MUST_USE;
 /* Returns data, or "" for a buffer that never held anything. Borrowed. */
 const char *buf_str(const struct buf *b);
 

@@ -5,6 +5,7 @@
 
 #include "db.h"
 #include "http.h"
+#include "reqctx.h"
 #include "twilio.h"
 
 /*
@@ -22,15 +23,16 @@ enum callctl_action {
 
 /*
  * The request body of both endpoints: none, or an empty JSON object ({}
- * with blanks around it). Otherwise fills resp with 400 invalid_json (not
- * one JSON object) or unknown_field (a member; field names it) and returns
- * false.
+ * with blanks around it). Otherwise fills resp (and rc) with 400
+ * invalid_json (not one JSON object) or unknown_field (a member; field
+ * names it) and returns false.
  */
-bool callctl_body_ok(const struct http_req *req, struct http_resp *resp);
+bool callctl_body_ok(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp);
 
 /*
  * Cancels or hangs up call sid on behalf of an API key (owner: the key's
- * name, NULL for a read_all key; db.h) and writes the answer into resp:
+ * name, NULL for a read_all key; db.h) and writes the answer into resp (its
+ * error, and the call sid once the call is found, into rc):
  *   200  the call object (as GET /calls/{sid}, without events and
  *        recordings): its final status when it has ended (before, or because
  *        Twilio ended it now: a terminal status in Twilio's answer is stored
@@ -42,14 +44,13 @@ bool callctl_body_ok(const struct http_req *req, struct http_resp *resp);
  *        Twilio does not know, 20404);
  *   409  call_in_progress: cancel of a call already answered (hang it up);
  *   503  database_unavailable;
- *   Twilio's failures as for POST /call (twilio_error_map): 502
- *   twilio_auth_failed or twilio_error, 503 twilio_unavailable (with
- *   Retry-After), 504 twilio_timeout; 500 internal_error.
+ *   Twilio's failures as for POST /call (twilioerr_map, TWILIOERR_UPDATE):
+ *   502 twilio_auth_failed or twilio_error, 503 twilio_unavailable (with
+ *   Twilio's Retry-After), 504 twilio_timeout; 500 internal_error.
  * A call Twilio reports as no longer in progress (21220) is fetched
- * (twilio_call_fetch) and answered with its final status. resp->call_sid is
- * set once the call is found. Thread-safe.
+ * (twilio_call_fetch) and answered with its final status. Thread-safe.
  */
 void callctl_run(struct db *db, struct twilio *tw, const char *owner, const char *sid,
-                 enum callctl_action action, struct http_resp *resp);
+                 enum callctl_action action, struct req_ctx *rc, struct http_resp *resp);
 
 #endif

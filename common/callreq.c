@@ -18,7 +18,7 @@
  * one of ours ("machine_detection" fully \u-escaped is 17 * 6 + 2). */
 #define MAX_RAW_KEY 128
 
-static void set_error(struct callreq_error *err, const char *code, const char *field,
+static void set_error(struct callreq_error *err, enum apierr code, const char *field,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* field: a member name (NUL-terminated), truncated on a UTF-8 boundary. */
@@ -35,13 +35,13 @@ static void copy_field(char *dst, size_t dstsz, const char *field)
 	dst[n] = '\0';
 }
 
-static void set_error(struct callreq_error *err, const char *code, const char *field,
+static void set_error(struct callreq_error *err, enum apierr code, const char *field,
                       const char *fmt, ...)
 {
 	va_list ap;
 	size_t n;
 
-	str_copy(err->code, sizeof err->code, code);
+	err->code = code;
 	copy_field(err->field, sizeof err->field, field != NULL ? field : "");
 	va_start(ap, fmt);
 	if (vsnprintf(err->message, sizeof err->message, fmt, ap) < 0)
@@ -58,7 +58,7 @@ static void set_error(struct callreq_error *err, const char *code, const char *f
 
 static void clear_error(struct callreq_error *err)
 {
-	err->code[0] = '\0';
+	err->code = APIERR_NONE;
 	err->field[0] = '\0';
 	err->message[0] = '\0';
 }
@@ -135,13 +135,13 @@ static enum verr scan_strict(const char *s, size_t n, struct callreq_error *err)
 				size_t u;
 
 				if ((unsigned char)s[j] < 0x20) {
-					set_error(err, "invalid_json", NULL,
+					set_error(err, APIERR_INVALID_JSON, NULL,
 					          "body is not valid json: raw control character in a string");
 					return VERR_INVALID;
 				}
 				u = utf8_decode((const unsigned char *)s + j, n - j, NULL);
 				if (u == 0) {
-					set_error(err, "invalid_json", NULL,
+					set_error(err, APIERR_INVALID_JSON, NULL,
 					          "body is not valid json: invalid utf-8 at byte %zu", j);
 					return VERR_INVALID;
 				}
@@ -153,24 +153,24 @@ static enum verr scan_strict(const char *s, size_t n, struct callreq_error *err)
 				}
 			}
 			if (j >= n) {
-				set_error(err, "invalid_json", NULL, "body is not valid json");
+				set_error(err, APIERR_INVALID_JSON, NULL, "body is not valid json");
 				return VERR_INVALID;
 			}
 			if (depth == 1 && top_object && expect_key) {
 				int idx;
 
 				if (nul) {
-					set_error(err, "invalid_json", NULL,
+					set_error(err, APIERR_INVALID_JSON, NULL,
 					          "body is not valid json: member name contains a nul character");
 					return VERR_INVALID;
 				}
 				idx = raw_key_index(s + i, j - i + 1, &e);
 				if (e != VERR_OK) {
-					set_error(err, "internal_error", NULL, "could not parse body: out of memory");
+					set_error(err, APIERR_INTERNAL, NULL, "could not parse body: out of memory");
 					return e;
 				}
 				if (idx >= 0 && (seen & (1u << idx))) {
-					set_error(err, "invalid_json", field_names[idx],
+					set_error(err, APIERR_INVALID_JSON, field_names[idx],
 					          "%s appears more than once", field_names[idx]);
 					return VERR_INVALID;
 				}
@@ -182,7 +182,7 @@ static enum verr scan_strict(const char *s, size_t n, struct callreq_error *err)
 			continue;
 		}
 		if (strchr(outside, c) == NULL || c == '\0') {
-			set_error(err, "invalid_json", NULL,
+			set_error(err, APIERR_INVALID_JSON, NULL,
 			          "body is not valid json: unexpected character at byte %zu", i);
 			return VERR_INVALID;
 		}
@@ -214,17 +214,17 @@ static bool get_string(struct json_object *v, const char *name, size_t maxlen, c
 	size_t n;
 
 	if (!json_object_is_type(v, json_type_string)) {
-		set_error(err, "invalid_type", name, "%s must be a string", name);
+		set_error(err, APIERR_INVALID_TYPE, name, "%s must be a string", name);
 		return false;
 	}
 	s = json_object_get_string(v);
 	n = (size_t)json_object_get_string_len(v);
 	if (strlen(s) != n) {
-		set_error(err, "invalid_value", name, "%s must not contain nul characters", name);
+		set_error(err, APIERR_INVALID_VALUE, name, "%s must not contain nul characters", name);
 		return false;
 	}
 	if (n > maxlen) {
-		set_error(err, "invalid_value", name, "%s is too long (at most %zu bytes)", name,
+		set_error(err, APIERR_INVALID_VALUE, name, "%s is too long (at most %zu bytes)", name,
 		          maxlen);
 		return false;
 	}
@@ -266,9 +266,9 @@ static bool v_country(struct json_object *v, struct call_request *r, struct call
 	if (n != 2 || !phone_region_known(s)) {
 		if (n == 2 && s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")] ==
 		                  '\0')
-			set_error(err, "invalid_value", "country", "unknown country '%s'", s);
+			set_error(err, APIERR_INVALID_VALUE, "country", "unknown country '%s'", s);
 		else
-			set_error(err, "invalid_value", "country",
+			set_error(err, APIERR_INVALID_VALUE, "country",
 			          "country must be a two-letter iso 3166 code");
 		return false;
 	}
@@ -293,7 +293,7 @@ static bool v_say(struct json_object *v, struct call_request *r, struct callreq_
 		/* scan_strict and json-c leave valid utf-8; k == 0 stops, not stalls */
 		if (k == 0 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
 		    (c >= 0x7f && c <= 0x9f) || c == 0xfffe || c == 0xffff) {
-			set_error(err, "invalid_value", "say",
+			set_error(err, APIERR_INVALID_VALUE, "say",
 			          "say must not contain control characters other than tab and newline");
 			return false;
 		}
@@ -303,12 +303,12 @@ static bool v_say(struct json_object *v, struct call_request *r, struct callreq_
 		i += k;
 	}
 	if (chars > CALLREQ_MAX_SAY_CHARS) {
-		set_error(err, "invalid_value", "say", "say is too long (at most %d characters)",
+		set_error(err, APIERR_INVALID_VALUE, "say", "say is too long (at most %d characters)",
 		          CALLREQ_MAX_SAY_CHARS);
 		return false;
 	}
 	if (blank) {
-		set_error(err, "invalid_value", "say", "say must not be empty");
+		set_error(err, APIERR_INVALID_VALUE, "say", "say must not be empty");
 		return false;
 	}
 	memcpy(r->say, s, n + 1);
@@ -325,11 +325,11 @@ static bool v_url(struct json_object *v, struct call_request *r, struct callreq_
 		return false;
 	e = url_check(s, URL_ANY_CASE);
 	if (e == VERR_FORBIDDEN) {
-		set_error(err, "invalid_value", "url", "url must not contain credentials");
+		set_error(err, APIERR_INVALID_VALUE, "url", "url must not contain credentials");
 		return false;
 	}
 	if (e != VERR_OK) {
-		set_error(err, "invalid_value", "url", "url must be an absolute https:// url");
+		set_error(err, APIERR_INVALID_VALUE, "url", "url must be an absolute https:// url");
 		return false;
 	}
 	memcpy(r->url, s, n + 1);
@@ -341,13 +341,13 @@ static bool v_timeout(struct json_object *v, struct call_request *r, struct call
 	int64_t t;
 
 	if (!json_object_is_type(v, json_type_int)) {
-		set_error(err, "invalid_type", "timeout", "timeout must be an integer");
+		set_error(err, APIERR_INVALID_TYPE, "timeout", "timeout must be an integer");
 		return false;
 	}
 	/* json-c clamps values beyond int64 to its limits: still out of range */
 	t = json_object_get_int64(v);
 	if (t < CALLREQ_TIMEOUT_MIN || t > CALLREQ_TIMEOUT_MAX) {
-		set_error(err, "invalid_value", "timeout", "timeout must be between %d and %d seconds",
+		set_error(err, APIERR_INVALID_VALUE, "timeout", "timeout must be between %d and %d seconds",
 		          CALLREQ_TIMEOUT_MIN, CALLREQ_TIMEOUT_MAX);
 		return false;
 	}
@@ -360,7 +360,7 @@ static bool get_bool(struct json_object *v, const char *name, bool *dst,
                      struct callreq_error *err)
 {
 	if (!json_object_is_type(v, json_type_boolean)) {
-		set_error(err, "invalid_type", name, "%s must be true or false", name);
+		set_error(err, APIERR_INVALID_TYPE, name, "%s must be true or false", name);
 		return false;
 	}
 	*dst = json_object_get_boolean(v) != 0;
@@ -399,15 +399,15 @@ enum verr callreq_parse(const char *body, size_t len, struct call_request *out,
 	memset(out, 0, sizeof *out);
 	clear_error(err);
 	if (len > CALLREQ_MAX_BODY) {
-		set_error(err, "payload_too_large", NULL, "body is larger than %d bytes", CALLREQ_MAX_BODY);
+		set_error(err, APIERR_PAYLOAD_TOO_LARGE, NULL, "body is larger than %d bytes", CALLREQ_MAX_BODY);
 		return VERR_TOOBIG;
 	}
 	if (body == NULL || len == 0) {
-		set_error(err, "invalid_json", NULL, "body is empty");
+		set_error(err, APIERR_INVALID_JSON, NULL, "body is empty");
 		return VERR_INVALID;
 	}
 	if (memchr(body, '\0', len) != NULL) {
-		set_error(err, "invalid_json", NULL, "body is not valid json: nul byte");
+		set_error(err, APIERR_INVALID_JSON, NULL, "body is not valid json: nul byte");
 		return VERR_INVALID;
 	}
 
@@ -418,17 +418,17 @@ enum verr callreq_parse(const char *body, size_t len, struct call_request *out,
 	     end++)
 		;
 	if (end == len) {
-		set_error(err, "invalid_json", NULL, "body is empty");
+		set_error(err, APIERR_INVALID_JSON, NULL, "body is empty");
 		return VERR_INVALID;
 	}
 	if (body[end] != '{') {
-		set_error(err, "invalid_json", NULL, "body must be a json object");
+		set_error(err, APIERR_INVALID_JSON, NULL, "body must be a json object");
 		return VERR_INVALID;
 	}
 
 	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
 	if (tok == NULL) {
-		set_error(err, "internal_error", NULL, "could not parse body: out of memory");
+		set_error(err, APIERR_INTERNAL, NULL, "could not parse body: out of memory");
 		rc = VERR_NOMEM;
 		goto out;
 	}
@@ -436,7 +436,7 @@ enum verr callreq_parse(const char *body, size_t len, struct call_request *out,
 	root = json_tokener_parse_ex(tok, body, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (root == NULL) {
-		set_error(err, "invalid_json", NULL, "body is not valid json: %s",
+		set_error(err, APIERR_INVALID_JSON, NULL, "body is not valid json: %s",
 		          jerr == json_tokener_continue ? "unexpected end of body"
 		                                        : json_tokener_error_desc(jerr));
 		goto out;
@@ -446,14 +446,14 @@ enum verr callreq_parse(const char *body, size_t len, struct call_request *out,
 	                     body[end] == '\n'))
 		end++;
 	if (end != len) {
-		set_error(err, "invalid_json", NULL, "body is not valid json: data after the object");
+		set_error(err, APIERR_INVALID_JSON, NULL, "body is not valid json: data after the object");
 		goto out;
 	}
 	if ((rc = scan_strict(body, len, err)) != VERR_OK)
 		goto out;
 	rc = VERR_INVALID;
 	if (!json_object_is_type(root, json_type_object)) {
-		set_error(err, "invalid_json", NULL, "body must be a json object");
+		set_error(err, APIERR_INVALID_JSON, NULL, "body must be a json object");
 		goto out;
 	}
 
@@ -466,7 +466,7 @@ enum verr callreq_parse(const char *body, size_t len, struct call_request *out,
 				char shown[CALLREQ_MAX_FIELD];
 
 				copy_field(shown, sizeof shown, key);
-				set_error(err, "unknown_field", key, "unknown field '%s'", shown);
+				set_error(err, APIERR_UNKNOWN_FIELD, key, "unknown field '%s'", shown);
 				goto out;
 			}
 			if (!validators[idx](val, out, err))
@@ -476,11 +476,11 @@ enum verr callreq_parse(const char *body, size_t len, struct call_request *out,
 		}
 	}
 	if (!has_to) {
-		set_error(err, "missing_field", "to", "to is required");
+		set_error(err, APIERR_MISSING_FIELD, "to", "to is required");
 		goto out;
 	}
 	if (out->say[0] != '\0' && out->url[0] != '\0') {
-		set_error(err, "invalid_value", "url", "say and url cannot be used together");
+		set_error(err, APIERR_INVALID_VALUE, "url", "say and url cannot be used together");
 		goto out;
 	}
 	clear_error(err);
@@ -506,37 +506,37 @@ enum verr callreq_numbers(const struct call_request *req, const char *default_fr
 	e = phone_parse(req->to, req->country, to, why, sizeof why);
 	if (e != VERR_OK) {
 		if (e == VERR_INVALID)
-			set_error(err, "invalid_phone_number", "to", "to: %s", why);
+			set_error(err, APIERR_INVALID_PHONE_NUMBER, "to", "to: %s", why);
 		else
-			set_error(err, "internal_error", "to", "%s", why);
+			set_error(err, APIERR_INTERNAL, "to", "%s", why);
 		return e;
 	}
 	if (!phone_policy_allows(policy, to, why, sizeof why)) {
-		set_error(err, "destination_not_allowed", "to", "%s", why);
+		set_error(err, APIERR_DESTINATION_NOT_ALLOWED, "to", "%s", why);
 		return VERR_FORBIDDEN;
 	}
 
 	from_in = req->has_from ? req->from : default_from;
 	if (from_in == NULL || from_in[0] == '\0') {
 		if (req->has_from) {
-			set_error(err, "invalid_phone_number", "from", "from: phone number is empty");
+			set_error(err, APIERR_INVALID_PHONE_NUMBER, "from", "from: phone number is empty");
 			return VERR_INVALID;
 		}
-		set_error(err, "missing_field", "from",
+		set_error(err, APIERR_MISSING_FIELD, "from",
 		          "from is required: no default caller id is configured");
 		return VERR_INVALID;
 	}
 	e = phone_parse(from_in, req->country, from, why, sizeof why);
 	if (e == VERR_INVALID && !req->has_from) {
-		set_error(err, "internal_error", NULL,
+		set_error(err, APIERR_INTERNAL, NULL,
 		          "the configured caller id is not a valid phone number");
 		return VERR_CONFIG;
 	}
 	if (e != VERR_OK) {
 		if (e == VERR_INVALID)
-			set_error(err, "invalid_phone_number", "from", "from: %s", why);
+			set_error(err, APIERR_INVALID_PHONE_NUMBER, "from", "from: %s", why);
 		else
-			set_error(err, "internal_error", "from", "%s", why);
+			set_error(err, APIERR_INTERNAL, "from", "%s", why);
 		return e;
 	}
 	return VERR_OK;

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "apierr.h"
 #include "err.h"
 #include "phone.h"
 
@@ -59,27 +60,26 @@ struct call_request {
 	bool machine_detection;
 };
 
-#define CALLREQ_MAX_CODE 32
 #define CALLREQ_MAX_FIELD 32
 #define CALLREQ_MAX_MESSAGE 160
 
 /*
- * What went wrong, ready for the API's error body (docs/API.md,
- * "Conventions") {"error":{"code":code,"message":message,"field":field}}.
- * field is "" when no single field is at fault. code is one of:
- *   "invalid_json"   malformed, not I-JSON, not an object (400)
- *   "payload_too_large" body over CALLREQ_MAX_BODY (413)
- *   "unknown_field"  a member not in the allowlist (400)
- *   "invalid_type"   a member of the wrong JSON type (400)
- *   "invalid_value"  right type, value out of range or malformed (400)
- *   "missing_field"  "to" absent (400)
- *   "invalid_phone_number"     callreq_numbers: to/from invalid (422)
- *   "destination_not_allowed"  callreq_numbers: policy refused "to" (403)
+ * What went wrong, ready for apierr_reply (common/apierr.h). field is ""
+ * when no single field is at fault. code is one of:
+ *   APIERR_INVALID_JSON       malformed, not I-JSON, not an object
+ *   APIERR_PAYLOAD_TOO_LARGE  body over CALLREQ_MAX_BODY
+ *   APIERR_UNKNOWN_FIELD      a member not in the allowlist
+ *   APIERR_INVALID_TYPE       a member of the wrong JSON type
+ *   APIERR_INVALID_VALUE      right type, value out of range or malformed
+ *   APIERR_MISSING_FIELD      "to" absent
+ *   APIERR_INVALID_PHONE_NUMBER     callreq_numbers: to/from invalid
+ *   APIERR_DESTINATION_NOT_ALLOWED  callreq_numbers: policy refused "to"
+ *   APIERR_INTERNAL           a local failure
  * Messages are human sentences; they quote no client-supplied value except
  * member names (truncated), never phone numbers.
  */
 struct callreq_error {
-	char code[CALLREQ_MAX_CODE];
+	enum apierr code;
 	char field[CALLREQ_MAX_FIELD];
 	char message[CALLREQ_MAX_MESSAGE];
 };
@@ -89,11 +89,11 @@ struct callreq_error {
  * call only) into *out, which is fully overwritten. err is cleared on success.
  * Returns:
  *   VERR_OK
- *   VERR_INVALID  see err->code: invalid_json, unknown_field, invalid_type,
- *                 invalid_value, missing_field; err->field names the member
- *                 (for the first offending member in body order)
- *   VERR_TOOBIG   len > CALLREQ_MAX_BODY (err->code "payload_too_large")
- *   VERR_NOMEM    json-c could not allocate
+ *   VERR_INVALID  see err->code: APIERR_INVALID_JSON, _UNKNOWN_FIELD,
+ *                 _INVALID_TYPE, _INVALID_VALUE, _MISSING_FIELD; err->field
+ *                 names the member (the first offending one in body order)
+ *   VERR_TOOBIG   len > CALLREQ_MAX_BODY (APIERR_PAYLOAD_TOO_LARGE)
+ *   VERR_NOMEM    json-c could not allocate (APIERR_INTERNAL)
  * Phone numbers are not validated here beyond length: see callreq_numbers,
  * so that 400 (shape) and 422 (number) stay apart.
  */
@@ -107,12 +107,13 @@ enum verr callreq_parse(const char *body, size_t len, struct call_request *out,
  * default_from may be NULL or "" (then "from" is required).
  * Returns:
  *   VERR_OK
- *   VERR_INVALID    err->code "invalid_phone_number", field "to" or "from";
- *                   for a missing caller ID "missing_field", field "from"
- *   VERR_FORBIDDEN  err->code "destination_not_allowed", field "to"
+ *   VERR_INVALID    err->code APIERR_INVALID_PHONE_NUMBER, field "to" or
+ *                   "from"; for a missing caller ID APIERR_MISSING_FIELD,
+ *                   field "from"
+ *   VERR_FORBIDDEN  err->code APIERR_DESTINATION_NOT_ALLOWED, field "to"
  *   VERR_CONFIG     default_from was used and is not a valid number
- *                   (err->code "internal_error", no field)
- *   VERR_NOMEM, VERR_IO  from phone_parse (err->code "internal_error")
+ *                   (err->code APIERR_INTERNAL, no field)
+ *   VERR_NOMEM, VERR_IO  from phone_parse (err->code APIERR_INTERNAL)
  * The caller ID is not checked against the policy: Twilio decides which
  * numbers may call from (a Twilio number or a verified caller ID).
  */

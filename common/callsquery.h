@@ -1,6 +1,7 @@
 #ifndef VOICE_CALLSQUERY_H
 #define VOICE_CALLSQUERY_H
 
+#include "apierr.h"
 #include "db.h"
 #include "err.h"
 
@@ -22,7 +23,7 @@ struct callsquery {
 };
 
 struct callsquery_error {
-	const char *code;  /* invalid_query, invalid_value, unknown_field (static) */
+	enum apierr code;  /* APIERR_INVALID_QUERY, _INVALID_VALUE, _UNKNOWN_FIELD */
 	char field[64];    /* the parameter at fault, "" when none */
 	char message[160];
 };

@@ -24,6 +24,10 @@ enum verr {
 	VERR__COUNT
 };
 
+/* On a function whose result says whether it did its job (an appender, a
+ * setter): a caller that ignores it is a compile error under -Werror. */
+#define VOICE_MUST_USE __attribute__((warn_unused_result))
+
 /* Static, lowercase description of e; never NULL. */
 const char *verr_strerror(enum verr e);
 

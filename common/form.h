@@ -67,7 +67,7 @@ size_t form_count(const struct form *f, const char *key);
  * (f already holds FORM_MAX_PARAMS pairs, or a cap on key or value length is
  * exceeded), VERR_NOMEM. f is unchanged on error.
  */
-enum verr form_add(struct form *f, const char *key, const char *value);
+enum verr form_add(struct form *f, const char *key, const char *value) VOICE_MUST_USE;
 
 /*
  * Appends "key=value" to b, preceded by '&' when b is not empty, encoded as
@@ -78,6 +78,6 @@ enum verr form_add(struct form *f, const char *key, const char *value);
  * Errors: VERR_INVALID (key or value NULL), VERR_TOOBIG (past b->max),
  * VERR_NOMEM. b is unchanged on error.
  */
-enum verr form_append(struct buf *b, const char *key, const char *value);
+enum verr form_append(struct buf *b, const char *key, const char *value) VOICE_MUST_USE;
 
 #endif

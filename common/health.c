@@ -2,7 +2,11 @@
 
 #include <string.h>
 
-bool health_route(const struct http_req *req, struct http_resp *resp, struct db *db)
+#include "apierr.h"
+#include "log.h"
+
+bool health_route(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp,
+                  struct db *db)
 {
 	static const char ok[] = "{\"status\":\"ok\"}\n";
 	bool ready = strcmp(req->path, "/readyz") == 0;
@@ -10,15 +14,15 @@ bool health_route(const struct http_req *req, struct http_resp *resp, struct db 
 	if (!ready && strcmp(req->path, "/healthz") != 0)
 		return false;
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-		http_resp_error(resp, 405, "method_not_allowed", "use GET", NULL);
-		http_resp_header(resp, "Allow", "GET, HEAD");
+		apierr_reply(rc, resp, APIERR_METHOD_NOT_ALLOWED, "use GET", NULL);
+		if (http_resp_header(resp, "Allow", "GET, HEAD") != VERR_OK)
+			log_warn("could not add Allow to a 405");
 		return true;
 	}
 	if (ready && db_ping(db) != VERR_OK) {
-		http_resp_retry_later(resp, 503, "database_unavailable", "the database is not reachable",
-		                      NULL, 5);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, "the database is not reachable", NULL);
 		return true;
 	}
-	http_resp_set(resp, 200, "application/json; charset=utf-8", ok, sizeof ok - 1);
+	apierr_resp_set(rc, resp, 200, "application/json; charset=utf-8", ok, sizeof ok - 1);
 	return true;
 }

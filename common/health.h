@@ -5,6 +5,7 @@
 
 #include "db.h"
 #include "http.h"
+#include "reqctx.h"
 
 /*
  * Answers GET /healthz (200 while the process serves requests) and
@@ -12,6 +13,7 @@
  * error and Retry-After). Returns false, leaving resp alone, for any other
  * path so the caller routes it.
  */
-bool health_route(const struct http_req *req, struct http_resp *resp, struct db *db);
+bool health_route(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp,
+                  struct db *db);
 
 #endif

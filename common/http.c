@@ -1,11 +1,9 @@
 #include "http.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
 
 void http_resp_init(struct http_resp *r)
 {
@@ -62,64 +60,8 @@ enum verr http_resp_set(struct http_resp *r, int status, const char *content_typ
 {
 	r->status = status;
 	r->content_type = content_type;
-	if (status < 400) { /* an earlier provisional error no longer applies */
-		r->error_code[0] = '\0';
-		r->twilio_code = 0;
-	}
 	buf_reset(&r->body);
 	return buf_append(&r->body, body, len);
-}
-
-void http_resp_error_twilio(struct http_resp *r, int status, const char *code,
-                            const char *message, const char *field, int twilio_code)
-{
-	struct buf *b = &r->body;
-	enum verr e;
-
-	http_resp_reset(r);
-	r->status = status;
-	str_copy(r->error_code, sizeof r->error_code, code);
-	if (twilio_code != 0)
-		r->twilio_code = twilio_code;
-	e = buf_puts(b, "{\"error\":{\"code\":");
-	if (e == VERR_OK)
-		e = log_json_string(b, code);
-	if (e == VERR_OK)
-		e = buf_puts(b, ",\"message\":");
-	if (e == VERR_OK)
-		e = log_json_string(b, message);
-	if (e == VERR_OK && field != NULL) {
-		e = buf_puts(b, ",\"field\":");
-		if (e == VERR_OK)
-			e = log_json_string(b, field);
-	}
-	if (e == VERR_OK && twilio_code != 0)
-		e = buf_printf(b, ",\"twilio_code\":%d", twilio_code);
-	if (e == VERR_OK)
-		e = buf_puts(b, "}}\n");
-	if (e != VERR_OK) {
-		static const char fallback[] =
-			"{\"error\":{\"code\":\"internal_error\",\"message\":\"could not build the error response\"}}\n";
-
-		buf_reset(b);
-		buf_append(b, fallback, sizeof fallback - 1);
-	}
-}
-
-void http_resp_error(struct http_resp *r, int status, const char *code,
-                     const char *message, const char *field)
-{
-	http_resp_error_twilio(r, status, code, message, field, 0);
-}
-
-void http_resp_retry_later(struct http_resp *r, int status, const char *code,
-                           const char *message, const char *field, int retry_after)
-{
-	char v[16];
-
-	http_resp_error(r, status, code, message, field);
-	snprintf(v, sizeof v, "%d", retry_after > 0 ? retry_after : 1);
-	http_resp_header(r, "Retry-After", v);
 }
 
 bool http_content_type_is(const struct http_req *req, const char *mt)

@@ -15,9 +15,6 @@
 
 #define HTTP_MAX_HEADERS 4096        /* extra response header bytes */
 #define HTTP_MAX_RESPONSE (256 * 1024)
-#define HTTP_MAX_CALL_SID 64
-#define HTTP_MAX_KEY_NAME 64
-#define HTTP_MAX_ERROR_CODE 48
 
 /* Every string is owned by the server loop and valid until the handler
  * returns; absent headers are "" (never NULL). path excludes the query. */
@@ -31,7 +28,6 @@ struct http_req {
 	const char *twilio_signature;       /* X-Twilio-Signature */
 	const char *twilio_idempotency;     /* I-Twilio-Idempotency-Token */
 	const char *idempotency_key;        /* Idempotency-Key */
-	const char *request_id;             /* X-Request-Id from nginx (validated) */
 	const char *remote_addr;
 	const char *body;                   /* NUL-terminated copy of the body */
 	size_t body_len;
@@ -40,50 +36,31 @@ struct http_req {
 	                     * nginx's timeout, see server_left_ms */
 };
 
-/* A response under construction. Handlers fill the log fields so the access
- * line can say what happened. */
+/* A response under construction. What the access log says about the
+ * request beside its status is in struct req_ctx (common/reqctx.h). */
 struct http_resp {
 	int status;
 	const char *content_type; /* static string */
 	struct buf headers;       /* extra "Name: value\r\n" lines */
 	struct buf body;
-	char call_sid[HTTP_MAX_CALL_SID];
-	char api_key_name[HTTP_MAX_KEY_NAME];
-	char error_code[HTTP_MAX_ERROR_CODE];
-	int twilio_code;          /* 0 when none */
 };
 
 void http_resp_init(struct http_resp *r);
 /* Frees buffers; r may be NULL. */
 void http_resp_free(struct http_resp *r);
-/* Discards status, headers and body (keeps log fields). */
+/* Discards status, headers and body. */
 void http_resp_reset(struct http_resp *r);
 
 /* Adds a header line. VERR_INVALID if name or value holds CR, LF or NUL or
  * name is not a token; VERR_TOOBIG past HTTP_MAX_HEADERS. */
-enum verr http_resp_header(struct http_resp *r, const char *name, const char *value);
+enum verr http_resp_header(struct http_resp *r, const char *name, const char *value)
+	VOICE_MUST_USE;
 
 /* Sets status, content type and body (copied). */
 enum verr http_resp_set(struct http_resp *r, int status, const char *content_type,
-                        const char *body, size_t len);
+                        const char *body, size_t len) VOICE_MUST_USE;
 
-/*
- * Replaces the response with the API's error shape (docs/API.md,
- * "Conventions"):
- * {"error":{"code":code,"message":message,"field":field,"twilio_code":n}}
- * field may be NULL; twilio_code 0 omits it. Records code (and twilio_code)
- * in the log fields. Never fails visibly: on allocation failure the body
- * falls back to a static error.
- */
-void http_resp_error(struct http_resp *r, int status, const char *code,
-                     const char *message, const char *field);
-void http_resp_error_twilio(struct http_resp *r, int status, const char *code,
-                            const char *message, const char *field, int twilio_code);
-
-/* http_resp_error plus "Retry-After: retry_after" (seconds): for answers
- * that a client should repeat later (503, 409, 429). */
-void http_resp_retry_later(struct http_resp *r, int status, const char *code,
-                           const char *message, const char *field, int retry_after);
+/* Error answers: common/apierr.h. */
 
 /* True if the request's media type (before ';', case-insensitive) is mt. */
 bool http_content_type_is(const struct http_req *req, const char *mt);

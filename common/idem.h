@@ -5,6 +5,7 @@
 
 #include "db.h"
 #include "http.h"
+#include "reqctx.h"
 
 /*
  * Idempotency-Key for POST /call (docs/API.md, "Idempotency"): the same key
@@ -23,8 +24,8 @@
 bool idem_key_valid(const char *key);
 
 /*
- * Claims req->idempotency_key for the API key named in resp->api_key_name,
- * for this request body. Returns true when this request owns the key and
+ * Claims req->idempotency_key for the API key named in rc->key_name, for
+ * this request body. Returns true when this request owns the key and
  * should dial. Otherwise false with resp holding the answer: the stored
  * response (with Idempotent-Replayed: true), 422 idempotency_key_reused, 409
  * idempotency_key_in_progress after waiting IDEM_WAIT_MS for a concurrent
@@ -35,15 +36,15 @@ bool idem_key_valid(const char *key);
  * IDEM_MAX_WAITERS requests of a process wait at once, so duplicates can
  * never take the threads other requests need: the rest get the 409 at once.
  */
-bool idem_begin(struct db *db, const struct http_req *req, struct http_resp *resp,
-                long long lease_ms);
+bool idem_begin(struct db *db, const struct http_req *req, struct req_ctx *rc,
+                struct http_resp *resp, long long lease_ms);
 
 /*
- * Ends a claimed key: stores resp (status, body, call sid) as the key's
- * answer, or, with release, frees the key because nothing was dialed so a
- * retry may try again. Failures are logged.
+ * Ends a claimed key: stores resp (status, body) and rc->call_sid as the
+ * key's answer, or, with release, frees the key because nothing was dialed
+ * so a retry may try again. Failures are logged.
  */
-void idem_end(struct db *db, const struct http_req *req, const struct http_resp *resp,
-              bool release);
+void idem_end(struct db *db, const struct http_req *req, const struct req_ctx *rc,
+              const struct http_resp *resp, bool release);
 
 #endif

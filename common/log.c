@@ -224,8 +224,9 @@ void log_emit(enum log_level level, const char *msg, ...)
 		e = buf_puts(&b, "}\n");
 	if (e != VERR_OK) {
 		buf_reset(&b);
-		buf_printf(&b, "{\"time\":\"%s\",\"level\":\"error\",\"msg\":\"log line dropped: %s\"}\n",
-		           ts, verr_strerror(e));
+		if (buf_printf(&b, "{\"time\":\"%s\",\"level\":\"error\",\"msg\":\"log line dropped: %s\"}\n",
+		               ts, verr_strerror(e)) != VERR_OK)
+			buf_reset(&b); /* out of memory: nothing is written */
 	}
 	redact(&b);
 	/* one write per line so concurrent workers sharing a file never interleave */

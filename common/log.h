@@ -71,6 +71,6 @@ void log_mask_phone(const char *in, char *out, size_t outsz);
 
 /* Appends s to b as a JSON string literal (with quotes), escaping control
  * characters, '"' and '\\'. VERR_TOOBIG, VERR_NOMEM. */
-enum verr log_json_string(struct buf *b, const char *s);
+enum verr log_json_string(struct buf *b, const char *s) VOICE_MUST_USE;
 
 #endif

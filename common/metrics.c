@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "apierr.h"
 #include "log.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -720,25 +721,23 @@ enum verr metrics_render(struct buf *out)
 	return e;
 }
 
-bool metrics_route(const struct http_req *req, struct http_resp *resp)
+bool metrics_route(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp)
 {
 	enum verr e;
 
 	if (strcmp(req->path, "/metrics") != 0)
 		return false;
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-		http_resp_error(resp, 405, "method_not_allowed", "use GET", NULL);
-		http_resp_header(resp, "Allow", "GET, HEAD");
+		apierr_reply(rc, resp, APIERR_METHOD_NOT_ALLOWED, "use GET", NULL);
+		if (http_resp_header(resp, "Allow", "GET, HEAD") != VERR_OK)
+			log_warn("could not add Allow to a 405");
 		return true;
 	}
 	buf_reset(&resp->body);
 	e = metrics_render(&resp->body);
 	if (e != VERR_OK) {
-		http_resp_error(resp, e == VERR_IO ? 503 : 500,
-		                e == VERR_IO ? "metrics_unavailable" : "internal_error",
-		                e == VERR_IO ? "metrics are disabled in this worker (see its log)"
-		                             : "the metrics text is too large",
-		                NULL);
+		apierr_reply(rc, resp, e == VERR_IO ? APIERR_METRICS_UNAVAILABLE : APIERR_INTERNAL,
+		             e == VERR_IO ? NULL : "the metrics text is too large", NULL);
 		return true;
 	}
 	resp->status = 200;

@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "err.h"
 #include "http.h"
+#include "reqctx.h"
 
 /*
  * Prometheus metrics shared by every worker process of both pools on a host.
@@ -166,6 +167,6 @@ enum verr metrics_render(struct buf *out);
  * No authentication: nginx allows /metrics from loopback only. Returns false,
  * leaving resp alone, for any other path so the caller routes it.
  */
-bool metrics_route(const struct http_req *req, struct http_resp *resp);
+bool metrics_route(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp);
 
 #endif

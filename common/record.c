@@ -94,6 +94,7 @@ static void call_json(const struct db_call *c, struct buf *json)
 {
 	struct json_object *o = json_object_new_object();
 	char now[LOG_MAX_TIME];
+	const char *text;
 
 	log_timestamp(now, sizeof now, true);
 	buf_reset(json);
@@ -102,7 +103,11 @@ static void call_json(const struct db_call *c, struct buf *json)
 #define ADD_FIELD(key, sql, value) add_str_or_null(o, key, value);
 	DB_CALL_OBJECT(ADD_FIELD, )
 #undef ADD_FIELD
-	buf_puts(json, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	/* out of memory: the answer goes without the call object (json empty) */
+	if (text == NULL || buf_puts(json, text) != VERR_OK)
+		log_warn("could not build the call object of a call not recorded yet",
+		         LF_STR("call_sid", c->call_sid));
 	json_object_put(o);
 }
 

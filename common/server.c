@@ -18,6 +18,7 @@
 
 #include <fcgiapp.h>
 
+#include "apierr.h"
 #include "clock.h"
 #include "hash.h"
 #include "log.h"
@@ -26,7 +27,6 @@
 
 #define SERVER_BACKLOG 1024
 #define SERVER_POLL_MS 200        /* how often an idle accepting thread checks for a stop */
-#define SERVER_MAX_REQUEST_ID 64
 #define SERVER_THREAD_STACK (512 * 1024)
 #define SERVER_STABLE_MS 5000     /* a worker that lived this long did not crash-loop */
 #define SERVER_FIRST_BACKOFF_MS 500
@@ -74,11 +74,11 @@ static const char *param(FCGX_Request *r, const char *name)
 
 /* nginx's $request_id is 32 hex digits; accept any short token-ish id and
  * mint one otherwise, so logs and responses always carry a usable id. */
-static void request_id(const char *given, char out[SERVER_MAX_REQUEST_ID + 1])
+static void request_id(const char *given, char out[REQCTX_MAX_REQUEST_ID + 1])
 {
 	unsigned char rnd[16];
 	size_t i, n = strlen(given);
-	bool ok = n > 0 && n <= SERVER_MAX_REQUEST_ID;
+	bool ok = n > 0 && n <= REQCTX_MAX_REQUEST_ID;
 
 	for (i = 0; ok && i < n; i++)
 		ok = (given[i] >= '0' && given[i] <= '9') || (given[i] >= 'a' && given[i] <= 'z') ||
@@ -148,18 +148,20 @@ struct worker {
 static bool serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 {
 	struct http_req req;
+	struct req_ctx rc;
 	struct http_resp resp;
-	char rid[SERVER_MAX_REQUEST_ID + 1];
 	const char *q, *doc;
 	char *path = NULL;
 	long long start_us = clock_mono_us(), latency_us;
 	int refuse;
+	bool failed;
 
 	memset(&req, 0, sizeof req);
+	memset(&rc, 0, sizeof rc);
 	http_resp_init(&resp);
 	buf_reset(body);
-	request_id(param(r, "HTTP_X_REQUEST_ID"), rid);
-	log_set_request_id(rid);
+	request_id(param(r, "HTTP_X_REQUEST_ID"), rc.request_id);
+	log_set_request_id(rc.request_id);
 
 	req.method = param(r, "REQUEST_METHOD");
 	req.request_uri = param(r, "REQUEST_URI");
@@ -178,21 +180,22 @@ static bool serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 	req.twilio_signature = param(r, "HTTP_X_TWILIO_SIGNATURE");
 	req.twilio_idempotency = param(r, "HTTP_I_TWILIO_IDEMPOTENCY_TOKEN");
 	req.idempotency_key = param(r, "HTTP_IDEMPOTENCY_KEY");
-	req.request_id = rid;
 	req.remote_addr = param(r, "REMOTE_ADDR");
 	req.start_ms = start_ms(param(r, "HTTP_X_REQUEST_START"));
 
 	refuse = read_body(r, w->opts->max_body, body);
 	if (refuse == 413)
-		http_resp_error(&resp, 413, "payload_too_large", "the request body is too large", NULL);
+		apierr_reply(&rc, &resp, APIERR_PAYLOAD_TOO_LARGE, NULL, NULL);
 	else if (refuse != 0)
-		http_resp_error(&resp, 400, "bad_request", "the request body is malformed or incomplete", NULL);
+		apierr_reply(&rc, &resp, APIERR_BAD_REQUEST, "the request body is malformed or incomplete",
+		             NULL);
 	else {
 		req.body = buf_str(body);
 		req.body_len = body->len;
-		w->fn(&req, &resp, w->ctx);
+		w->fn(&req, &rc, &resp, w->ctx);
 	}
-	write_response(r, &resp, rid);
+	write_response(r, &resp, rc.request_id);
+	failed = resp.status >= 400;
 
 	latency_us = clock_mono_us() - start_us;
 	metrics_count_request(w->opts->name, req.path, resp.status, latency_us);
@@ -200,10 +203,11 @@ static bool serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 	         LF_STR("worker", w->opts->name), LF_STR("method", req.method), LF_STR("route", req.path),
 	         LF_INT("status", resp.status), LF_INT("latency_ms", latency_us / 1000),
 	         LF_STR("remote_addr", req.remote_addr),
-	         LF_STR("api_key", resp.api_key_name[0] ? resp.api_key_name : NULL),
-	         LF_STR("call_sid", resp.call_sid[0] ? resp.call_sid : NULL),
-	         LF_STR("error", resp.error_code[0] ? resp.error_code : NULL),
-	         resp.twilio_code ? LF_INT("twilio_code", resp.twilio_code) : LF_STR("twilio_code", NULL),
+	         LF_STR("api_key", rc.key_name[0] ? rc.key_name : NULL),
+	         LF_STR("call_sid", rc.call_sid[0] ? rc.call_sid : NULL),
+	         LF_STR("error", failed && rc.error != APIERR_NONE ? apierr_code(rc.error) : NULL),
+	         failed && rc.twilio_code ? LF_INT("twilio_code", rc.twilio_code)
+	                                  : LF_STR("twilio_code", NULL),
 	         LF_END);
 	log_set_request_id(NULL);
 	http_resp_free(&resp);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "http.h"
+#include "reqctx.h"
 
 /*
  * The FastCGI runtime. Listens on FastCGI's listen socket (fd 0, as
@@ -27,10 +28,12 @@
  *
  * For each request: copies what it keeps out of envp, validates
  * CONTENT_LENGTH and reads at most max_body bytes of body (413 JSON error
- * beyond; 400 for a malformed length), calls the handler, writes the response
- * with X-Request-Id, and logs one access line.
+ * beyond; 400 for a malformed length), calls the handler with a fresh
+ * struct req_ctx (request id set), writes the response with X-Request-Id,
+ * and logs one access line from the response's status and the context.
  */
-typedef void (*server_handler_fn)(const struct http_req *req, struct http_resp *resp, void *ctx);
+typedef void (*server_handler_fn)(const struct http_req *req, struct req_ctx *rc,
+                                  struct http_resp *resp, void *ctx);
 
 #define SERVER_MAX_WORKERS 64
 #define SERVER_MAX_THREADS 1024

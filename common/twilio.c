@@ -97,22 +97,6 @@ static const char *const callback_events[] = { "initiated", "ringing", "answered
 /* RecordingStatusCallbackEvent values (Calls create): every one there is. */
 static const char *const recording_events[] = { "in-progress", "completed", "absent" };
 
-static const struct {
-	int code;
-	int status;
-	const char *our_code;
-	const char *field;
-} code_map[] = {
-	{ 21211, 422, "invalid_phone_number", "to" },
-	{ 21214, 422, "invalid_phone_number", "to" },
-	{ 21217, 422, "invalid_phone_number", "to" },
-	{ 21212, 422, "invalid_phone_number", "from" },
-	{ 21210, 422, "caller_id_not_verified", "from" },
-	{ 21215, 403, "destination_not_allowed", "to" },
-	{ 21216, 403, "destination_not_allowed", "to" },
-	{ 20003, 502, "twilio_auth_failed", NULL },
-	{ 20429, 503, "twilio_unavailable", NULL },
-};
 
 /* s, or NULL (which the logger omits) when s is empty. */
 static const char *nonempty(const char *s)
@@ -294,71 +278,6 @@ void twilio_error_parse(int http_status, const char *body, size_t len, struct tw
 	}
 	if (out->message[0] == '\0')
 		snprintf(out->message, sizeof(out->message), "twilio answered http %d", http_status);
-}
-
-void twilio_error_map(const struct twilio_error *e, int *our_status, const char **our_code,
-                      const char **our_field)
-{
-	size_t i;
-
-	*our_field = NULL;
-	if (e->kind == VERR_TIMEOUT) {
-		*our_status = 504;
-		*our_code = "twilio_timeout";
-		return;
-	}
-	if (e->kind == VERR_UPSTREAM_DOWN) {
-		*our_status = 503;
-		*our_code = "twilio_unavailable";
-		return;
-	}
-	if (e->kind != VERR_UPSTREAM) {
-		*our_status = 500;
-		*our_code = "internal_error";
-		return;
-	}
-	for (i = 0; i < sizeof(code_map) / sizeof(code_map[0]); i++) {
-		if (code_map[i].code == e->code) {
-			*our_status = code_map[i].status;
-			*our_code = code_map[i].our_code;
-			*our_field = code_map[i].field;
-			return;
-		}
-	}
-	if (e->http_status == 429 || (e->http_status >= 500 && e->http_status <= 599)) {
-		*our_status = 503;
-		*our_code = "twilio_unavailable";
-		return;
-	}
-	if (e->may_exist && e->http_status >= 200 && e->http_status <= 299) {
-		/* Twilio said yes in a way we cannot read: the call may exist */
-		*our_status = 502;
-		*our_code = "outcome_unknown";
-		return;
-	}
-	*our_status = 502;
-	*our_code = "twilio_error";
-}
-
-const char *twilio_error_message(const struct twilio_error *e)
-{
-	if (e->kind == VERR_UPSTREAM && e->code != 0 && e->http_status >= 400 &&
-	    e->http_status <= 499 && e->message[0] != '\0')
-		return e->message;
-	switch (e->kind) {
-	case VERR_TIMEOUT:
-		return "twilio did not answer in time; the call may or may not have been placed";
-	case VERR_UPSTREAM_DOWN:
-		return "twilio could not be reached; no call was placed";
-	case VERR_UPSTREAM:
-		if (e->http_status == 429)
-			return "twilio is rate limiting requests; try again later";
-		if (e->may_exist)
-			return "twilio failed or answered unreadably; the call may or may not have been placed";
-		return "twilio answered with an unexpected response";
-	default:
-		return "the call could not be placed";
-	}
 }
 
 enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out)

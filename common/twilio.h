@@ -123,7 +123,7 @@ struct twilio_error {
  * twiml, timeout out of range), VERR_TOOBIG (twiml over TWIML_MAX_INLINE, or
  * out's max), VERR_NOMEM. out is unchanged on error.
  */
-enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out);
+enum verr twilio_call_body(const struct twilio_call_params *p, struct buf *out) VOICE_MUST_USE;
 
 /*
  * Creates a call: POST {api_base_url}/2010-04-01/Accounts/{AccountSid}/Calls.json
@@ -164,39 +164,6 @@ enum verr twilio_call_parse(const char *body, size_t len, struct twilio_call *ou
  * become spaces; it is cut at a UTF-8 boundary to fit. Never fails.
  */
 void twilio_error_parse(int http_status, const char *body, size_t len, struct twilio_error *out);
-
-/*
- * Maps a failure to our HTTP answer (docs/API.md, "Error codes"). Pure and
- * table-driven; the strings are static. field is "to", "from" or NULL.
- *   21211, 21214, 21217          422 invalid_phone_number   field to
- *   21212                        422 invalid_phone_number   field from
- *   21210                        422 caller_id_not_verified field from
- *       (From is a valid number that Twilio will not present as caller ID
- *       for this account; the caller's "from", or our TWILIO_FROM_NUMBER
- *       when the caller gave none, must change - so not a 502)
- *   21215, 21216                 403 destination_not_allowed field to
- *   20003                        502 twilio_auth_failed
- *   20429, or HTTP 429           503 twilio_unavailable (Retry-After: e->retry_after)
- *   other HTTP 5xx               503 twilio_unavailable
- *   a 2xx with may_exist         502 outcome_unknown (an unreadable or too
- *                                    large answer: the call may exist)
- *   any other answer             502 twilio_error
- *   kind VERR_UPSTREAM_DOWN      503 twilio_unavailable
- *   kind VERR_TIMEOUT            504 twilio_timeout
- *   kind anything else           500 internal_error (a local failure)
- */
-void twilio_error_map(const struct twilio_error *e, int *our_status, const char **our_code,
-                      const char **our_field);
-
-/*
- * The error message a client may see for e (borrowed from e, or static).
- * Twilio's own text when Twilio refused the request with a 4xx carrying an
- * error code (it is about the client's request, e.g. 21211); otherwise a
- * fixed sentence for the kind of failure. Never e->message in that case:
- * it holds libcurl's text (addresses, ports, TLS detail) or ours, which
- * twilio_call_create logs and clients must not see. Never NULL.
- */
-const char *twilio_error_message(const struct twilio_error *e);
 
 /*
  * Reconciliation (common/reconcile.h) reads calls back: Calls fetch
@@ -268,7 +235,8 @@ struct twilio_call_page {
  * VERR_INVALID (a field missing or empty, or a date that is not
  * YYYY-MM-DD), VERR_TOOBIG; out is unchanged on error.
  */
-enum verr twilio_calls_query_string(const struct twilio_calls_query *q, struct buf *out);
+enum verr twilio_calls_query_string(const struct twilio_calls_query *q, struct buf *out)
+	VOICE_MUST_USE;
 
 /*
  * Parses a Calls list page. Every entry must parse as twilio_call_info_parse

@@ -57,7 +57,7 @@ struct twiml {
  * twiml_finish returns; the caller keeps owning and freeing it.
  * Errors: VERR_TOOBIG (b's max), VERR_NOMEM.
  */
-enum verr twiml_begin(struct twiml *t, struct buf *b);
+enum verr twiml_begin(struct twiml *t, struct buf *b) VOICE_MUST_USE;
 
 /*
  * <Say voice="..." language="...">text</Say>. voice and language may be NULL
@@ -66,14 +66,15 @@ enum verr twiml_begin(struct twiml *t, struct buf *b);
  * UTF-8 as described above, or the document already finished), VERR_TOOBIG,
  * VERR_NOMEM.
  */
-enum verr twiml_say(struct twiml *t, const char *text, const char *voice, const char *language);
+enum verr twiml_say(struct twiml *t, const char *text, const char *voice, const char *language)
+	VOICE_MUST_USE;
 
 /*
  * <Dial><Number>e164</Number></Dial>. Twilio requires E.164 inside <Number>
  * (warning 13223): '+', a non-zero digit, then 1 to 14 digits.
  * Errors: VERR_INVALID (not E.164, or finished), VERR_TOOBIG, VERR_NOMEM.
  */
-enum verr twiml_dial(struct twiml *t, const char *e164);
+enum verr twiml_dial(struct twiml *t, const char *e164) VOICE_MUST_USE;
 
 /*
  * <Reject reason="rejected|busy" />. Twilio honours <Reject> only as the first
@@ -81,16 +82,16 @@ enum verr twiml_dial(struct twiml *t, const char *e164);
  * (or when finished). VERR_INVALID also for an unknown reason. VERR_TOOBIG,
  * VERR_NOMEM.
  */
-enum verr twiml_reject(struct twiml *t, enum twiml_reject_reason reason);
+enum verr twiml_reject(struct twiml *t, enum twiml_reject_reason reason) VOICE_MUST_USE;
 
 /* <Hangup />. Errors: VERR_INVALID (finished), VERR_TOOBIG, VERR_NOMEM. */
-enum verr twiml_hangup(struct twiml *t);
+enum verr twiml_hangup(struct twiml *t) VOICE_MUST_USE;
 
 /*
  * <Pause length="seconds" />, seconds in 1..TWIML_MAX_PAUSE.
  * Errors: VERR_INVALID (out of range, or finished), VERR_TOOBIG, VERR_NOMEM.
  */
-enum verr twiml_pause(struct twiml *t, int seconds);
+enum verr twiml_pause(struct twiml *t, int seconds) VOICE_MUST_USE;
 
 /*
  * Closes the document: "</Response>", or "<Response />" when no verb was
@@ -98,6 +99,6 @@ enum verr twiml_pause(struct twiml *t, int seconds);
  * the buffer holds the complete document and t may be discarded.
  * Errors: VERR_INVALID (already finished), VERR_TOOBIG, VERR_NOMEM.
  */
-enum verr twiml_finish(struct twiml *t);
+enum verr twiml_finish(struct twiml *t) VOICE_MUST_USE;
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apierr.h"
 #include "apikey.h"
 #include "callback.h"
 #include "callctl.h"
@@ -30,16 +31,17 @@
 #include "server.h"
 #include "sid.h"
 #include "twilio.h"
+#include "twilioerr.h"
 #include "twiliocheck.h"
 #include "twiml.h"
 
 #define CALL_MAX_BODY CALLREQ_MAX_BODY
 #define CALL_IDEM_PURGE_MS (10 * 60 * 1000) /* how often a worker purges expired keys */
 #define CALL_MAX_JSON (256 * 1024)
+#define JSON_TYPE "application/json; charset=utf-8"
 #define CALL_BUDGET_MS 28000     /* nginx gives /call 30 s (fastcgi_read_timeout); 2 s to answer */
 #define CALL_MIN_DIAL_MS 2000    /* less left than this: refuse instead of dialing */
 #define CALL_LEASE_SLACK_MS 5000 /* an Idempotency-Key's lease outlives its request by this */
-#define CALL_TWILIO_RETRY_S 5    /* Retry-After of a 503 when Twilio gave none */
 #define CALL_THREADS 64       /* default VOICE_CALL_THREADS */
 #define CALL_DB_CONNECTIONS 8 /* default VOICE_CALL_DB_CONNECTIONS */
 
@@ -57,53 +59,44 @@ struct app {
 	struct reconcile *reconcile; /* tick thread only */
 };
 
-/* Authenticates the request before any other work. Returns false with resp
- * holding the 401 (or 503) when it fails; *read_all says whether the key
- * reads every call (else only those placed with its name). */
-static bool authenticate(struct app *app, const struct http_req *req, struct http_resp *resp,
-                         bool *read_all)
+/* Authenticates the request before any other work: fills rc->key_name and
+ * rc->read_all (whether the key reads every call, else only those placed
+ * with its name). Returns false with resp holding the 401 (or 503) when it
+ * fails. */
+static bool authenticate(struct app *app, const struct http_req *req, struct req_ctx *rc,
+                         struct http_resp *resp)
 {
-	enum verr e = apikey_authenticate(app->db, req->authorization, resp->api_key_name,
-	                                  sizeof resp->api_key_name, read_all);
+	enum verr e = apikey_authenticate(app->db, req->authorization, rc->key_name,
+	                                  sizeof rc->key_name, &rc->read_all);
 
 	if (e == VERR_OK)
 		return true;
-	resp->api_key_name[0] = '\0';
+	rc->key_name[0] = '\0';
+	rc->read_all = false;
 	if (e == VERR_AUTH) {
 		log_warn("api key refused", LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 401, "unauthorized",
-		                req->authorization[0] ? "the API key is not valid"
-		                                      : "an API key is required (Authorization: Bearer <key>)",
-		                NULL);
-		http_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"twilio-voice\"");
+		apierr_reply(rc, resp, APIERR_UNAUTHORIZED,
+		             req->authorization[0] ? NULL
+		                                   : "an API key is required (Authorization: Bearer <key>)",
+		             NULL);
+		if (http_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"twilio-voice\"") != VERR_OK)
+			log_warn("could not add WWW-Authenticate to a 401");
 	} else {
-		http_resp_retry_later(resp, 503, "database_unavailable",
-		                      "could not check the API key: the database is not reachable", NULL, 5);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE,
+		             "could not check the API key: the database is not reachable", NULL);
 	}
 	return false;
 }
 
-static void db_unavailable(struct http_resp *resp)
+/* The owner the database filters an authenticated request's reads by: a
+ * key reads only the calls placed with its name unless it is read_all. */
+static const char *call_owner(const struct req_ctx *rc)
 {
-	http_resp_retry_later(resp, 503, "database_unavailable",
-	                      "the database is not reachable; retry later", NULL, 5);
+	return rc->read_all ? NULL : rc->key_name;
 }
 
-/* HTTP status for a callreq error code (common/callreq.h). */
-static int callreq_status(const char *code)
-{
-	if (strcmp(code, "payload_too_large") == 0)
-		return 413;
-	if (strcmp(code, "invalid_phone_number") == 0)
-		return 422;
-	if (strcmp(code, "destination_not_allowed") == 0)
-		return 403;
-	if (strcmp(code, "internal_error") == 0)
-		return 500;
-	return 400;
-}
-
-static void handle_call(struct app *app, const struct http_req *req, struct http_resp *resp)
+static void handle_call(struct app *app, const struct http_req *req, struct req_ctx *rc,
+                        struct http_resp *resp)
 {
 	struct call_request cr;
 	struct callreq_error cerr;
@@ -111,6 +104,7 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	struct twilio_call_params tp;
 	struct twilio_call tc;
 	struct twilio_error terr;
+	struct apierr_detail fail;
 	struct twiml tw;
 	struct buf twiml, json;
 	bool idem = req->idempotency_key[0] != '\0', claimed = false, release = false, spooled;
@@ -123,20 +117,19 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	memset(&terr, 0, sizeof terr);
 
 	if (!http_content_type_is(req, "application/json")) {
-		http_resp_error(resp, 415, "unsupported_media_type", "send the call as application/json", NULL);
+		apierr_reply(rc, resp, APIERR_UNSUPPORTED_MEDIA_TYPE, "send the call as application/json",
+		             NULL);
 		goto out;
 	}
 	if (callreq_parse(req->body, req->body_len, &cr, &cerr) != VERR_OK ||
 	    callreq_numbers(&cr, app->cfg.from_number, &app->policy, &to, &from, &cerr) != VERR_OK) {
-		log_warn("call request refused", LF_STR("error", cerr.code), LF_STR("field", cerr.field),
-		         LF_STR("reason", cerr.message));
-		http_resp_error(resp, callreq_status(cerr.code), cerr.code, cerr.message,
-		                cerr.field[0] ? cerr.field : NULL);
+		log_warn("call request refused", LF_STR("error", apierr_code(cerr.code)),
+		         LF_STR("field", cerr.field), LF_STR("reason", cerr.message));
+		apierr_reply(rc, resp, cerr.code, cerr.message, cerr.field[0] ? cerr.field : NULL);
 		goto out;
 	}
 	if (idem && !idem_key_valid(req->idempotency_key)) {
-		http_resp_error(resp, 400, "invalid_idempotency_key",
-		                "Idempotency-Key must be 1 to 255 printable ASCII characters", "Idempotency-Key");
+		apierr_reply(rc, resp, APIERR_INVALID_IDEMPOTENCY_KEY, NULL, "Idempotency-Key");
 		goto out;
 	}
 	tp.to = to.e164;
@@ -149,8 +142,8 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	if (cr.say[0] != '\0') {
 		if (twiml_begin(&tw, &twiml) != VERR_OK || twiml_say(&tw, cr.say, NULL, NULL) != VERR_OK ||
 		    twiml_finish(&tw) != VERR_OK) {
-			http_resp_error(resp, 400, "invalid_value",
-			                "the text to say is too long once encoded as TwiML", "say");
+			apierr_reply(rc, resp, APIERR_INVALID_VALUE,
+			             "the text to say is too long once encoded as TwiML", "say");
 			goto out;
 		}
 		tp.twiml = twiml.data;
@@ -163,7 +156,8 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	if (server_left_ms(req, CALL_BUDGET_MS) < CALL_MIN_DIAL_MS)
 		goto expired;
 	if (idem) {
-		if (!idem_begin(app->db, req, resp, server_left_ms(req, CALL_BUDGET_MS) + CALL_LEASE_SLACK_MS))
+		if (!idem_begin(app->db, req, rc, resp,
+		                server_left_ms(req, CALL_BUDGET_MS) + CALL_LEASE_SLACK_MS))
 			goto out;
 		claimed = true;
 		if (server_left_ms(req, CALL_BUDGET_MS) < CALL_MIN_DIAL_MS) {
@@ -175,32 +169,21 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 
 	/* what is dialed, noted on the key: should Twilio's answer get lost,
 	 * reconciliation finds the call by it (common/reconcile.h) */
-	if (claimed && db_idem_dialing(app->db, resp->api_key_name, req->idempotency_key, tp.to,
+	if (claimed && db_idem_dialing(app->db, rc->key_name, req->idempotency_key, tp.to,
 	                               tp.from) != VERR_OK)
 		log_warn("could not note the dial on its idempotency key: a lost answer will not be "
 		         "reconciled");
 	e = twilio_call_create(app->twilio, &tp, &tc, &terr);
 	if (e != VERR_OK) {
-		int status;
-		const char *code, *field;
-
-		twilio_error_map(&terr, &status, &code, &field);
 		/* the detail (libcurl's text, ours) is in the log, not for clients */
-		http_resp_error_twilio(resp, status, code, twilio_error_message(&terr), field, terr.code);
-		if (terr.retry_after > 0 || status == 503) {
-			char ra[16];
-
-			/* Twilio's own Retry-After, else a few seconds for a 503 */
-			snprintf(ra, sizeof ra, "%d", terr.retry_after > 0 ? terr.retry_after
-			                                                   : CALL_TWILIO_RETRY_S);
-			http_resp_header(resp, "Retry-After", ra);
-		}
+		twilioerr_map(&terr, TWILIOERR_CREATE, &fail);
+		apierr_send(rc, resp, &fail);
 		/* free the key only when Twilio provably created no call: after a
 		 * timeout, a 5xx or an unreadable 2xx it may have */
 		release = !terr.may_exist && e != VERR_TIMEOUT;
 		goto out;
 	}
-	str_copy(resp->call_sid, sizeof resp->call_sid, tc.sid);
+	str_copy(rc->call_sid, sizeof rc->call_sid, tc.sid);
 	{
 		struct db_call row = {
 			.call_sid = tc.sid,
@@ -209,7 +192,7 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 			.from = from.e164,
 			.to = to.e164,
 			.status = tc.status[0] ? tc.status : "queued",
-			.api_key_name = resp->api_key_name,
+			.api_key_name = rc->key_name,
 		};
 
 		e = record_call(app->db, app->cfg.spool_dir, &row, &json, &spooled);
@@ -219,12 +202,17 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 	if (e != VERR_OK)
 		log_error("call placed but not recorded", LF_STR("call_sid", tc.sid),
 		          LF_STR("error", verr_strerror(e)), LF_PHONE("to", to.e164));
-	http_resp_set(resp, 201, "application/json; charset=utf-8", json.data, json.len);
 	{
 		char location[64];
 
 		snprintf(location, sizeof location, "/calls/%s", tc.sid);
-		http_resp_header(resp, "Location", location);
+		/* the call exists: whatever cannot be added, the answer stays 201 */
+		if (http_resp_set(resp, 201, JSON_TYPE, json.data, json.len) != VERR_OK)
+			log_error("call placed but its record is left out of the answer",
+			          LF_STR("call_sid", tc.sid));
+		if (http_resp_header(resp, "Location", location) != VERR_OK)
+			log_error("call placed but Location is left out of the answer",
+			          LF_STR("call_sid", tc.sid));
 	}
 	log_info("call placed", LF_STR("call_sid", tc.sid), LF_PHONE("to", to.e164),
 	         LF_PHONE("from", from.e164));
@@ -232,38 +220,36 @@ static void handle_call(struct app *app, const struct http_req *req, struct http
 expired:
 	log_warn("call not placed: too little of the request's time was left",
 	         LF_INT("left_ms", server_left_ms(req, CALL_BUDGET_MS)));
-	http_resp_retry_later(resp, 503, "request_expired",
-	                      "the request waited too long to be served; nothing was dialed; retry",
-	                      NULL, 1);
+	apierr_reply(rc, resp, APIERR_REQUEST_EXPIRED, NULL, NULL);
 out:
 	if (claimed)
-		idem_end(app->db, req, resp, release);
+		idem_end(app->db, req, rc, resp, release);
 	buf_free(&twiml);
 	buf_free(&json);
 }
 
-static void handle_get_call(struct app *app, const char *sid, const char *owner,
+static void handle_get_call(struct app *app, const char *sid, struct req_ctx *rc,
                             struct http_resp *resp)
 {
 	struct buf json;
 	enum verr e;
 
 	if (!sid_valid(sid, "CA")) {
-		http_resp_error(resp, 404, "not_found", "no call with that sid", NULL);
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no call with that sid", NULL);
 		return;
 	}
 	buf_init(&json, CALL_MAX_JSON);
-	e = db_call_get(app->db, sid, owner, &json);
+	e = db_call_get(app->db, sid, call_owner(rc), &json);
 	if (e == VERR_OK)
-		http_resp_set(resp, 200, "application/json; charset=utf-8", json.data, json.len);
+		apierr_resp_set(rc, resp, 200, JSON_TYPE, json.data, json.len);
 	else if (e == VERR_NOTFOUND)
-		http_resp_error(resp, 404, "not_found", "no call with that sid", NULL);
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no call with that sid", NULL);
 	else
-		db_unavailable(resp);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 	buf_free(&json);
 }
 
-static void handle_list(struct app *app, const struct http_req *req, const char *owner,
+static void handle_list(struct app *app, const struct http_req *req, struct req_ctx *rc,
                         struct http_resp *resp)
 {
 	struct callsquery q;
@@ -276,13 +262,13 @@ static void handle_list(struct app *app, const struct http_req *req, const char 
 	buf_init(&items, CALL_MAX_JSON);
 	buf_init(&out, CALL_MAX_JSON + 256);
 	if (callsquery_parse(req->query, &q, &qerr) != VERR_OK) {
-		http_resp_error(resp, 400, qerr.code, qerr.message, qerr.field[0] ? qerr.field : NULL);
+		apierr_reply(rc, resp, qerr.code, qerr.message, qerr.field[0] ? qerr.field : NULL);
 		goto out;
 	}
-	q.filter.owner = owner;
+	q.filter.owner = call_owner(rc);
 	e = db_calls_list(app->db, &q.filter, &items, &more, last_ts, last_sid);
 	if (e != VERR_OK) {
-		db_unavailable(resp);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 		goto out;
 	}
 	if (more && !cursor_encode(last_ts, last_sid, next))
@@ -290,10 +276,10 @@ static void handle_list(struct app *app, const struct http_req *req, const char 
 	e = buf_printf(&out, "{\"calls\":%s,\"next_cursor\":%s%s%s}\n", buf_str(&items),
 	               more ? "\"" : "", more ? next : "null", more ? "\"" : "");
 	if (e != VERR_OK) {
-		http_resp_error(resp, 500, "internal_error", "the page is too large", NULL);
+		apierr_reply(rc, resp, APIERR_INTERNAL, "the page is too large", NULL);
 		goto out;
 	}
-	http_resp_set(resp, 200, "application/json; charset=utf-8", out.data, out.len);
+	apierr_resp_set(rc, resp, 200, JSON_TYPE, out.data, out.len);
 out:
 	buf_free(&items);
 	buf_free(&out);
@@ -317,24 +303,24 @@ static void tick(void *ctx)
 		log_info("expired idempotency keys deleted", LF_INT("keys", deleted));
 }
 
-static void handle_get_recording(struct app *app, const char *sid, const char *owner,
+static void handle_get_recording(struct app *app, const char *sid, struct req_ctx *rc,
                                  struct http_resp *resp)
 {
 	struct buf json;
 	enum verr e;
 
 	if (!sid_valid(sid, "RE")) {
-		http_resp_error(resp, 404, "not_found", "no recording with that sid", NULL);
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no recording with that sid", NULL);
 		return;
 	}
 	buf_init(&json, CALL_MAX_JSON);
-	e = db_recording_get(app->db, sid, owner, &json);
+	e = db_recording_get(app->db, sid, call_owner(rc), &json);
 	if (e == VERR_OK)
-		http_resp_set(resp, 200, "application/json; charset=utf-8", json.data, json.len);
+		apierr_resp_set(rc, resp, 200, JSON_TYPE, json.data, json.len);
 	else if (e == VERR_NOTFOUND)
-		http_resp_error(resp, 404, "not_found", "no recording with that sid", NULL);
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no recording with that sid", NULL);
 	else
-		db_unavailable(resp);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 	buf_free(&json);
 }
 
@@ -379,47 +365,46 @@ static enum route route_of(const char *path, char sid[ROUTE_MAX_SID])
 	return ROUTE_NONE;
 }
 
-static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
+static void handle(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp,
+                   void *ctx)
 {
 	struct app *app = ctx;
 	char sid[ROUTE_MAX_SID];
 	enum route r = route_of(req->path, sid);
-	bool post = r == ROUTE_CALL || r == ROUTE_CANCEL || r == ROUTE_HANGUP, read_all = false;
-	const char *owner;
+	bool post = r == ROUTE_CALL || r == ROUTE_CANCEL || r == ROUTE_HANGUP;
 
-	if (health_route(req, resp, app->db) || metrics_route(req, resp))
+	if (health_route(req, rc, resp, app->db) || metrics_route(req, rc, resp))
 		return;
 	if (r == ROUTE_NONE) {
-		http_resp_error(resp, 404, "not_found", "no such endpoint", NULL);
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no such endpoint", NULL);
 		return;
 	}
 	if (strcmp(req->method, post ? "POST" : "GET") != 0) {
-		http_resp_error(resp, 405, "method_not_allowed", post ? "use POST" : "use GET", NULL);
-		http_resp_header(resp, "Allow", post ? "POST" : "GET");
+		apierr_reply(rc, resp, APIERR_METHOD_NOT_ALLOWED, post ? "use POST" : "use GET", NULL);
+		if (http_resp_header(resp, "Allow", post ? "POST" : "GET") != VERR_OK)
+			log_warn("could not add Allow to a 405");
 		return;
 	}
-	if (!authenticate(app, req, resp, &read_all))
+	if (!authenticate(app, req, rc, resp))
 		return;
-	/* a key reads only the calls placed with its name unless it is read_all */
-	owner = read_all ? NULL : resp->api_key_name;
 	switch (r) {
 	case ROUTE_CALL:
-		handle_call(app, req, resp);
+		handle_call(app, req, rc, resp);
 		break;
 	case ROUTE_LIST:
-		handle_list(app, req, owner, resp);
+		handle_list(app, req, rc, resp);
 		break;
 	case ROUTE_ONE:
-		handle_get_call(app, sid, owner, resp);
+		handle_get_call(app, sid, rc, resp);
 		break;
 	case ROUTE_CANCEL:
 	case ROUTE_HANGUP:
-		if (callctl_body_ok(req, resp))
-			callctl_run(app->db, app->twilio, owner, sid,
-			            r == ROUTE_CANCEL ? CALLCTL_CANCEL : CALLCTL_HANGUP, resp);
+		if (callctl_body_ok(req, rc, resp))
+			callctl_run(app->db, app->twilio, call_owner(rc), sid,
+			            r == ROUTE_CANCEL ? CALLCTL_CANCEL : CALLCTL_HANGUP, rc, resp);
 		break;
 	case ROUTE_RECORDING:
-		handle_get_recording(app, sid, owner, resp);
+		handle_get_recording(app, sid, rc, resp);
 		break;
 	case ROUTE_NONE:
 		break;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apierr.h"
 #include "buf.h"
 #include "callback.h"
 #include "config.h"
@@ -51,18 +52,18 @@ static bool token_valid(const char *t)
 /* Answers a webhook whose parameters did not parse (e from callback_parse
  * or recording_parse): 403 for another account, 400 naming field, else
  * 500. True when e is VERR_OK. */
-static bool parsed(const struct http_req *req, struct http_resp *resp, enum verr e,
-                   const char *invalid, const char *field)
+static bool parsed(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp,
+                   enum verr e, const char *invalid, const char *field)
 {
 	if (e == VERR_OK)
 		return true;
 	if (e == VERR_FORBIDDEN) {
 		log_warn("webhook refused: another account", LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 403, "wrong_account", "the webhook is for another Twilio account", field);
+		apierr_reply(rc, resp, APIERR_WRONG_ACCOUNT, NULL, field);
 	} else if (e == VERR_INVALID) {
-		http_resp_error(resp, 400, "invalid_parameter", invalid, field);
+		apierr_reply(rc, resp, APIERR_INVALID_PARAMETER, invalid, field);
 	} else {
-		http_resp_error(resp, 500, "internal_error", "the webhook could not be processed", NULL);
+		apierr_reply(rc, resp, APIERR_INTERNAL, "the webhook could not be processed", NULL);
 	}
 	return false;
 }
@@ -92,7 +93,7 @@ static enum verr voice_twiml(const struct app *app, const struct call_event *ev,
  * with form_free); false with resp holding the error.
  */
 static bool verified_form(const struct app *app, const struct http_req *req,
-                          struct http_resp *resp, struct form *form)
+                          struct req_ctx *rc, struct http_resp *resp, struct form *form)
 {
 	bool is_form = http_content_type_is(req, "application/x-www-form-urlencoded");
 	bool is_json = http_content_type_is(req, "application/json");
@@ -103,7 +104,7 @@ static bool verified_form(const struct app *app, const struct http_req *req,
 		metrics_count_sig_failure(METRICS_SIG_MISSING);
 		log_warn("webhook refused: no signature", LF_STR("route", req->path),
 		         LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 400, "missing_signature", "the X-Twilio-Signature header is required", NULL);
+		apierr_reply(rc, resp, APIERR_MISSING_SIGNATURE, NULL, NULL);
 		return false;
 	}
 	/* a body that does not parse is checked as if it had no parameters:
@@ -115,18 +116,18 @@ static bool verified_form(const struct app *app, const struct http_req *req,
 		metrics_count_sig_failure(METRICS_SIG_MISMATCH);
 		log_warn("webhook refused: signature mismatch", LF_STR("route", req->path),
 		         LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 403, "invalid_signature", "the X-Twilio-Signature does not match", NULL);
+		apierr_reply(rc, resp, APIERR_INVALID_SIGNATURE, NULL, NULL);
 		return false;
 	}
 	if (malformed) {
 		log_warn("webhook refused: malformed body", LF_STR("error", detail),
 		         LF_STR("remote_addr", req->remote_addr));
-		http_resp_error(resp, 400, "malformed_body", detail, NULL);
+		apierr_reply(rc, resp, APIERR_MALFORMED_BODY, detail, NULL);
 		return false;
 	}
 	if (!is_form) {
-		http_resp_error(resp, 415, "unsupported_media_type",
-		                "Twilio webhooks must be application/x-www-form-urlencoded", NULL);
+		apierr_reply(rc, resp, APIERR_UNSUPPORTED_MEDIA_TYPE,
+		             "Twilio webhooks must be application/x-www-form-urlencoded", NULL);
 		return false;
 	}
 	return true;
@@ -134,8 +135,8 @@ static bool verified_form(const struct app *app, const struct http_req *req,
 
 /* Verifies, validates and stores one webhook; answers 204 for a status
  * callback, TwiML for a Voice URL request. */
-static void handle_twilio(struct app *app, const struct http_req *req, struct http_resp *resp,
-                          bool voice)
+static void handle_twilio(struct app *app, const struct http_req *req, struct req_ctx *rc,
+                          struct http_resp *resp, bool voice)
 {
 	struct form form = { NULL, 0 };
 	struct call_event ev;
@@ -147,18 +148,19 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 
 	memset(&ev, 0, sizeof ev);
 	buf_init(&twiml, TWIML_MAX_RESPONSE);
-	http_resp_error(resp, 500, "internal_error", "the webhook could not be processed", NULL);
+	apierr_reply(rc, resp, APIERR_INTERNAL, "the webhook could not be processed", NULL);
 
-	if (!verified_form(app, req, resp, &form))
+	if (!verified_form(app, req, rc, resp, &form))
 		goto out;
-	if (!parsed(req, resp, callback_parse(&form, app->cfg.account_sid, &ev, field, sizeof field),
+	if (!parsed(req, rc, resp,
+	            callback_parse(&form, app->cfg.account_sid, &ev, field, sizeof field),
 	            "a webhook parameter is missing or malformed", field))
 		goto out;
-	str_copy(resp->call_sid, sizeof resp->call_sid, ev.call_sid);
+	str_copy(rc->call_sid, sizeof rc->call_sid, ev.call_sid);
 	if (!token_valid(token)) {
-		http_resp_error(resp, 400, "invalid_parameter",
-		                "the idempotency token must be at most 256 printable ASCII characters",
-		                "I-Twilio-Idempotency-Token");
+		apierr_reply(rc, resp, APIERR_INVALID_PARAMETER,
+		             "the idempotency token must be at most 256 printable ASCII characters",
+		             "I-Twilio-Idempotency-Token");
 		goto out;
 	}
 	/* status callbacks always; Voice URL requests only for inbound calls
@@ -167,12 +169,12 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 		e = record_event(app->db, app->cfg.spool_dir, &ev, token, req->body, req->body_len,
 		                 &stored, &spooled);
 		if (e == VERR_DB) { /* refused for good: a retry would be refused too */
-			http_resp_error(resp, 500, "internal_error", "the webhook could not be stored", NULL);
+			apierr_reply(rc, resp, APIERR_INTERNAL, "the webhook could not be stored", NULL);
 			goto out;
 		}
 		if (e != VERR_OK) {
-			http_resp_retry_later(resp, 503, "database_unavailable",
-			                      "the webhook could not be stored; retry later", NULL, 5);
+			apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE,
+			             "the webhook could not be stored; retry later", NULL);
 			goto out;
 		}
 		log_info(spooled ? "call event spooled" : stored ? "call event stored"
@@ -181,14 +183,14 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct ht
 		         LF_INT("sequence_number", ev.sequence_number));
 	}
 	if (!voice) {
-		http_resp_set(resp, 204, "text/plain", "", 0);
+		apierr_resp_set(rc, resp, 204, "text/plain", "", 0);
 		goto out;
 	}
 	if (voice_twiml(app, &ev, &twiml) != VERR_OK) {
-		http_resp_error(resp, 500, "internal_error", "could not build the TwiML answer", NULL);
+		apierr_reply(rc, resp, APIERR_INTERNAL, "could not build the TwiML answer", NULL);
 		goto out;
 	}
-	http_resp_set(resp, 200, "text/xml; charset=utf-8", twiml.data, twiml.len);
+	apierr_resp_set(rc, resp, 200, "text/xml; charset=utf-8", twiml.data, twiml.len);
 out:
 	callback_event_free(&ev);
 	form_free(&form);
@@ -196,7 +198,8 @@ out:
 }
 
 /* Verifies, validates and stores one recording status callback; 204. */
-static void handle_recording(struct app *app, const struct http_req *req, struct http_resp *resp)
+static void handle_recording(struct app *app, const struct http_req *req, struct req_ctx *rc,
+                             struct http_resp *resp)
 {
 	struct form form = { NULL, 0 };
 	struct recording_event rec;
@@ -205,28 +208,29 @@ static void handle_recording(struct app *app, const struct http_req *req, struct
 	enum verr e;
 
 	memset(&rec, 0, sizeof rec);
-	if (!verified_form(app, req, resp, &form))
+	if (!verified_form(app, req, rc, resp, &form))
 		goto out;
-	if (!parsed(req, resp, recording_parse(&form, app->cfg.account_sid, &rec, field, sizeof field),
+	if (!parsed(req, rc, resp,
+	            recording_parse(&form, app->cfg.account_sid, &rec, field, sizeof field),
 	            "a recording parameter is missing or malformed", field))
 		goto out;
-	str_copy(resp->call_sid, sizeof resp->call_sid, rec.call_sid);
+	str_copy(rc->call_sid, sizeof rc->call_sid, rec.call_sid);
 	e = record_recording(app->db, app->cfg.spool_dir, &rec, req->body, req->body_len, &stored,
 	                     &spooled);
 	if (e == VERR_DB) { /* refused for good: a retry would be refused too */
-		http_resp_error(resp, 500, "internal_error", "the recording could not be stored", NULL);
+		apierr_reply(rc, resp, APIERR_INTERNAL, "the recording could not be stored", NULL);
 		goto out;
 	}
 	if (e != VERR_OK) {
-		http_resp_retry_later(resp, 503, "database_unavailable",
-		                      "the recording could not be stored; retry later", NULL, 5);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE,
+		             "the recording could not be stored; retry later", NULL);
 		goto out;
 	}
 	log_info(spooled ? "recording spooled" : stored ? "recording stored"
 	                                                : "duplicate recording callback ignored",
 	         LF_STR("call_sid", rec.call_sid), LF_STR("recording_sid", rec.recording_sid),
 	         LF_STR("status", rec.status));
-	http_resp_set(resp, 204, "text/plain", "", 0);
+	apierr_resp_set(rc, resp, 204, "text/plain", "", 0);
 out:
 	recording_event_free(&rec);
 	form_free(&form);
@@ -242,27 +246,29 @@ static void tick(void *ctx)
 		record_replay(app->db, app->cfg.spool_dir, app->cfg.account_sid);
 }
 
-static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
+static void handle(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp,
+                   void *ctx)
 {
 	struct app *app = ctx;
 	bool voice = strcmp(req->path, "/twilio/voice") == 0;
 	bool recording = strcmp(req->path, "/twilio/recording") == 0;
 
-	if (health_route(req, resp, app->db) || metrics_route(req, resp))
+	if (health_route(req, rc, resp, app->db) || metrics_route(req, rc, resp))
 		return;
 	if (!voice && !recording && strcmp(req->path, "/twilio/webhook") != 0) {
-		http_resp_error(resp, 404, "not_found", "no such endpoint", NULL);
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no such endpoint", NULL);
 		return;
 	}
 	if (strcmp(req->method, "POST") != 0) {
-		http_resp_error(resp, 405, "method_not_allowed", "use POST", NULL);
-		http_resp_header(resp, "Allow", "POST");
+		apierr_reply(rc, resp, APIERR_METHOD_NOT_ALLOWED, "use POST", NULL);
+		if (http_resp_header(resp, "Allow", "POST") != VERR_OK)
+			log_warn("could not add Allow to a 405");
 		return;
 	}
 	if (recording)
-		handle_recording(app, req, resp);
+		handle_recording(app, req, rc, resp);
 	else
-		handle_twilio(app, req, resp, voice);
+		handle_twilio(app, req, rc, resp, voice);
 }
 
 /* In the master: the configuration, checked (server_app.load). */

@@ -297,8 +297,8 @@ void simcall_deliver(const struct simcfg *cfg, const char *sid, const char *kind
 	*status = res.status;
 	if (body != NULL) {
 		buf_reset(body);
-		if (res.body.len > 0)
-			(void)buf_append(body, res.body.data, res.body.len);
+		if (res.body.len > 0 && buf_append(body, res.body.data, res.body.len) != VERR_OK)
+			log_warn("webhook answer left out: it does not fit", LF_STR("call_sid", sid));
 	}
 	simhook_res_free(&res);
 }

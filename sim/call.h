@@ -80,7 +80,8 @@ enum verr simcall_base_params(struct form *f, const char *account_sid, const cha
  * set up (Twilio's default "rc=1, rp=ct"). kind is "status-callback",
  * "voice-url" or "fallback-url"; event and seq describe a status callback
  * (NULL / -1 otherwise). On return *status holds the last HTTP status (0
- * for none) and, when body is not NULL, the response body is copied there.
+ * for none) and, when body is not NULL, the response body is copied there
+ * (left empty, logged, when it does not fit).
  */
 struct buf;
 void simcall_deliver(const struct simcfg *cfg, const char *sid, const char *kind,

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "apierr.h"
 #include "call.h"
 #include "calllist.h"
 #include "clock.h"
@@ -29,11 +30,13 @@
 #define SIMREST_LIST_BUDGET (200 * 1024)
 #define SIMREST_PREFIX "/2010-04-01/Accounts/"
 
-/* What one request did, for the requests log. */
+/* What one request did, for the requests log; rc is the server's context
+ * of the request, for the access log. */
 struct outcome {
 	char user[SIMREST_MAX_USER];
 	char call_sid[SIMCALL_MAX_SID];
 	int twilio_code;
+	struct req_ctx *rc;
 };
 
 static const char *json_text(struct json_object *o)
@@ -42,12 +45,13 @@ static const char *json_text(struct json_object *o)
 	                                             JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
-static void send_json(struct http_resp *resp, int status, struct json_object *o)
+static void send_json(struct req_ctx *rc, struct http_resp *resp, int status,
+                      struct json_object *o)
 {
 	const char *s = json_text(o);
 
 	if (s == NULL || http_resp_set(resp, status, "application/json", s, strlen(s)) != VERR_OK)
-		http_resp_error(resp, 500, "internal_error", "could not build the response", NULL);
+		apierr_reply(rc, resp, APIERR_INTERNAL, "could not build the response", NULL);
 }
 
 /* Twilio's REST error body (docs/TWILIO.md, "Errors"). */
@@ -65,10 +69,18 @@ static void twilio_error(struct http_resp *resp, struct outcome *oc, int status,
 		json_object_object_add(o, "status", json_object_new_int(status));
 	}
 	http_resp_reset(resp);
-	send_json(resp, status, o);
+	send_json(oc->rc, resp, status, o);
 	json_object_put(o);
-	resp->twilio_code = code;
+	oc->rc->twilio_code = code;
 	oc->twilio_code = code;
+}
+
+/* 401 / 20003 with the challenge Twilio sends. */
+static void unauthorized(struct http_resp *resp, struct outcome *oc)
+{
+	twilio_error(resp, oc, 401, 20003, "Authenticate");
+	if (http_resp_header(resp, "WWW-Authenticate", "Basic realm=\"Twilio API\"") != VERR_OK)
+		log_warn("could not add WWW-Authenticate");
 }
 
 static void not_found(struct http_resp *resp, struct outcome *oc, const char *path)
@@ -154,7 +166,7 @@ static void record_request(const struct simcfg *cfg, const struct http_req *req,
 	                       oc->twilio_code != 0 ? json_object_new_int(oc->twilio_code) : NULL);
 	json_object_object_add(rec, "call_sid",
 	                       oc->call_sid[0] != '\0' ? json_object_new_string(oc->call_sid) : NULL);
-	json_object_object_add(rec, "request_id", json_object_new_string(req->request_id));
+	json_object_object_add(rec, "request_id", json_object_new_string(oc->rc->request_id));
 	if (simstore_log_append(cfg->state_dir, SIMSTORE_REQUESTS, rec) != VERR_OK)
 		log_warn("could not record a request");
 	json_object_put(rec);
@@ -190,11 +202,11 @@ static void create_call(const struct simcfg *cfg, const struct form *f, struct h
 		goto out;
 	}
 	str_copy(oc->call_sid, sizeof oc->call_sid, sid);
-	str_copy(resp->call_sid, sizeof resp->call_sid, sid);
+	str_copy(oc->rc->call_sid, sizeof oc->rc->call_sid, sid);
 	if (simcall_spawn(cfg, sid) != VERR_OK)
 		log_error("could not start the call process", LF_STR("call_sid", sid));
 	json_object_object_get_ex(doc, "call", &call);
-	send_json(resp, 201, call);
+	send_json(oc->rc, resp, 201, call);
 	if (scen.fault == SIMFAULT_REPLY_LOST) {
 		/* the call exists, but its answer is lost on the way: cut mid-body */
 		buf_truncate(&resp->body, resp->body.len / 2);
@@ -220,7 +232,7 @@ static void fetch_call(const struct simcfg *cfg, const char *account, const char
 		not_found(resp, oc, path);
 		goto out;
 	}
-	send_json(resp, 200, call);
+	send_json(oc->rc, resp, 200, call);
 out:
 	json_object_put(doc);
 }
@@ -285,7 +297,7 @@ static void update_call(const struct simcfg *cfg, const struct form *f, const ch
 		log_error("could not update a call", LF_STR("call_sid", sid));
 		twilio_error(resp, oc, 500, 20500, "Internal Server Error");
 	} else {
-		send_json(resp, 200, call);
+		send_json(oc->rc, resp, 200, call);
 		log_info("call updated", LF_STR("call_sid", sid), LF_STR("status", status));
 	}
 	json_object_put(call);
@@ -432,7 +444,7 @@ static void list_numbers(const struct simcfg *cfg, const struct http_req *req, b
 	json_object_object_add(o, "start", json_object_new_int(0));
 	json_object_object_add(o, "uri", json_object_new_string(uri));
 	json_object_object_add(o, incoming ? "incoming_phone_numbers" : "outgoing_caller_ids", arr);
-	send_json(resp, 200, o);
+	send_json(oc->rc, resp, 200, o);
 out:
 	json_object_put(o);
 	form_free(&q);
@@ -440,7 +452,7 @@ out:
 
 /* GET /2010-04-01/Accounts/{Sid}.json (FetchAccount): SIM_ACCOUNT_NAME,
  * SIM_ACCOUNT_STATUS, SIM_ACCOUNT_TYPE; auth_token is never echoed. */
-static void fetch_account(const struct simcfg *cfg, struct http_resp *resp)
+static void fetch_account(const struct simcfg *cfg, struct req_ctx *rc, struct http_resp *resp)
 {
 	static const char *const subs[] = {
 		"addresses", "Addresses", "applications", "Applications",
@@ -477,7 +489,7 @@ static void fetch_account(const struct simcfg *cfg, struct http_resp *resp)
 		json_object_object_add(o, "uri", json_object_new_string(uri));
 	}
 	json_object_put(sr);
-	send_json(resp, 200, o);
+	send_json(rc, resp, 200, o);
 	json_object_put(o);
 }
 
@@ -502,7 +514,8 @@ static void list_calls(const struct simcfg *cfg, const char *query, struct http_
 		simscen_lookup(q.to, &scen);
 		if (scen.fault == SIMFAULT_429) {
 			twilio_error(resp, oc, 429, 20429, "Too Many Requests");
-			http_resp_header(resp, "Retry-After", "2");
+			if (http_resp_header(resp, "Retry-After", "2") != VERR_OK)
+				log_warn("could not add Retry-After");
 			return;
 		}
 	}
@@ -512,7 +525,7 @@ static void list_calls(const struct simcfg *cfg, const char *query, struct http_
 		twilio_error(resp, oc, 500, 20500, "Internal Server Error");
 		return;
 	}
-	send_json(resp, 200, page);
+	send_json(oc->rc, resp, 200, page);
 	json_object_put(page);
 }
 
@@ -528,17 +541,15 @@ static void twilio_route(const struct simcfg *cfg, const struct http_req *req,
 	slash = strchr(rest, '/');
 	n = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
 	if (!authenticate(cfg, req->authorization, oc)) {
-		http_resp_header(resp, "WWW-Authenticate", "Basic realm=\"Twilio API\"");
-		twilio_error(resp, oc, 401, 20003, "Authenticate");
+		unauthorized(resp, oc);
 		return;
 	}
 	if (slash == NULL && n == 34 + 5 && strcmp(rest + 34, ".json") == 0) {
 		/* the account itself: /2010-04-01/Accounts/{Sid}.json */
 		if (strncmp(rest, cfg->account_sid, 34) != 0) {
-			http_resp_header(resp, "WWW-Authenticate", "Basic realm=\"Twilio API\"");
-			twilio_error(resp, oc, 401, 20003, "Authenticate");
+			unauthorized(resp, oc);
 		} else if (strcmp(req->method, "GET") == 0) {
-			fetch_account(cfg, resp);
+			fetch_account(cfg, oc->rc, resp);
 		} else {
 			twilio_error(resp, oc, 405, 20004, "Method not allowed");
 		}
@@ -552,8 +563,7 @@ static void twilio_route(const struct simcfg *cfg, const struct http_req *req,
 	account[n] = '\0';
 	if (strcmp(account, cfg->account_sid) != 0) {
 		/* Valid credentials for another account's resources. */
-		http_resp_header(resp, "WWW-Authenticate", "Basic realm=\"Twilio API\"");
-		twilio_error(resp, oc, 401, 20003, "Authenticate");
+		unauthorized(resp, oc);
 		return;
 	}
 	if (strcmp(slash, "/Calls.json") == 0) {
@@ -591,7 +601,7 @@ static void twilio_route(const struct simcfg *cfg, const struct http_req *req,
 	not_found(resp, oc, req->path);
 }
 
-static void list_log(const struct simcfg *cfg, const struct http_req *req,
+static void list_log(const struct simcfg *cfg, const struct http_req *req, struct req_ctx *rc,
                      struct http_resp *resp, enum simstore_log which)
 {
 	struct form q = { 0 };
@@ -601,34 +611,34 @@ static void list_log(const struct simcfg *cfg, const struct http_req *req,
 
 	if (strcmp(req->method, "DELETE") == 0) {
 		if (simstore_log_clear(cfg->state_dir, which) != VERR_OK) {
-			http_resp_error(resp, 500, "internal_error", "could not clear the log", NULL);
+			apierr_reply(rc, resp, APIERR_INTERNAL, "could not clear the log", NULL);
 			return;
 		}
-		http_resp_set(resp, 204, "application/json", "", 0);
+		apierr_resp_set(rc, resp, 204, "application/json", "", 0);
 		return;
 	}
 	if (strcmp(req->method, "GET") != 0) {
-		http_resp_error(resp, 405, "method_not_allowed", "use GET or DELETE", NULL);
+		apierr_reply(rc, resp, APIERR_METHOD_NOT_ALLOWED, "use GET or DELETE", NULL);
 		return;
 	}
 	if (form_parse(req->query, strlen(req->query), &q, NULL, 0) != VERR_OK) {
-		http_resp_error(resp, 400, "bad_query", "malformed query string", NULL);
+		apierr_reply(rc, resp, APIERR_INVALID_QUERY, "malformed query string", NULL);
 		return;
 	}
 	sid = form_get(&q, "call_sid");
 	if (simstore_log_read(cfg->state_dir, which, sid, SIMREST_LIST_BUDGET, &arr, &truncated) !=
 	    VERR_OK) {
-		http_resp_error(resp, 500, "internal_error", "could not read the log", NULL);
+		apierr_reply(rc, resp, APIERR_INTERNAL, "could not read the log", NULL);
 	} else {
-		if (truncated)
-			http_resp_header(resp, "X-Sim-Truncated", "true");
-		send_json(resp, 200, arr);
+		if (truncated && http_resp_header(resp, "X-Sim-Truncated", "true") != VERR_OK)
+			log_warn("could not add X-Sim-Truncated");
+		send_json(rc, resp, 200, arr);
 	}
 	json_object_put(arr);
 	form_free(&q);
 }
 
-static void list_params(struct http_resp *resp)
+static void list_params(struct req_ctx *rc, struct http_resp *resp)
 {
 	struct json_object *arr = json_object_new_array();
 	const struct simparam_spec *s;
@@ -657,11 +667,11 @@ static void list_params(struct http_resp *resp)
 		}
 		json_object_array_add(arr, o);
 	}
-	send_json(resp, 200, arr);
+	send_json(rc, resp, 200, arr);
 	json_object_put(arr);
 }
 
-static void list_scenarios(struct http_resp *resp)
+static void list_scenarios(struct req_ctx *rc, struct http_resp *resp)
 {
 	struct json_object *arr = json_object_new_array();
 	const struct simscen_row *rows;
@@ -676,40 +686,42 @@ static void list_scenarios(struct http_resp *resp)
 		json_object_object_add(o, "what", json_object_new_string(rows[i].what));
 		json_object_array_add(arr, o);
 	}
-	send_json(resp, 200, arr);
+	send_json(rc, resp, 200, arr);
 	json_object_put(arr);
 }
 
-static void sim_route(const struct simcfg *cfg, const struct http_req *req, struct http_resp *resp)
+static void sim_route(const struct simcfg *cfg, const struct http_req *req, struct req_ctx *rc,
+                      struct http_resp *resp)
 {
 	const char *p = req->path + 5; /* after "/_sim" */
 
 	if (strcmp(p, "/requests") == 0) {
-		list_log(cfg, req, resp, SIMSTORE_REQUESTS);
+		list_log(cfg, req, rc, resp, SIMSTORE_REQUESTS);
 	} else if (strcmp(p, "/callbacks") == 0) {
-		list_log(cfg, req, resp, SIMSTORE_CALLBACKS);
+		list_log(cfg, req, rc, resp, SIMSTORE_CALLBACKS);
 	} else if (strcmp(req->method, "GET") != 0) {
-		http_resp_error(resp, 405, "method_not_allowed", "use GET", NULL);
+		apierr_reply(rc, resp, APIERR_METHOD_NOT_ALLOWED, "use GET", NULL);
 	} else if (strcmp(p, "/params") == 0) {
-		list_params(resp);
+		list_params(rc, resp);
 	} else if (strcmp(p, "/scenarios") == 0) {
-		list_scenarios(resp);
+		list_scenarios(rc, resp);
 	} else if (strcmp(p, "/healthz") == 0) {
-		http_resp_set(resp, 200, "application/json", "{\"ok\":true}\n", 12);
+		apierr_resp_set(rc, resp, 200, "application/json", "{\"ok\":true}\n", 12);
 	} else if (strncmp(p, "/calls/", 7) == 0 && sid_valid(p + 7, "CA")) {
 		struct json_object *doc = NULL;
 
 		if (simstore_call_get(cfg->state_dir, p + 7, &doc) == VERR_OK)
-			send_json(resp, 200, doc);
+			send_json(rc, resp, 200, doc);
 		else
-			http_resp_error(resp, 404, "not_found", "no such call", NULL);
+			apierr_reply(rc, resp, APIERR_NOT_FOUND, "no such call", NULL);
 		json_object_put(doc);
 	} else {
-		http_resp_error(resp, 404, "not_found", "no such simulator route", NULL);
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no such simulator route", NULL);
 	}
 }
 
-void simrest_handle(const struct http_req *req, struct http_resp *resp, void *ctx)
+void simrest_handle(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp,
+                    void *ctx)
 {
 	const struct simcfg *cfg = ctx;
 	struct outcome oc;
@@ -718,8 +730,9 @@ void simrest_handle(const struct http_req *req, struct http_resp *resp, void *ct
 	bool slow = false, parsed = false;
 
 	memset(&oc, 0, sizeof oc);
+	oc.rc = rc;
 	if (strcmp(req->path, "/_sim") == 0 || strncmp(req->path, "/_sim/", 6) == 0) {
-		sim_route(cfg, req, resp);
+		sim_route(cfg, req, rc, resp);
 		return;
 	}
 	/* Twilio reads form bodies only; any other body leaves the form empty. */
@@ -731,8 +744,7 @@ void simrest_handle(const struct http_req *req, struct http_resp *resp, void *ct
 			/* still authenticate first: unauthenticated callers learn nothing */
 			if (strncmp(req->path, SIMREST_PREFIX, strlen(SIMREST_PREFIX)) == 0 &&
 			    !authenticate(cfg, req->authorization, &oc)) {
-				http_resp_header(resp, "WWW-Authenticate", "Basic realm=\"Twilio API\"");
-				twilio_error(resp, &oc, 401, 20003, "Authenticate");
+				unauthorized(resp, &oc);
 			} else {
 				snprintf(msg, sizeof msg, "Invalid form body: %s", err);
 				twilio_error(resp, &oc, 400, 21200, msg);

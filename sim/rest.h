@@ -2,6 +2,7 @@
 #define SIM_REST_H
 
 #include "http.h"
+#include "reqctx.h"
 #include "simcfg.h"
 
 /*
@@ -15,13 +16,15 @@
  *   GET  …/IncomingPhoneNumbers.json, …/OutgoingCallerIds.json  list numbers
  *   GET|DELETE /_sim/requests, /_sim/callbacks   introspection for tests
  *   GET  /_sim/params, /_sim/scenarios, /_sim/calls/{Sid}, /_sim/healthz
- * Twilio routes answer Twilio's error shape {code,message,more_info,status};
+ * Twilio routes answer Twilio's error shape {code,message,more_info,status},
+ * the /_sim routes the service's own (common/apierr.h);
  * HTTP Basic auth (account SID + auth token, or API key SID + secret) is
  * checked before anything else and the path's account must be ours (401 /
  * 20003 otherwise).
  */
 #define SIMREST_MAX_BODY (64 * 1024)
 
-void simrest_handle(const struct http_req *req, struct http_resp *resp, void *ctx);
+void simrest_handle(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp,
+                    void *ctx);
 
 #endif

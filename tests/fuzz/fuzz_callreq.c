@@ -29,11 +29,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(body);
 
 	if (e != VERR_OK) {
-		if (err.code[0] == '\0' || err.message[0] == '\0')
+		if (err.code == APIERR_NONE || err.message[0] == '\0')
 			abort();
 		return 0;
 	}
-	if (err.code[0] != '\0' || strnlen(r.to, sizeof r.to) == sizeof r.to ||
+	if (err.code != APIERR_NONE || strnlen(r.to, sizeof r.to) == sizeof r.to ||
 	    strnlen(r.from, sizeof r.from) == sizeof r.from ||
 	    strnlen(r.say, sizeof r.say) == sizeof r.say ||
 	    strnlen(r.url, sizeof r.url) == sizeof r.url || strlen(r.country) % 2 != 0 ||
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (phone_policy_parse("*", NULL, NULL, &pol, perr, sizeof perr) != VERR_OK)
 		abort();
 	e = callreq_numbers(&r, "+14155550199", &pol, &to, &from, &err);
-	if (e != VERR_OK && (err.code[0] == '\0' || err.message[0] == '\0'))
+	if (e != VERR_OK && (err.code == APIERR_NONE || err.message[0] == '\0'))
 		abort();
 	return 0;
 }

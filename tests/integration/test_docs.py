@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The documentation cannot rot: runs every example of docs/API.md against
 the stack stack.py started and checks it against docs/openapi.yaml; checks
-that every error code the code can return is documented; checks
+that docs/API.md and docs/openapi.yaml document exactly the error codes of
+the catalogue (common/apierr.def), and that nginx's own JSON errors use
+its codes, statuses, messages and Retry-After; checks
 deploy/alerts.yml and the links between the documents.
 
 Runnable examples in docs/API.md are fenced ```sh blocks directly after a
@@ -52,6 +54,7 @@ OPENAPI = os.path.join(SRC, "docs", "openapi.yaml")
 ALERTS = os.path.join(SRC, "deploy", "alerts.yml")
 README = os.path.join(SRC, "README.md")
 NGINX_SITE = os.path.join(SRC, "nginx", "voice.conf.template")
+CATALOGUE = os.path.join(SRC, "common", "apierr.def")
 DOC_BASE = "https://127.0.0.1:8443"
 EXAMPLE_TIMEOUT = 60     # seconds per example block
 CURL_MAX_TIME = "30"     # seconds per curl inside a block
@@ -355,115 +358,29 @@ class ExampleRunner:
 
 # Error codes ----------------------------------------------------------------
 
-def split_args(s, start):
-    """Top-level comma-separated arguments of the call whose '(' is at
-    s[start]; returns (args, end index)."""
-    depth, i, cur, args = 0, start, [], []
-    while i < len(s):
-        c = s[i]
-        if c == '"':
-            j = i + 1
-            while j < len(s) and s[j] != '"':
-                j += 2 if s[j] == "\\" else 1
-            cur.append(s[i:j + 1])
-            i = j + 1
+_CATALOGUE_LINE = re.compile(
+    r'APIERR\(([A-Z][A-Z0-9_]*), ([1-5]\d\d), (\d+), "([a-z][a-z0-9_]*)", "((?:[^"\\]|\\.)+)"\)')
+
+
+def catalogue():
+    """{code: (status, default message, Retry-After)} from common/apierr.def,
+    the one table of every error the API answers (workers and nginx alike)."""
+    text = re.sub(r"/\*.*?\*/", " ", read(CATALOGUE), flags=re.S)
+    out, names = {}, set()
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
             continue
-        if c == "(":
-            depth += 1
-            if depth == 1:
-                i += 1
-                continue
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                args.append("".join(cur).strip())
-                return args, i
-        elif c == "," and depth == 1:
-            args.append("".join(cur).strip())
-            cur = []
-            i += 1
-            continue
-        cur.append(c)
-        i += 1
-    raise h.TestFailure("unbalanced parentheses while reading a call")
-
-
-def strip_comments(src):
-    src = re.sub(r"/\*.*?\*/", " ", src, flags=re.S)
-    return re.sub(r"//[^\n]*", " ", src)
-
-
-def c_sources():
-    out = []
-    for d in ("common", "handlers"):
-        for name in sorted(os.listdir(os.path.join(SRC, d))):
-            if name.endswith((".c", ".cc")):
-                out.append(os.path.join(SRC, d, name))
+        m = _CATALOGUE_LINE.fullmatch(line)
+        h.check(m is not None, f"common/apierr.def: not an APIERR(NAME, status, retry_after, "
+                f"\"code\", \"message\") line: {line!r}")
+        name, status, retry_after, code, message = m.groups()
+        h.check(name not in names and code not in out, f"common/apierr.def lists {code} twice")
+        names.add(name)
+        out[code] = (int(status), message.replace('\\"', '"').replace("\\\\", "\\"),
+                     int(retry_after))
+    h.check(out, "common/apierr.def is empty or unreadable")
     return out
-
-
-def alternatives(expr, rx):
-    return re.findall(rx, expr)
-
-
-def produced_codes():
-    """{code: set of HTTP statuses} every way the workers and nginx answer."""
-    pairs = {}
-
-    def add(code, status):
-        pairs.setdefault(code, set()).add(status)
-
-    variable_codes = {"code", "cerr.code", "qerr.code"}  # covered by the maps below
-    for path in c_sources():
-        src = strip_comments(read(path))
-        for m in re.finditer(r"\b(http_resp_error(?:_twilio)?|http_resp_retry_later)\s*\(", src):
-            before = src[max(0, m.start() - 20):m.start()]
-            if re.search(r"\bvoid\s*$", before):
-                continue  # the definition
-            args, _ = split_args(src, m.end() - 1)
-            h.check(len(args) >= 3, f"{os.path.relpath(path, SRC)}: {m.group(1)} with {len(args)} arguments")
-            status_expr, code_expr = args[1], args[2]
-            codes = alternatives(code_expr, r'"([a-z][a-z0-9_]*)"')
-            if not codes:
-                h.check(code_expr in variable_codes,
-                        f"{os.path.relpath(path, SRC)}: cannot tell which error code "
-                        f"{m.group(1)}(…, {code_expr}, …) returns; add its source to test_docs.py")
-                continue
-            statuses = [int(x) for x in alternatives(status_expr, r"\b([1-5]\d\d)\b")]
-            if len(statuses) == len(codes):
-                for c, s in zip(codes, statuses):
-                    add(c, s)
-            elif len(statuses) == 1:
-                for c in codes:
-                    add(c, statuses[0])
-            else:
-                for c in codes:  # status computed elsewhere (callreq_status)
-                    pairs.setdefault(c, set())
-    # POST /call body rules: callreq.c set_error codes, status by callreq_status()
-    callreq = strip_comments(read(os.path.join(SRC, "common", "callreq.c")))
-    handler = strip_comments(read(os.path.join(SRC, "handlers", "call_fcgi.c")))
-    m = re.search(r"static int callreq_status\([^)]*\)\s*\{(.*?)\n\}", handler, re.S)
-    h.check(m is not None, "handlers/call_fcgi.c: callreq_status() not found")
-    mapping = dict(re.findall(r'strcmp\(code,\s*"([a-z_]+)"\)\s*==\s*0\)\s*return\s+(\d{3})', m.group(1)))
-    default = re.findall(r"\n\treturn\s+(\d{3});", m.group(1))
-    h.check(default, "callreq_status(): no default status")
-    for code in set(re.findall(r'set_error\(\s*err,\s*"([a-z_]+)"', callreq)):
-        add(code, int(mapping.get(code, default[-1])))
-    # GET /calls query: callsquery.c fail() codes, all answered 400
-    calls_query = strip_comments(read(os.path.join(SRC, "common", "callsquery.c")))
-    for code in set(re.findall(r'fail\(\s*err,\s*"([a-z_]+)"', calls_query)):
-        add(code, 400)
-    # Twilio errors: twilio_error_map()
-    twilio = strip_comments(read(os.path.join(SRC, "common", "twilio.c")))
-    for tw, status, code in re.findall(r'\{\s*(\d{5}),\s*(\d{3}),\s*"([a-z_]+)"', twilio):
-        add(code, int(status))
-    for status, code in re.findall(r'\*our_status\s*=\s*(\d{3});\s*\*our_code\s*=\s*"([a-z_]+)"', twilio):
-        add(code, int(status))
-    # nginx's own JSON errors
-    nginx = read(NGINX_SITE)
-    for status, code in re.findall(r"return\s+(\d{3})\s+'\{\"error\":\{\"code\":\"([a-z_]+)\"", nginx):
-        add(code, int(status))
-    return pairs
 
 
 def documented_codes():
@@ -476,6 +393,50 @@ def documented_codes():
         h.check(code not in out, f"docs/API.md lists {code} twice")
         out[code] = {int(s) for s in statuses.replace(" ", "").split(",") if s}
     h.check(out, "docs/API.md's Error codes table is empty or unreadable")
+    return out
+
+
+def openapi_error_codes(known):
+    """{code: set of statuses} named in the descriptions of openapi.yaml's
+    responses whose body is an Error, under paths (with their status) and
+    in components/responses (no status). A code is a word of the catalogue
+    (known) or any snake_case word with an underscore."""
+    doc = openapi()
+    out = {}
+
+    def scan(status, resp):
+        if "$ref" in resp:
+            resp = resolve_ref(doc, resp["$ref"])
+        schemas = [m.get("schema", {}) for m in (resp.get("content") or {}).values()]
+        if not any(sc.get("$ref") == "#/components/schemas/Error" for sc in schemas):
+            return
+        for word in re.findall(r"\b[a-z][a-z0-9_]*\b", resp.get("description", "")):
+            if "_" in word or word in known:
+                out.setdefault(word, set()).update([int(status)] if status else [])
+
+    for item in doc["paths"].values():
+        for op in item.values():
+            for status, resp in op.get("responses", {}).items():
+                if str(status).isdigit():
+                    scan(status, resp)
+    for resp in doc.get("components", {}).get("responses", {}).values():
+        scan(None, resp)
+    return out
+
+
+def nginx_errors():
+    """[(status, code, message, Retry-After or 0)] of the JSON errors nginx
+    answers itself, one named location each."""
+    out = []
+    for block in re.findall(r"^  location @\w+ \{\n(.*?)^  \}", read(NGINX_SITE), re.M | re.S):
+        m = re.search(r"return\s+(\d{3})\s+'(\{\"error\".*?)\\n';", block)
+        if m is None:
+            continue
+        err = json.loads(m.group(2))["error"]
+        ra = re.search(r"add_header\s+Retry-After\s+(\d+)", block)
+        out.append((int(m.group(1)), err.get("code"), err.get("message"),
+                    int(ra.group(1)) if ra else 0))
+    h.check(out, "nginx/voice.conf.template: no JSON error found")
     return out
 
 
@@ -532,24 +493,55 @@ def t_openapi_valid():
 
 
 def t_error_codes_documented():
-    produced = produced_codes()
+    known = catalogue()
     documented = documented_codes()
-    missing = sorted(set(produced) - set(documented))
-    h.check(not missing, f"error codes returned by the code but not in docs/API.md's Error codes "
+    missing = sorted(set(known) - set(documented))
+    h.check(not missing, f"error codes in common/apierr.def but not in docs/API.md's Error codes "
             f"table: {', '.join(missing)}")
-    wrong = [f"{c} ({'/'.join(map(str, sorted(produced[c] - documented[c])))} not "
-             f"{'/'.join(map(str, sorted(documented[c])))})"
-             for c in sorted(produced) if produced[c] - documented[c]]
+    wrong = [f"{c} ({'/'.join(map(str, sorted(documented[c])))} not {known[c][0]})"
+             for c in sorted(known) if c in documented and documented[c] != {known[c][0]}]
     h.check(not wrong, f"docs/API.md gives the wrong HTTP status for: {', '.join(wrong)}")
-    stale = sorted(set(documented) - set(produced))
-    h.check(not stale, f"docs/API.md documents codes nothing returns: {', '.join(stale)}")
+    stale = sorted(set(documented) - set(known))
+    h.check(not stale, f"docs/API.md documents codes common/apierr.def does not have: "
+            f"{', '.join(stale)}")
 
 
 def t_error_codes_in_openapi():
-    doc = openapi()
-    text = json.dumps(doc)
-    missing = [c for c in documented_codes() if c not in text]
-    h.check(not missing, f"openapi.yaml response descriptions never mention: {', '.join(missing)}")
+    known = catalogue()
+    named = openapi_error_codes(known)
+    missing = sorted(set(known) - set(named))
+    h.check(not missing, f"openapi.yaml's error responses never mention: {', '.join(missing)}")
+    stale = sorted(set(named) - set(known))
+    h.check(not stale, f"openapi.yaml's error responses name codes common/apierr.def does not "
+            f"have: {', '.join(stale)}")
+    wrong = [f"{c} (under {'/'.join(map(str, sorted(named[c])))}, answered {known[c][0]})"
+             for c in sorted(named) if c in known and named[c] and known[c][0] not in named[c]]
+    h.check(not wrong, f"openapi.yaml never lists these codes under their status: "
+            f"{', '.join(wrong)}")
+
+
+def t_nginx_errors_from_catalogue():
+    known = catalogue()
+    for status, code, message, retry_after in nginx_errors():
+        h.check(code in known, f"nginx/voice.conf.template answers {code!r}, which "
+                "common/apierr.def does not have")
+        h.check(status == known[code][0], f"nginx/voice.conf.template answers {code} with "
+                f"{status}, common/apierr.def with {known[code][0]}")
+        h.check(message == known[code][1], f"nginx/voice.conf.template's message for {code} is "
+                f"{message!r}, common/apierr.def's default is {known[code][1]!r}")
+        h.check(retry_after == known[code][2], f"nginx/voice.conf.template's Retry-After for "
+                f"{code} is {retry_after or 'none'}, common/apierr.def's {known[code][2] or 'none'}")
+
+
+def t_error_bodies_from_catalogue():
+    """Handlers name errors by enum (common/apierr.h); only common/apierr.c
+    writes the error body, so no other C source can spell a code into one."""
+    for d in ("common", "handlers", "sim"):
+        for name in sorted(os.listdir(os.path.join(SRC, d))):
+            path = os.path.join(SRC, d, name)
+            if name.endswith((".c", ".cc", ".h")) and path != os.path.join(SRC, "common", "apierr.c"):
+                h.check('\\"error\\":' not in read(path),
+                        f"{d}/{name} writes an error body itself; use apierr_reply (common/apierr.h)")
 
 
 def t_links():
@@ -778,8 +770,10 @@ def t_metrics_exported():
 def main():
     step = check_step
     step("openapi.yaml is valid")(t_openapi_valid)
-    step("every error code is documented with its status")(t_error_codes_documented)
-    step("every documented error code appears in openapi.yaml")(t_error_codes_in_openapi)
+    step("docs/API.md documents exactly the catalogue's error codes")(t_error_codes_documented)
+    step("openapi.yaml names exactly the catalogue's error codes")(t_error_codes_in_openapi)
+    step("nginx's own JSON errors come from the catalogue")(t_nginx_errors_from_catalogue)
+    step("only common/apierr.c writes error bodies")(t_error_bodies_from_catalogue)
     step("links and README Documentation section")(t_links)
     step("links of the design documents and sim/README.md")(t_design_links)
     step("nothing in the repository points outside it")(t_self_contained)

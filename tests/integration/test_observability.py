@@ -22,6 +22,10 @@
   delivered, each joined by request id to its `call event stored` line; all
   JSON with time, level, request_id (and route, status, latency_ms on access
   lines); numbers masked; nginx's access log has the same request id;
+- an access line names the error answered and no other: `error` (and
+  `twilio_code`) on a 401, on a 422 that Twilio refused with 21217 and on a
+  403 webhook, neither on a 201 or on a callback's 204 (which replaces a
+  provisional internal_error);
 - LOG_LEVEL is honoured: a private call_fcgi (-s SOCKET, FastCGI straight to
   it) with LOG_LEVEL=warn writes no info line for GET /healthz but still its
   warn line for a refused key; with LOG_LEVEL=info the same requests log
@@ -228,7 +232,9 @@ def check_line_basics(doc, what):
           f"{what}: request_id {doc.get('request_id')!r}")
 
 
-def check_access_line(doc, what, route, status, method="POST"):
+def check_access_line(doc, what, route, status, method="POST", error=None, twilio_code=None):
+    """An access line: route, method, status, and the error code and Twilio
+    code answered (absent from the line when None, as for any success)."""
     check_line_basics(doc, what)
     check(doc.get("msg") == "request", f"{what}: msg {doc.get('msg')!r}")
     check(doc.get("route") == route, f"{what}: route {doc.get('route')!r}, want {route}")
@@ -238,6 +244,9 @@ def check_access_line(doc, what, route, status, method="POST"):
     lat = doc.get("latency_ms")
     check(isinstance(lat, int) and not isinstance(lat, bool) and lat >= 0,
           f"{what}: latency_ms {lat!r} is not a non-negative integer")
+    check(doc.get("error") == error, f"{what}: error {doc.get('error')!r}, want {error!r}")
+    check(doc.get("twilio_code") == twilio_code,
+          f"{what}: twilio_code {doc.get('twilio_code')!r}, want {twilio_code!r}")
 
 
 def masked(number):
@@ -471,6 +480,37 @@ def one_call_story_in_the_logs():
     check(any(masked(TO_STORY) in line for line in story), "no masked number in the call's story")
     print(f"     POST /call {rid}: {len(mine)} call.log lines; {sid}: {len(hits)} callbacks",
           flush=True)
+
+
+def access_line(pool, rid):
+    lines = [d for _, d in json_lines(h.log_lines(pool), f"{pool}.log", strict=False)
+             if d.get("msg") == "request" and d.get("request_id") == rid]
+    check(len(lines) == 1, f"{pool}.log has {len(lines)} access lines for request {rid}")
+    return lines[0] if lines else {}
+
+
+@h.test
+def access_lines_name_the_error_answered():
+    # refused before any work: the code, no key, no Twilio code
+    r = h.post("/call", {"to": TO_STORY}, timeout=30)
+    check(r.status == 401, f"POST /call without a key: {r!r}")
+    d = access_line("call", r.header("x-request-id", ""))
+    check_access_line(d, "401 access line", "/call", 401, error="unauthorized")
+    check(d.get("api_key") is None, f"401 access line: api_key {d.get('api_key')!r}")
+    # refused by Twilio (the simulator's To=+15005550001 is 21217): both codes
+    r = h.post("/call", {"to": "+15005550001"}, headers=auth(), timeout=60)
+    check(r.status == 422, f"POST /call to a number Twilio refuses: {r!r}")
+    d = access_line("call", r.header("x-request-id", ""))
+    check_access_line(d, "422 access line", "/call", 422, error="invalid_phone_number",
+                      twilio_code=21217)
+    check(d.get("api_key") == STATE["key_name"], f"422 access line: api_key {d.get('api_key')!r}")
+    # a webhook answers 204 after a provisional internal_error: no error logged
+    # (one_call_story_in_the_logs checks the callbacks' lines); a bad one
+    # names its own
+    r = bad_webhook("bm90IGEgc2lnbmF0dXJl")
+    check(r.status == 403, f"webhook with a wrong signature: {r!r}")
+    d = access_line("webhook", r.header("x-request-id", ""))
+    check_access_line(d, "403 access line", "/twilio/webhook", 403, error="invalid_signature")
 
 
 def private_tmp():

@@ -62,27 +62,29 @@ static void test_cursor(void **state)
 	snprintf(query, sizeof query, "cursor=%s", cur);
 	memset(&err, 0, sizeof err);
 	assert_int_equal(callsquery_parse(query, &q, &err), VERR_INVALID);
-	assert_string_equal(err.code, "invalid_value");
+	assert_int_equal(err.code, APIERR_INVALID_VALUE);
 	assert_string_equal(err.field, "cursor");
 }
 
 static void test_invalid(void **state)
 {
 	static const struct {
-		const char *query, *code, *field;
+		const char *query;
+		enum apierr code;
+		const char *field;
 	} invalid[] = {
-		{ "limit=0", "invalid_value", "limit" },
-		{ "limit=101", "invalid_value", "limit" },
-		{ "limit=ten", "invalid_value", "limit" },
-		{ "limit=", "invalid_value", "limit" },
-		{ "limit=5&limit=6", "invalid_query", "limit" },
-		{ "status=done", "invalid_value", "status" },
-		{ "status=", "invalid_value", "status" },
-		{ "direction=sideways", "invalid_value", "direction" },
-		{ "direction=trunking-originating", "invalid_value", "direction" },
-		{ "cursor=abc", "invalid_value", "cursor" },
-		{ "colour=blue", "unknown_field", "colour" },
-		{ "status=%zz", "invalid_query", "" },
+		{ "limit=0", APIERR_INVALID_VALUE, "limit" },
+		{ "limit=101", APIERR_INVALID_VALUE, "limit" },
+		{ "limit=ten", APIERR_INVALID_VALUE, "limit" },
+		{ "limit=", APIERR_INVALID_VALUE, "limit" },
+		{ "limit=5&limit=6", APIERR_INVALID_QUERY, "limit" },
+		{ "status=done", APIERR_INVALID_VALUE, "status" },
+		{ "status=", APIERR_INVALID_VALUE, "status" },
+		{ "direction=sideways", APIERR_INVALID_VALUE, "direction" },
+		{ "direction=trunking-originating", APIERR_INVALID_VALUE, "direction" },
+		{ "cursor=abc", APIERR_INVALID_VALUE, "cursor" },
+		{ "colour=blue", APIERR_UNKNOWN_FIELD, "colour" },
+		{ "status=%zz", APIERR_INVALID_QUERY, "" },
 	};
 	struct callsquery q;
 	struct callsquery_error err;
@@ -92,7 +94,7 @@ static void test_invalid(void **state)
 	for (i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
 		memset(&err, 0, sizeof err);
 		assert_int_equal(callsquery_parse(invalid[i].query, &q, &err), VERR_INVALID);
-		assert_string_equal(err.code, invalid[i].code);
+		assert_int_equal(err.code, invalid[i].code);
 		assert_string_equal(err.field, invalid[i].field);
 		assert_true(err.message[0] != '\0');
 	}

@@ -537,9 +537,9 @@ static void test_route(void **state)
 	req.method = "GET";
 	req.path = "/calls";
 	http_resp_init(&resp);
-	assert_false(metrics_route(&req, &resp));
+	assert_false(metrics_route(&req, NULL, &resp));
 	req.path = "/metrics";
-	assert_true(metrics_route(&req, &resp));
+	assert_true(metrics_route(&req, NULL, &resp));
 	assert_int_equal(resp.status, 200);
 	assert_string_equal(resp.content_type, "text/plain; version=0.0.4; charset=utf-8");
 	parse(buf_str(&resp.body));
@@ -547,7 +547,7 @@ static void test_route(void **state)
 
 	http_resp_init(&resp);
 	req.method = "POST";
-	assert_true(metrics_route(&req, &resp));
+	assert_true(metrics_route(&req, NULL, &resp));
 	assert_int_equal(resp.status, 405);
 	http_resp_free(&resp);
 	metrics_close();
@@ -631,7 +631,7 @@ static void test_disabled(void **state)
 	req.method = "GET";
 	req.path = "/metrics";
 	http_resp_init(&resp);
-	assert_true(metrics_route(&req, &resp));
+	assert_true(metrics_route(&req, NULL, &resp));
 	assert_int_equal(resp.status, 503);
 	http_resp_free(&resp);
 	remove_path(path);

@@ -17,7 +17,7 @@
  * key that is a prefix of another, an encoded query), all recomputed
  * independently ("Test vectors"), fed through form_parse as a real webhook
  * body would be; then the URL forms sig_verify accepts and the tampering it
- * refuses, argument errors, an IPv6 base URL and sig_sha256_hex.
+ * refuses, argument errors, and an IPv6 base URL (SHA-256 itself: hash_test.c).
  */
 #define TOKEN "12345"
 #define BASE "https://mycompany.com/myapp.php?foo=1&bar=2"
