@@ -25,7 +25,7 @@ static enum verr fail(struct callsquery_error *err, enum apierr code, const char
 
 enum verr callsquery_parse(const char *query, struct callsquery *q, struct callsquery_error *err)
 {
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	char detail[FORM_MAX_ERROR];
 	enum verr e = VERR_OK;
 	size_t i;

@@ -1,6 +1,7 @@
 #include "form.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,22 +45,13 @@ static int hexval(unsigned char c)
 }
 
 /*
- * Decodes n bytes of s into a new NUL-terminated string of at most max bytes.
- * Returns DECODE_OK and sets *out (caller frees), or a failure; *nomem is set
- * when allocation failed.
+ * Decodes n bytes of s into d (room for min(n, max) bytes plus a NUL), as
+ * a NUL-terminated string of at most max bytes; its length goes to *len.
  */
-static enum decode_fail decode(const char *s, size_t n, size_t max, char **out, bool *nomem)
+static enum decode_fail decode(const char *s, size_t n, size_t max, char *d, size_t *len)
 {
-	size_t cap = n < max ? n : max, i, o = 0;
-	char *d;
+	size_t i, o = 0;
 
-	*out = NULL;
-	*nomem = false;
-	d = malloc(cap + 1);
-	if (d == NULL) {
-		*nomem = true;
-		return DECODE_OK;
-	}
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
@@ -69,51 +61,38 @@ static enum decode_fail decode(const char *s, size_t n, size_t max, char **out, 
 			int h, l;
 
 			if (n - i < 3 || (h = hexval((unsigned char)s[i + 1])) < 0 ||
-			    (l = hexval((unsigned char)s[i + 2])) < 0) {
-				free(d);
+			    (l = hexval((unsigned char)s[i + 2])) < 0)
 				return DECODE_ESCAPE;
-			}
 			c = (unsigned char)(h * 16 + l);
 			i += 2;
 		}
-		if (c == '\0') {
-			free(d);
+		if (c == '\0')
 			return DECODE_NUL;
-		}
-		if (o == max) {
-			free(d);
+		if (o == max)
 			return DECODE_TOOBIG;
-		}
 		d[o++] = (char)c;
 	}
 	d[o] = '\0';
-	if (!utf8_valid(d, o)) {
-		free(d);
-		return DECODE_UTF8;
-	}
-	*out = d;
-	return DECODE_OK;
+	*len = o;
+	return utf8_valid(d, o) ? DECODE_OK : DECODE_UTF8;
 }
 
-/* Takes ownership of key and value; frees both on failure. */
+/* Appends a pair whose key and value f (or the caller) already holds. */
 static enum verr form_push(struct form *f, char *key, char *value)
 {
-	struct form_param *p;
-
-	if (f->n >= FORM_MAX_PARAMS) {
-		free(key);
-		free(value);
+	if (f->n >= FORM_MAX_PARAMS)
 		return VERR_TOOBIG;
+	if (f->n == f->cap) {
+		size_t cap = f->cap < 8 ? 8 : f->cap * 2;
+		struct form_param *p = realloc(f->params, cap * sizeof *p);
+
+		if (p == NULL)
+			return VERR_NOMEM;
+		f->params = p;
+		f->cap = cap;
 	}
-	p = realloc(f->params, (f->n + 1) * sizeof *p);
-	if (p == NULL) {
-		free(key);
-		free(value);
-		return VERR_NOMEM;
-	}
-	f->params = p;
-	p[f->n].key = key;
-	p[f->n].value = value;
+	f->params[f->n].key = key;
+	f->params[f->n].value = value;
 	f->n++;
 	return VERR_OK;
 }
@@ -167,24 +146,38 @@ static enum verr decode_verr(enum decode_fail why, bool nomem)
 	return why == DECODE_TOOBIG ? VERR_TOOBIG : VERR_INVALID;
 }
 
+/*
+ * Every decoded key and value of a parsed form lives in one block (the
+ * arena): a decoded pair takes at most its raw bytes plus two NULs. perf
+ * under callback load showed the allocator (two strings a pair, an array
+ * grown one pair at a time) in a tenth of webhook_fcgi's time.
+ */
 enum verr form_parse(const char *data, size_t len, struct form *out, char *err, size_t errsz)
 {
-	struct form f = { NULL, 0 };
-	size_t pos = 0, index = 0;
+	struct form f = { 0 };
+	size_t pos = 0, index = 0, used = 0, pairs = 1, i;
 	enum verr e = VERR_OK;
 
-	out->params = NULL;
-	out->n = 0;
+	memset(out, 0, sizeof *out);
 	if (data == NULL && len > 0) {
 		set_err(err, errsz, "form data missing");
 		return VERR_INVALID;
 	}
+	if (len == 0)
+		return VERR_OK;
+	for (i = 0; i < len; i++)
+		pairs += data[i] == '&';
+	f.arena = malloc(len + 2 * pairs);
+	if (f.arena == NULL) {
+		set_err(err, errsz, "out of memory decoding form");
+		return VERR_NOMEM;
+	}
+	f.arena_len = len + 2 * pairs;
 	while (pos < len) {
 		const char *pair = data + pos, *amp, *eq;
-		size_t plen, klen;
+		size_t plen, klen, n;
 		char *key, *value;
 		enum decode_fail why;
-		bool nomem;
 
 		amp = memchr(pair, '&', len - pos);
 		plen = amp != NULL ? (size_t)(amp - pair) : len - pos;
@@ -202,28 +195,23 @@ enum verr form_parse(const char *data, size_t len, struct form *out, char *err, 
 		}
 		eq = memchr(pair, '=', plen);
 		klen = eq != NULL ? (size_t)(eq - pair) : plen;
-		why = decode(pair, klen, FORM_MAX_KEY, &key, &nomem);
-		if (why != DECODE_OK || nomem) {
-			if (!nomem)
-				decode_err(err, errsz, why, NULL, index);
-			else
-				set_err(err, errsz, "out of memory decoding form");
-			e = decode_verr(why, nomem);
+		key = f.arena + used;
+		why = decode(pair, klen, FORM_MAX_KEY, key, &n);
+		if (why != DECODE_OK) {
+			decode_err(err, errsz, why, NULL, index);
+			e = decode_verr(why, false);
 			goto out;
 		}
-		if (eq != NULL)
-			why = decode(eq + 1, plen - klen - 1, FORM_MAX_VALUE, &value, &nomem);
-		else
-			why = decode("", 0, FORM_MAX_VALUE, &value, &nomem);
-		if (why != DECODE_OK || nomem) {
-			if (!nomem)
-				decode_err(err, errsz, why, key, index);
-			else
-				set_err(err, errsz, "out of memory decoding form");
-			free(key);
-			e = decode_verr(why, nomem);
+		used += n + 1;
+		value = f.arena + used;
+		why = decode(eq != NULL ? eq + 1 : "", eq != NULL ? plen - klen - 1 : 0,
+		             FORM_MAX_VALUE, value, &n);
+		if (why != DECODE_OK) {
+			decode_err(err, errsz, why, key, index);
+			e = decode_verr(why, false);
 			goto out;
 		}
+		used += n + 1;
 		if ((e = form_push(&f, key, value)) != VERR_OK) {
 			set_err(err, errsz, "out of memory decoding form");
 			goto out;
@@ -238,19 +226,26 @@ out:
 	return VERR_OK;
 }
 
+/* True when s is inside f's arena (then the arena owns it). */
+static bool in_arena(const struct form *f, const char *s)
+{
+	uintptr_t a = (uintptr_t)f->arena, p = (uintptr_t)s;
+
+	return f->arena != NULL && p >= a && p < a + f->arena_len;
+}
+
 void form_free(struct form *f)
 {
 	size_t i;
 
 	if (f == NULL)
 		return;
-	for (i = 0; i < f->n; i++) {
-		free(f->params[i].key);
-		free(f->params[i].value);
-	}
+	for (i = 0; i < f->n; i++)
+		if (!in_arena(f, f->params[i].key))
+			free(f->params[i].key); /* form_add's pair: the value shares it */
 	free(f->params);
-	f->params = NULL;
-	f->n = 0;
+	free(f->arena);
+	memset(f, 0, sizeof *f);
 }
 
 const char *form_get(const struct form *f, const char *key)
@@ -277,21 +272,11 @@ size_t form_count(const struct form *f, const char *key)
 	return c;
 }
 
-static char *copy_str(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-
-	if (d != NULL) {
-		memcpy(d, s, n);
-		d[n] = '\0';
-	}
-	return d;
-}
-
 enum verr form_add(struct form *f, const char *key, const char *value)
 {
 	size_t klen, vlen;
 	char *k, *v;
+	enum verr e;
 
 	if (f == NULL || key == NULL || value == NULL)
 		return VERR_INVALID;
@@ -301,14 +286,16 @@ enum verr form_add(struct form *f, const char *key, const char *value)
 		return VERR_TOOBIG;
 	if (!utf8_valid(key, klen) || !utf8_valid(value, vlen))
 		return VERR_INVALID;
-	k = copy_str(key, klen);
-	v = copy_str(value, vlen);
-	if (k == NULL || v == NULL) {
-		free(k);
-		free(v);
+	k = malloc(klen + 1 + vlen + 1); /* one block: key, then value */
+	if (k == NULL)
 		return VERR_NOMEM;
-	}
-	return form_push(f, k, v);
+	memcpy(k, key, klen + 1);
+	v = k + klen + 1;
+	memcpy(v, value, vlen + 1);
+	e = form_push(f, k, v);
+	if (e != VERR_OK)
+		free(k);
+	return e;
 }
 
 static bool unreserved(unsigned char c)

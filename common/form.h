@@ -27,6 +27,9 @@ struct form_param {
 struct form {
 	struct form_param *params;
 	size_t n;
+	size_t cap;      /* params allocated */
+	char *arena;     /* form_parse's decoded pairs (one block), or NULL */
+	size_t arena_len;
 };
 
 /*

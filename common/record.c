@@ -200,7 +200,7 @@ static enum verr replay_call(struct replay_ctx *ctx, struct json_object *o)
 static enum verr replay_recording(struct replay_ctx *ctx, struct json_object *o)
 {
 	const char *body = get_str(o, "body");
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	struct recording_event rec;
 	char err[FORM_MAX_ERROR], field[64];
 	enum verr e = VERR_INVALID;

@@ -138,7 +138,7 @@ static bool verified_form(const struct app *app, const struct http_req *req,
 static void handle_twilio(struct app *app, const struct http_req *req, struct req_ctx *rc,
                           struct http_resp *resp, bool voice)
 {
-	struct form form = { NULL, 0 };
+	struct form form = { 0 };
 	struct call_event ev;
 	struct buf twiml;
 	bool stored = false, spooled = false;
@@ -201,7 +201,7 @@ out:
 static void handle_recording(struct app *app, const struct http_req *req, struct req_ctx *rc,
                              struct http_resp *resp)
 {
-	struct form form = { NULL, 0 };
+	struct form form = { 0 };
 	struct recording_event rec;
 	bool stored = false, spooled = false;
 	char field[64];

@@ -26,7 +26,7 @@ static void check(int cond, const char *what)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct form f = { NULL, 0 }, g = { NULL, 0 };
+	struct form f = { 0 }, g = { 0 };
 	struct buf b;
 	char err[FORM_MAX_ERROR];
 	size_t i;

@@ -77,7 +77,7 @@ static void run(const struct form *f, const char *account)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	char err[FORM_MAX_ERROR];
 	const char *acct;
 

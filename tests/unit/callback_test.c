@@ -348,7 +348,7 @@ static void test_valid(void **state)
 	(void)state;
 	for (i = 0; i < sizeof valid / sizeof valid[0]; i++) {
 		const struct valid_case *c = &valid[i];
-		struct form f = { NULL, 0 };
+		struct form f = { 0 };
 		struct call_event ev;
 		char field[64] = "";
 		const char *sid;
@@ -382,7 +382,7 @@ static size_t run_invalid(const struct invalid_case *cases, size_t n, const char
 
 	for (i = 0; i < n; i++) {
 		const struct invalid_case *c = &cases[i];
-		struct form f = { NULL, 0 };
+		struct form f = { 0 };
 		struct call_event ev;
 		char field[64] = "";
 		enum verr e;
@@ -424,7 +424,7 @@ static void test_each_required_missing(void **state)
 
 	(void)state;
 	for (drop = 0; drop <= n; drop++) {
-		struct form f = { NULL, 0 };
+		struct form f = { 0 };
 		struct call_event ev;
 		char field[64] = "";
 
@@ -455,7 +455,7 @@ static void test_encoded_body(void **state)
 		"&SequenceNumber=3&CallSid=" SID "&To=%2B14155550199&CallStatus=completed"
 		"&CallDuration=17&SipResponseCode=200&Duration=1&From=%2B14155550100"
 		"&AccountSid=" OURS "&CallerName=Jos%C3%A9+%22Q%22&Tag=a&Tag=b";
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	struct call_event ev;
 	struct json_object *o, *v;
 	char field[64] = "", err[FORM_MAX_ERROR];
@@ -488,7 +488,7 @@ static void test_encoded_body(void **state)
 /* The most pairs a form can hold, mostly repeats of one key. */
 static void test_many_params(void **state)
 {
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	struct call_event ev;
 	char field[64] = "", key[32];
 	size_t i;
@@ -511,7 +511,7 @@ static void test_many_params(void **state)
 /* A small field buffer gets a truncated, terminated name; none at all is fine. */
 static void test_field_buffer(void **state)
 {
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	struct call_event ev;
 	char field[5];
 
@@ -526,7 +526,7 @@ static void test_field_buffer(void **state)
 
 static void test_empty_form(void **state)
 {
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	struct call_event ev;
 	char field[64] = "";
 

@@ -94,7 +94,7 @@ static void test_valid(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof valid / sizeof valid[0]; i++) {
-		struct form f = { NULL, 0 };
+		struct form f = { 0 };
 		char err[FORM_MAX_ERROR] = "";
 		enum verr e = form_parse(valid[i].in, strlen(valid[i].in), &f, err, sizeof err);
 
@@ -119,7 +119,7 @@ static void test_invalid(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
-		struct form f = { NULL, 0 };
+		struct form f = { 0 };
 		char err[FORM_MAX_ERROR] = "";
 		size_t len = invalid[i].len ? invalid[i].len : strlen(invalid[i].in);
 		enum verr e = form_parse(invalid[i].in, len, &f, err, sizeof err);
@@ -160,7 +160,7 @@ static void repeat(struct buf *b, const char *s, size_t times)
 
 static void test_caps(void **state)
 {
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	struct buf b;
 	char err[FORM_MAX_ERROR];
 
@@ -213,7 +213,7 @@ static void test_caps(void **state)
 static void test_get_count(void **state)
 {
 	static const char in[] = "a=1&b=2&a=3&c";
-	struct form f = { NULL, 0 }, zero = { NULL, 0 };
+	struct form f = { 0 }, zero = { 0 };
 
 	(void)state;
 	assert_int_equal(form_parse(in, strlen(in), &f, NULL, 0), VERR_OK);
@@ -260,7 +260,7 @@ static const struct enc_case enc[] = {
 static void test_append_roundtrip(void **state)
 {
 	struct buf b, one;
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	size_t i, n = sizeof enc / sizeof enc[0];
 
 	(void)state;
@@ -288,7 +288,7 @@ static void test_append_every_byte(void **state)
 {
 	char v[256];
 	struct buf b;
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	size_t i;
 
 	(void)state;
@@ -326,7 +326,7 @@ static void test_append_errors(void **state)
 
 static void test_add(void **state)
 {
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	char *big;
 	size_t i;
 

@@ -92,7 +92,7 @@ static void test_valid(void **state)
 /* Only the required parameters: the optional fields say "absent". */
 static void test_minimal(void **state)
 {
-	struct form f = { NULL, 0 };
+	struct form f = { 0 };
 	struct recording_event ev;
 	char field[64] = "";
 

@@ -84,8 +84,7 @@ static const struct vector vectors[] = {
 
 static void parse_params(const char *enc, struct form *f)
 {
-	f->params = NULL;
-	f->n = 0;
+	*f = (struct form){ 0 };
 	if (enc != NULL)
 		assert_int_equal(form_parse(enc, strlen(enc), f, NULL, 0), VERR_OK);
 }
@@ -359,7 +358,7 @@ static void test_compute_reason_order(void **state)
 static void test_compute_errors(void **state)
 {
 	char out[SIG_MAX_B64];
-	struct form bad = { NULL, 0 };
+	struct form bad = { 0 };
 	struct form_param p = { NULL, NULL };
 
 	(void)state;
