@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "record.h"
 #include "recording.h"
+#include "route.h"
 #include "server.h"
 #include "sig.h"
 #include "twiml.h"
@@ -245,12 +246,12 @@ static void tick(void *ctx)
 static void handle(const struct http_req *req, struct http_resp *resp, void *ctx)
 {
 	struct app *app = ctx;
-	bool voice = strcmp(req->path, "/twilio/voice") == 0;
-	bool recording = strcmp(req->path, "/twilio/recording") == 0;
+	enum route r = route_match(req->path, NULL);
+	bool voice = r == ROUTE_TWILIO_VOICE, recording = r == ROUTE_TWILIO_RECORDING;
 
 	if (health_route(req, resp, app->db) || metrics_route(req, resp))
 		return;
-	if (!voice && !recording && strcmp(req->path, "/twilio/webhook") != 0) {
+	if (!voice && !recording && r != ROUTE_TWILIO_WEBHOOK) {
 		http_resp_error(resp, 404, "not_found", "no such endpoint", NULL);
 		return;
 	}
