@@ -142,14 +142,27 @@ static const struct {
 };
 #define NANSWERS (sizeof answers / sizeof answers[0])
 
-static void test_event(void **state)
+static struct call_event the_event;
+static struct recording_event the_recording;
+
+static enum verr store_event(bool *stored, bool *spooled)
 {
-	struct form f = { NULL, 0 };
-	struct call_event ev;
+	return record_event(db, spool, &the_event, "tok-1", EVENT_BODY, strlen(EVENT_BODY), stored,
+	                    spooled);
+}
+
+static enum verr store_recording(bool *stored, bool *spooled)
+{
+	return record_recording(db, spool, &the_recording, RECORDING_BODY, strlen(RECORDING_BODY),
+	                        stored, spooled);
+}
+
+/* Runs store against each of answers[]: fn is the database function it
+ * must call, with params. */
+static void check_answers(enum verr (*store)(bool *, bool *), const char *fn, const char *params)
+{
 	size_t i;
 
-	(void)state;
-	parse_event(&f, &ev);
 	for (i = 0; i < NANSWERS; i++) {
 		bool stored = !answers[i].stored, spooled = !answers[i].spooled;
 		enum verr e;
@@ -157,52 +170,40 @@ static void test_event(void **state)
 		remove_tree(spool);
 		fakedb_reset();
 		fakedb_script(&answers[i].db);
-		e = record_event(db, spool, &ev, "tok-1", EVENT_BODY, strlen(EVENT_BODY), &stored,
-		                 &spooled);
+		e = store(&stored, &spooled);
 		if (e != answers[i].want)
-			fail_msg("%s: %s", answers[i].what, verr_strerror(e));
+			fail_msg("%s %s: %s", fn, answers[i].what, verr_strerror(e));
 		assert_int_equal(fakedb_calls(), 1);
-		assert_string_equal(fakedb_last(), "db_call_event_record");
-		assert_string_equal(fakedb_last_params(),
-		                    "call_sid=" CALL " status=completed token=tok-1");
+		assert_string_equal(fakedb_last(), fn);
+		assert_string_equal(fakedb_last_params(), params);
 		if (e == VERR_OK)
 			assert_true(stored == answers[i].stored);
 		assert_true(spooled == answers[i].spooled);
 		assert_int_equal(files_in(spool) < 0 ? 0 : files_in(spool), answers[i].spool_files);
 	}
-	callback_event_free(&ev);
+}
+
+static void test_event(void **state)
+{
+	struct form f = { NULL, 0 };
+
+	(void)state;
+	parse_event(&f, &the_event);
+	check_answers(store_event, "db_call_event_record",
+	              "call_sid=" CALL " status=completed token=tok-1");
+	callback_event_free(&the_event);
 	form_free(&f);
 }
 
 static void test_recording(void **state)
 {
 	struct form f = { NULL, 0 };
-	struct recording_event rec;
-	size_t i;
 
 	(void)state;
-	parse_recording(&f, &rec);
-	for (i = 0; i < NANSWERS; i++) {
-		bool stored = !answers[i].stored, spooled = !answers[i].spooled;
-		enum verr e;
-
-		remove_tree(spool);
-		fakedb_reset();
-		fakedb_script(&answers[i].db);
-		e = record_recording(db, spool, &rec, RECORDING_BODY, strlen(RECORDING_BODY), &stored,
-		                     &spooled);
-		if (e != answers[i].want)
-			fail_msg("%s: %s", answers[i].what, verr_strerror(e));
-		assert_int_equal(fakedb_calls(), 1);
-		assert_string_equal(fakedb_last(), "db_recording_record");
-		assert_string_equal(fakedb_last_params(),
-		                    "recording_sid=" REC " call_sid=" CALL " status=completed");
-		if (e == VERR_OK)
-			assert_true(stored == answers[i].stored);
-		assert_true(spooled == answers[i].spooled);
-		assert_int_equal(files_in(spool) < 0 ? 0 : files_in(spool), answers[i].spool_files);
-	}
-	recording_event_free(&rec);
+	parse_recording(&f, &the_recording);
+	check_answers(store_recording, "db_recording_record",
+	              "recording_sid=" REC " call_sid=" CALL " status=completed");
+	recording_event_free(&the_recording);
 	form_free(&f);
 }
 
