@@ -4,14 +4,16 @@
 
 #include "apierr.h"
 #include "log.h"
+#include "route.h"
 
 bool health_route(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp,
                   struct db *db)
 {
 	static const char ok[] = "{\"status\":\"ok\"}\n";
-	bool ready = strcmp(req->path, "/readyz") == 0;
+	enum route r = route_match(req->path, NULL);
+	bool ready = r == ROUTE_READYZ;
 
-	if (!ready && strcmp(req->path, "/healthz") != 0)
+	if (!ready && r != ROUTE_HEALTHZ)
 		return false;
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
 		apierr_reply(rc, resp, APIERR_METHOD_NOT_ALLOWED, "use GET", NULL);

@@ -9,21 +9,18 @@
 #include "reqctx.h"
 
 /*
- * Prometheus metrics shared by every worker process of both pools on a host.
- *
- * The counters live in one file (VOICE_METRICS_FILE) mapped MAP_SHARED by
- * every worker: a header (magic, layout version, sizes) and METRICS_MAX_SLOTS
- * slots of 64-bit counters. Each worker claims one slot by its pid with a
- * compare-and-swap and adds to it with relaxed atomic increments, so counting
- * takes no lock and no system call. A worker takes over the slot of a dead
- * pid and keeps adding to what it holds, and claiming never zeroes a slot, so
+ * Prometheus metrics shared by every worker process of both pools on a host:
+ * the service's metric families and their rendering. The counters live in
+ * one counter file (common/counterfile.h, VOICE_METRICS_FILE) mapped by every
+ * worker, one slot per worker, so counting takes no lock and no system call;
  * totals survive worker restarts. GET /metrics sums every slot. Counters are
  * zero only in a new file; they restart from zero when the file is removed
  * (a reboot, for /dev/shm), which Prometheus' rate() treats as a reset.
  *
  * Every label has a fixed set of values (unknown ones become "other"), so the
- * number of series is bounded. The families, in the text exposition format
- * version 0.0.4 (prometheus.io/docs/instrumenting/exposition_formats):
+ * number of series is bounded; route is a template of common/route.h. The
+ * families, in the text exposition format version 0.0.4
+ * (prometheus.io/docs/instrumenting/exposition_formats):
  *   voice_http_requests_total{pool,route,status}
  *   voice_http_request_duration_seconds{pool,route}  histogram
  *   voice_twilio_requests_total{outcome,code}

@@ -28,6 +28,7 @@
 #include "reconcile.h"
 #include "record.h"
 #include "recording.h"
+#include "route.h"
 #include "server.h"
 #include "sid.h"
 #include "twilio.h"
@@ -324,45 +325,20 @@ static void handle_get_recording(struct app *app, const char *sid, struct req_ct
 	buf_free(&json);
 }
 
-enum route { ROUTE_NONE, ROUTE_CALL, ROUTE_LIST, ROUTE_ONE, ROUTE_CANCEL, ROUTE_HANGUP,
-	ROUTE_RECORDING };
-
-#define ROUTE_MAX_SID 40
-
-/* The route of path and, for the routes under /calls/ and /recordings/,
- * the sid segment ("" when it cannot be one). */
-static enum route route_of(const char *path, char sid[ROUTE_MAX_SID])
+/* The routes of common/route.h this pool serves. */
+static bool served(enum route r)
 {
-	const char *seg, *slash;
-	size_t n;
-
-	sid[0] = '\0';
-	if (strcmp(path, "/call") == 0)
-		return ROUTE_CALL;
-	if (strcmp(path, "/calls") == 0)
-		return ROUTE_LIST;
-	if (strncmp(path, "/recordings/", 12) == 0) {
-		if (strchr(path + 12, '/') != NULL)
-			return ROUTE_NONE;
-		str_copy(sid, ROUTE_MAX_SID, strlen(path + 12) < ROUTE_MAX_SID ? path + 12 : "");
-		return ROUTE_RECORDING;
+	switch (r) {
+	case ROUTE_CALL:
+	case ROUTE_CALLS:
+	case ROUTE_CALL_ONE:
+	case ROUTE_CALL_CANCEL:
+	case ROUTE_CALL_HANGUP:
+	case ROUTE_RECORDING:
+		return true;
+	default:
+		return false;
 	}
-	if (strncmp(path, "/calls/", 7) != 0)
-		return ROUTE_NONE;
-	seg = path + 7;
-	slash = strchr(seg, '/');
-	n = slash != NULL ? (size_t)(slash - seg) : strlen(seg);
-	if (n < ROUTE_MAX_SID) {
-		memcpy(sid, seg, n);
-		sid[n] = '\0';
-	}
-	if (slash == NULL)
-		return ROUTE_ONE;
-	if (strcmp(slash, "/cancel") == 0)
-		return ROUTE_CANCEL;
-	if (strcmp(slash, "/hangup") == 0)
-		return ROUTE_HANGUP;
-	return ROUTE_NONE;
 }
 
 static void handle(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp,
@@ -370,12 +346,12 @@ static void handle(const struct http_req *req, struct req_ctx *rc, struct http_r
 {
 	struct app *app = ctx;
 	char sid[ROUTE_MAX_SID];
-	enum route r = route_of(req->path, sid);
-	bool post = r == ROUTE_CALL || r == ROUTE_CANCEL || r == ROUTE_HANGUP;
+	enum route r = route_match(req->path, sid);
+	bool post = r == ROUTE_CALL || r == ROUTE_CALL_CANCEL || r == ROUTE_CALL_HANGUP;
 
 	if (health_route(req, rc, resp, app->db) || metrics_route(req, rc, resp))
 		return;
-	if (r == ROUTE_NONE) {
+	if (!served(r)) {
 		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no such endpoint", NULL);
 		return;
 	}
@@ -391,22 +367,22 @@ static void handle(const struct http_req *req, struct req_ctx *rc, struct http_r
 	case ROUTE_CALL:
 		handle_call(app, req, rc, resp);
 		break;
-	case ROUTE_LIST:
+	case ROUTE_CALLS:
 		handle_list(app, req, rc, resp);
 		break;
-	case ROUTE_ONE:
+	case ROUTE_CALL_ONE:
 		handle_get_call(app, sid, rc, resp);
 		break;
-	case ROUTE_CANCEL:
-	case ROUTE_HANGUP:
+	case ROUTE_CALL_CANCEL:
+	case ROUTE_CALL_HANGUP:
 		if (callctl_body_ok(req, rc, resp))
 			callctl_run(app->db, app->twilio, call_owner(rc), sid,
-			            r == ROUTE_CANCEL ? CALLCTL_CANCEL : CALLCTL_HANGUP, rc, resp);
+			            r == ROUTE_CALL_CANCEL ? CALLCTL_CANCEL : CALLCTL_HANGUP, rc, resp);
 		break;
 	case ROUTE_RECORDING:
 		handle_get_recording(app, sid, rc, resp);
 		break;
-	case ROUTE_NONE:
+	default:
 		break;
 	}
 }

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "record.h"
 #include "recording.h"
+#include "route.h"
 #include "server.h"
 #include "sig.h"
 #include "twiml.h"
@@ -250,12 +251,12 @@ static void handle(const struct http_req *req, struct req_ctx *rc, struct http_r
                    void *ctx)
 {
 	struct app *app = ctx;
-	bool voice = strcmp(req->path, "/twilio/voice") == 0;
-	bool recording = strcmp(req->path, "/twilio/recording") == 0;
+	enum route r = route_match(req->path, NULL);
+	bool voice = r == ROUTE_TWILIO_VOICE, recording = r == ROUTE_TWILIO_RECORDING;
 
 	if (health_route(req, rc, resp, app->db) || metrics_route(req, rc, resp))
 		return;
-	if (!voice && !recording && strcmp(req->path, "/twilio/webhook") != 0) {
+	if (!voice && !recording && r != ROUTE_TWILIO_WEBHOOK) {
 		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no such endpoint", NULL);
 		return;
 	}

@@ -9,7 +9,6 @@
 
 #include "callsquery.h"
 #include "cursor.h"
-#include "idem.h"
 
 static void test_valid(void **state)
 {
@@ -100,32 +99,12 @@ static void test_invalid(void **state)
 	}
 }
 
-static void test_idem_key(void **state)
-{
-	char longest[IDEM_MAX_KEY + 2];
-
-	(void)state;
-	assert_true(idem_key_valid("a"));
-	assert_true(idem_key_valid("order-1234:retry/ok~"));
-	memset(longest, 'k', IDEM_MAX_KEY);
-	longest[IDEM_MAX_KEY] = '\0';
-	assert_true(idem_key_valid(longest));
-	longest[IDEM_MAX_KEY] = 'k';
-	longest[IDEM_MAX_KEY + 1] = '\0';
-	assert_false(idem_key_valid(longest));
-	assert_false(idem_key_valid(""));
-	assert_false(idem_key_valid("has space"));
-	assert_false(idem_key_valid("tab\there"));
-	assert_false(idem_key_valid("caf\xc3\xa9"));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_cursor),
 		cmocka_unit_test(test_invalid),
-		cmocka_unit_test(test_idem_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,6 @@
 #include <json-c/json.h>
 
 #include "log.h"
-#include "phone.h"
 
 #define M "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" /* "•••" */
 
@@ -85,28 +84,6 @@ static void test_mask(void **state)
 	}
 	log_mask_phone(NULL, out, sizeof out);
 	assert_string_equal(out, "");
-}
-
-/* The country code is kept whole, and nothing of the number after it, for
- * every code libphonenumber knows: the mask's table agrees with its
- * metadata (one digit, two or three). */
-static void test_mask_country_codes(void **state)
-{
-	char in[32], want[32], out[LOG_MASKED_MAX];
-	int cc, known = 0;
-
-	(void)state;
-	for (cc = 1; cc <= 999; cc++) {
-		if (!phone_lnp_calling_code_known(cc))
-			continue;
-		known++;
-		snprintf(in, sizeof in, "+%d555501234", cc); /* 9 digits after the code */
-		snprintf(want, sizeof want, "+%d" M "1234", cc);
-		log_mask_phone(in, out, sizeof out);
-		if (strcmp(out, want) != 0)
-			fail_msg("country code %d: %s, want %s", cc, out, want);
-	}
-	assert_true(known > 200);
 }
 
 static void test_line_is_json_with_fields(void **state)
@@ -196,7 +173,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mask),
-		cmocka_unit_test(test_mask_country_codes),
 		cmocka_unit_test(test_line_is_json_with_fields),
 		cmocka_unit_test(test_level_filter),
 		cmocka_unit_test(test_secrets_redacted),

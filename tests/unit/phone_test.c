@@ -7,11 +7,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "log.h"
 #include "phone.h"
+
+#define MASK "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" /* "•••" */
 
 struct valid_case {
 	const char *in;
@@ -519,6 +523,28 @@ static void test_policy_unknown_type(void **state)
 	assert_true(phone_policy_allows(&p, &n, why, sizeof why));
 }
 
+/* log_mask_phone (common/log.h) keeps the country code whole, and nothing of the number after it, for
+ * every code libphonenumber knows: the mask's table agrees with its
+ * metadata (one digit, two or three). */
+static void test_log_mask_country_codes(void **state)
+{
+	char in[32], want[32], out[LOG_MASKED_MAX];
+	int cc, known = 0;
+
+	(void)state;
+	for (cc = 1; cc <= 999; cc++) {
+		if (!phone_lnp_calling_code_known(cc))
+			continue;
+		known++;
+		snprintf(in, sizeof in, "+%d555501234", cc); /* 9 digits after the code */
+		snprintf(want, sizeof want, "+%d" MASK "1234", cc);
+		log_mask_phone(in, out, sizeof out);
+		if (strcmp(out, want) != 0)
+			fail_msg("country code %d: %s, want %s", cc, out, want);
+	}
+	assert_true(known > 200);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -532,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_policy_default_country),
 		cmocka_unit_test(test_policy_allows),
 		cmocka_unit_test(test_policy_unknown_type),
+		cmocka_unit_test(test_log_mask_country_codes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,6 @@
  * missing or malformed, another account, the optional ones' ranges, repeats,
  * RecordingStartTime as RFC 3339 (or left out when it does not read), and
  * the stored payload. Parameters: Twilio's RecordingStatusCallback.
- * Also the body rule of cancel and hang up (callctl_body_ok).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +15,6 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "callctl.h"
 #include "form.h"
 #include "recording.h"
 
@@ -228,47 +226,6 @@ static void test_statuses(void **state)
 
 /* ---- cancel and hang up take no body, or {} ---- */
 
-static void test_control_body(void **state)
-{
-	static const struct {
-		const char *body;
-		int status; /* 0: accepted */
-		enum apierr code;
-	} cases[] = {
-		{ "", 0, APIERR_NONE },
-		{ "{}", 0, APIERR_NONE },
-		{ " \n{ }\t", 0, APIERR_NONE },
-		{ "{\"reason\":\"x\"}", 400, APIERR_UNKNOWN_FIELD },
-		{ "[]", 400, APIERR_INVALID_JSON },
-		{ "{} {}", 400, APIERR_INVALID_JSON },
-		{ "{", 400, APIERR_INVALID_JSON },
-		{ "null", 400, APIERR_INVALID_JSON },
-		{ "Status=canceled", 400, APIERR_INVALID_JSON },
-	};
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct http_req req;
-		struct req_ctx rc;
-		struct http_resp resp;
-		bool ok;
-
-		memset(&req, 0, sizeof req);
-		memset(&rc, 0, sizeof rc);
-		req.body = cases[i].body;
-		req.body_len = strlen(cases[i].body);
-		http_resp_init(&resp);
-		ok = callctl_body_ok(&req, &rc, &resp);
-		if (ok != (cases[i].status == 0))
-			fail_msg("body %s: ok %d", cases[i].body, ok);
-		assert_int_equal(rc.error, cases[i].code);
-		if (!ok)
-			assert_int_equal(resp.status, cases[i].status);
-		http_resp_free(&resp);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,7 +235,6 @@ int main(void)
 		cmocka_unit_test(test_repeats),
 		cmocka_unit_test(test_start_time),
 		cmocka_unit_test(test_statuses),
-		cmocka_unit_test(test_control_body),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
