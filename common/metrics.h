@@ -32,9 +32,12 @@
  *   voice_worker_starts_total{pool}
  *   voice_reconcile_total{outcome}
  *
- * Not thread-safe per process (workers are single-threaded); safe across
- * processes. Until metrics_init succeeds every metrics_count_* call does
- * nothing, so a worker without metrics serves requests as before.
+ * metrics_init and metrics_close are not thread-safe: a worker calls them
+ * before its request threads start and after they end. Counting and
+ * metrics_render may run on any thread at once (relaxed atomic adds, a
+ * private sum per render); safe across processes. Until metrics_init
+ * succeeds every metrics_count_* call does nothing, so a worker without
+ * metrics serves requests as before.
  */
 
 #define METRICS_MAGIC 0x766d7472u /* "vmtr" */
