@@ -190,6 +190,23 @@ bad:
 	return NULL;
 }
 
+/* parse_object for a list page whose member key must be an array: the
+ * object (caller puts it) with *arr borrowed from it, or NULL with *e set
+ * (VERR_INVALID too when key is absent or not an array). */
+static struct json_object *parse_list(const char *body, size_t len, const char *key,
+                                      struct json_object **arr, enum verr *e)
+{
+	struct json_object *obj = parse_object(body, len, e);
+
+	if (obj != NULL && (!json_object_object_get_ex(obj, key, arr) ||
+	                    !json_object_is_type(*arr, json_type_array))) {
+		json_object_put(obj);
+		*e = VERR_INVALID;
+		return NULL;
+	}
+	return obj;
+}
+
 /*
  * Copies the string member key of o into dst; "" when absent or null.
  * VERR_INVALID when it is another type, holds a NUL, or does not fit.
@@ -690,13 +707,9 @@ void twilio_free(struct twilio *tw)
 	curl_global_cleanup();
 }
 
-/* Runs one POST with body and fills a from what libcurl saw. */
-static void attempt_run(struct session *t, const struct buf *body, long long budget_ms,
-                        struct attempt *a)
+/* Clears what the last request left in t and a, before the next one. */
+static void attempt_reset(struct session *t, struct attempt *a)
 {
-	long long start = clock_mono_ms();
-	long sent = 0;
-
 	buf_reset(&t->resp);
 	t->resp_err = VERR_OK;
 	t->retry_after = 0;
@@ -705,6 +718,16 @@ static void attempt_run(struct session *t, const struct buf *body, long long bud
 	a->http_status = 0;
 	a->not_sent = false;
 	a->retryable = false;
+}
+
+/* Runs one POST with body and fills a from what libcurl saw. */
+static void attempt_run(struct session *t, const struct buf *body, long long budget_ms,
+                        struct attempt *a)
+{
+	long long start = clock_mono_ms();
+	long sent = 0;
+
+	attempt_reset(t, a);
 	if (budget_ms > t->timeout_ms)
 		budget_ms = t->timeout_ms;
 	if (budget_ms < 1)
@@ -893,12 +916,10 @@ enum verr twilio_call_page_parse(const char *body, size_t len, const char *accou
 	size_t i, n;
 
 	memset(out, 0, sizeof(*out));
-	obj = parse_object(body, len, &e);
+	obj = parse_list(body, len, "calls", &arr, &e);
 	if (obj == NULL)
 		return e;
 	e = VERR_INVALID;
-	if (!json_object_object_get_ex(obj, "calls", &arr) || !json_object_is_type(arr, json_type_array))
-		goto out;
 	n = json_object_array_length(arr);
 	if (n > TWILIO_MAX_PAGE) {
 		e = VERR_TOOBIG;
@@ -987,14 +1008,7 @@ static void get_run(struct session *t, CURL *c, const char *url, long long timeo
 		timeout_ms = TWILIO_MAX_FETCH_MS;
 	if (timeout_ms > t->timeout_ms)
 		timeout_ms = t->timeout_ms;
-	buf_reset(&t->resp);
-	t->resp_err = VERR_OK;
-	t->retry_after = 0;
-	t->request_id[0] = '\0';
-	t->errbuf[0] = '\0';
-	a->http_status = 0;
-	a->not_sent = false;
-	a->retryable = false;
+	attempt_reset(t, a);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	a->rc = curl_easy_perform(c);
@@ -1422,12 +1436,10 @@ enum verr twilio_number_parse(const char *body, size_t len, enum twilio_number_k
 	size_t i, n;
 
 	memset(out, 0, sizeof(*out));
-	obj = parse_object(body, len, &e);
+	obj = parse_list(body, len, list, &arr, &e);
 	if (obj == NULL)
 		return e;
 	e = VERR_INVALID;
-	if (!json_object_object_get_ex(obj, list, &arr) || !json_object_is_type(arr, json_type_array))
-		goto out;
 	n = json_object_array_length(arr);
 	for (i = 0; i < n; i++) {
 		item = json_object_array_get_idx(arr, i);
