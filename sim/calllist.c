@@ -3,7 +3,6 @@
 #include "calllist.h"
 
 #include <dirent.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,19 +29,6 @@ static const char *const keys[K__COUNT] = { "To", "From", "ParentCallSid", "Stat
 /* call_enum_status */
 static const char *const statuses[] = { "queued", "ringing", "in-progress", "canceled",
 	"completed", "failed", "busy", "no-answer" };
-
-__attribute__((format(printf, 3, 4)))
-static enum verr bad_param(struct simerror *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->status = 400;
-	err->code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
-	va_end(ap);
-	return VERR_INVALID;
-}
 
 /* YYYY-MM-DD (midnight UTC, day set) or YYYY-MM-DDTHH:MM:SSZ. */
 static bool parse_time(const char *s, struct simlist_time *out)
@@ -78,7 +64,7 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 	memset(err, 0, sizeof *err);
 	q->page_size = SIMLIST_DEFAULT_PAGE_SIZE;
 	if (form_parse(query, strlen(query), &f, ferr, sizeof ferr) != VERR_OK)
-		return bad_param(err, 21200, "Invalid query string: %s", ferr);
+		return simerror_invalid(err, 21200, "Invalid query string: %s", ferr);
 	buf_init(&filters, SIMLIST_MAX_FILTERS - 1);
 	for (i = 0; e == VERR_OK && i < f.n; i++) {
 		const char *key = f.params[i].key, *v = f.params[i].value;
@@ -89,15 +75,15 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 		for (k = 0; k < K__COUNT && strcmp(key, keys[k]) != 0; k++)
 			;
 		if (k == K__COUNT) {
-			e = bad_param(err, 20001, "Unknown parameter %.200s", key);
+			e = simerror_invalid(err, 20001, "Unknown parameter %.200s", key);
 			break;
 		}
 		if (form_count(&f, key) > 1) {
-			e = bad_param(err, 21200, "Parameter %s may be given once", keys[k]);
+			e = simerror_invalid(err, 21200, "Parameter %s may be given once", keys[k]);
 			break;
 		}
 		if (strlen(v) >= SIMLIST_MAX_TEXT) {
-			e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
+			e = simerror_invalid(err, 21200, "Invalid value for %s", keys[k]);
 			break;
 		}
 		switch (k) {
@@ -109,14 +95,14 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 			break;
 		case K_PARENT:
 			if (!sid_valid(v, "CA"))
-				e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
+				e = simerror_invalid(err, 21200, "Invalid value for %s", keys[k]);
 			str_copy(q->parent_call_sid, sizeof q->parent_call_sid, v);
 			break;
 		case K_STATUS:
 			for (s = 0; s < sizeof statuses / sizeof statuses[0] && strcmp(v, statuses[s]) != 0; s++)
 				;
 			if (s == sizeof statuses / sizeof statuses[0])
-				e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
+				e = simerror_invalid(err, 21200, "Invalid value for %s", keys[k]);
 			str_copy(q->status, sizeof q->status, v);
 			break;
 		case K_START_ON: t = &q->start_on; break;
@@ -127,12 +113,12 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 		case K_END_AFTER: t = &q->end_after; break;
 		case K_PAGE_SIZE:
 			if (!num_parse(v, 1, SIMLIST_MAX_PAGE_SIZE, &n))
-				e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
+				e = simerror_invalid(err, 21200, "Invalid value for %s", keys[k]);
 			q->page_size = n;
 			break;
 		case K_PAGE:
 			if (!num_parse(v, 0, 1000000, &n))
-				e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
+				e = simerror_invalid(err, 21200, "Invalid value for %s", keys[k]);
 			q->page = n;
 			break;
 		default:
@@ -140,14 +126,14 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 			break;
 		}
 		if (e == VERR_OK && t != NULL && !parse_time(v, t))
-			e = bad_param(err, 21200, "Invalid value for %s: use YYYY-MM-DD", keys[k]);
+			e = simerror_invalid(err, 21200, "Invalid value for %s: use YYYY-MM-DD", keys[k]);
 	}
 	/* the filters again, in ListCall's order, for the page URIs */
 	for (k = 0; e == VERR_OK && k < K_PAGE_SIZE; k++) {
 		const char *v = form_get(&f, keys[k]);
 
 		if (v != NULL && form_append(&filters, keys[k], v) != VERR_OK)
-			e = bad_param(err, 21200, "%s", "Query too long");
+			e = simerror_invalid(err, 21200, "%s", "Query too long");
 	}
 	if (e == VERR_OK)
 		str_copy(q->filters, sizeof q->filters, buf_str(&filters));
