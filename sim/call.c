@@ -102,6 +102,7 @@ static bool get_bool(struct json_object *o, const char *k)
 struct json_object *simcall_state_new(const struct simcfg *cfg, const char *sid,
                                       const struct simcall_req *req, const char *scenario)
 {
+	static const char subresource_uris[] = "subresource_uris";
 	static const char *const subs[] = {
 		"notifications", "Notifications", "recordings", "Recordings",
 		"payments", "Payments", "events", "Events", "siprec", "Siprec",
@@ -113,7 +114,21 @@ struct json_object *simcall_state_new(const struct simcfg *cfg, const char *sid,
 	struct json_object *call = json_object_new_object();
 	struct json_object *sim = json_object_new_object();
 	struct json_object *sr = json_object_new_object();
-	char now[SIMCALL_MAX_DATE], uri[SIMCALL_MAX_URI], fmt[SIMPARAMS_MAX_FORMATTED];
+	char now[SIMCALL_MAX_DATE], uri[SIMCALL_MAX_URI], self[SIMCALL_MAX_URI];
+	char from_fmt[SIMPARAMS_MAX_FORMATTED], to_fmt[SIMPARAMS_MAX_FORMATTED];
+	/* the call resource's properties in the order of the OAS example, its
+	 * strings (NULL: null); subresource_uris is the object sr */
+	const char *const fields[][2] = {
+		{ "account_sid", cfg->account_sid }, { "answered_by", NULL },
+		{ "api_version", SIMCALL_API_VERSION }, { "caller_name", NULL },
+		{ "date_created", now }, { "date_updated", now }, { "direction", "outbound-api" },
+		{ "duration", NULL }, { "end_time", NULL }, { "forwarded_from", NULL },
+		{ "from", req->from }, { "from_formatted", from_fmt }, { "group_sid", NULL },
+		{ "parent_call_sid", NULL }, { "phone_number_sid", NULL }, { "price", NULL },
+		{ "price_unit", "USD" }, { "sid", sid }, { "start_time", NULL }, { "status", "queued" },
+		{ subresource_uris, NULL }, { "to", req->to }, { "to_formatted", to_fmt },
+		{ "trunk_sid", NULL }, { "uri", self }, { "queue_time", "0" },
+	};
 	size_t i;
 	int rc = 0;
 
@@ -127,42 +142,21 @@ struct json_object *simcall_state_new(const struct simcfg *cfg, const char *sid,
 	json_object_object_add(doc, "call", call);
 	json_object_object_add(doc, "sim", sim);
 	simcall_rfc2822(time(NULL), now);
-	/* Fields in the order of the OAS example. */
-	rc |= add_str(call, "account_sid", cfg->account_sid);
-	rc |= add_str(call, "answered_by", NULL);
-	rc |= add_str(call, "api_version", SIMCALL_API_VERSION);
-	rc |= add_str(call, "caller_name", NULL);
-	rc |= add_str(call, "date_created", now);
-	rc |= add_str(call, "date_updated", now);
-	rc |= add_str(call, "direction", "outbound-api");
-	rc |= add_str(call, "duration", NULL);
-	rc |= add_str(call, "end_time", NULL);
-	rc |= add_str(call, "forwarded_from", NULL);
-	rc |= add_str(call, "from", req->from);
-	simparams_format_number(req->from, fmt);
-	rc |= add_str(call, "from_formatted", fmt);
-	rc |= add_str(call, "group_sid", NULL);
-	rc |= add_str(call, "parent_call_sid", NULL);
-	rc |= add_str(call, "phone_number_sid", NULL);
-	rc |= add_str(call, "price", NULL);
-	rc |= add_str(call, "price_unit", "USD");
-	rc |= add_str(call, "sid", sid);
-	rc |= add_str(call, "start_time", NULL);
-	rc |= add_str(call, "status", "queued");
+	simparams_format_number(req->from, from_fmt);
+	simparams_format_number(req->to, to_fmt);
+	snprintf(self, sizeof self, "/2010-04-01/Accounts/%s/Calls/%s.json", cfg->account_sid, sid);
 	for (i = 0; i < sizeof subs / sizeof subs[0]; i += 2) {
 		snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s/Calls/%s/%s.json", cfg->account_sid,
 		         sid, subs[i + 1]);
 		rc |= add_str(sr, subs[i], uri);
 	}
-	rc |= json_object_object_add(call, "subresource_uris", json_object_get(sr));
+	for (i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		if (fields[i][0] == subresource_uris)
+			rc |= json_object_object_add(call, subresource_uris, json_object_get(sr));
+		else
+			rc |= add_str(call, fields[i][0], fields[i][1]);
+	}
 	json_object_put(sr);
-	rc |= add_str(call, "to", req->to);
-	simparams_format_number(req->to, fmt);
-	rc |= add_str(call, "to_formatted", fmt);
-	rc |= add_str(call, "trunk_sid", NULL);
-	snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s/Calls/%s.json", cfg->account_sid, sid);
-	rc |= add_str(call, "uri", uri);
-	rc |= add_str(call, "queue_time", "0");
 
 	rc |= add_str(sim, "scenario", scenario);
 	rc |= add_str(sim, "url", req->url);
