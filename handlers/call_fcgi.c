@@ -416,11 +416,6 @@ static void *load(struct server_pool *pool, char *err, size_t errsz)
 	return app;
 }
 
-static void unload(void *ctx)
-{
-	free(ctx);
-}
-
 /* In a new worker process, before its threads start. */
 static bool start(void *ctx)
 {
@@ -480,7 +475,7 @@ static int check_twilio(void)
 
 int main(int argc, char **argv)
 {
-	static const struct server_app call = { load, unload, start, stop, tick, handle };
+	static const struct server_app call = { load, free, start, stop, tick, handle };
 	struct server_opts opts = { "call", CALL_MAX_BODY, NULL };
 
 	if (argc == 2 && strcmp(argv[1], "--check-twilio") == 0)
