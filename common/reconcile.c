@@ -10,13 +10,13 @@
 #include <json-c/json.h>
 #include <openssl/rand.h>
 
-#include "config.h"
 #include "clock.h"
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
-#include "server.h"
 #include "sid.h"
+#include "stop.h"
 
 #define MAX_HOLDER 65 /* reconcile_lease.holder: at most 64 bytes */
 #define MAX_DIALS (RECONCILE_BUDGET / 2)
@@ -483,7 +483,7 @@ static void step_dial(struct reconcile *r, const struct db_dial *d)
 				found[nfound] = *c;
 			nfound++;
 		}
-		if (r->page->next_page_uri[0] == '\0' || server_stopping())
+		if (r->page->next_page_uri[0] == '\0' || stop_requested())
 			break;
 		str_copy(next, sizeof next, r->page->next_page_uri);
 		q.page_uri = next;
@@ -524,7 +524,7 @@ void reconcile_tick(struct reconcile *r)
 		if (!r->active)
 			return;
 	}
-	if (r->budget <= 0 || r->pause_s > 0 || now >= r->pass_end_ms || server_stopping() ||
+	if (r->budget <= 0 || r->pause_s > 0 || now >= r->pass_end_ms || stop_requested() ||
 	    (r->idial >= r->ndials && r->istale >= r->nstale)) {
 		pass_end(r);
 		return;

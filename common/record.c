@@ -4,13 +4,13 @@
 
 #include <json-c/json.h>
 
-#include "form.h"
 #include "clock.h"
+#include "form.h"
 #include "log.h"
 #include "metrics.h"
 #include "recording.h"
-#include "server.h"
 #include "spool.h"
+#include "stop.h"
 
 
 /* Serialises a record {"kind":…, fields…} into the spool and counts it.
@@ -282,7 +282,7 @@ void record_replay(struct db *db, const char *spool_dir, const char *account_sid
 	do {
 		e = spool_replay(spool_dir, replay_batch, &ctx, SPOOL_MAX_BATCH, &done);
 		total += done;
-	} while (e == VERR_OK && done > 0 && !server_stopping() &&
+	} while (e == VERR_OK && done > 0 && !stop_requested() &&
 	         clock_mono_ms() - start < RECORD_REPLAY_SLICE_MS);
 	if (e != VERR_OK)
 		next_try = clock_mono_ms() + RECORD_REPLAY_INTERVAL_MS;

@@ -11,19 +11,19 @@
 #include <openssl/evp.h>
 
 #include "apierr.h"
+#include "buf.h"
 #include "call.h"
 #include "calllist.h"
 #include "clock.h"
 #include "form.h"
 #include "hash.h"
 #include "log.h"
+#include "num.h"
 #include "params.h"
 #include "scenario.h"
 #include "sid.h"
+#include "stop.h"
 #include "store.h"
-#include "server.h"
-#include "num.h"
-#include "buf.h"
 
 #define SIMREST_MAX_AUTH 512
 #define SIMREST_MAX_USER 128
@@ -765,7 +765,7 @@ out:
 		long long end = clock_mono_ms() + cfg->slow_ms;
 
 		log_info("holding the response back (slow scenario)", LF_INT("ms", cfg->slow_ms));
-		while (!server_stopping() && clock_mono_ms() < end)
+		while (!stop_requested() && clock_mono_ms() < end)
 			clock_sleep_ms(end - clock_mono_ms() < 100 ? end - clock_mono_ms() : 100);
 	}
 	if (parsed)
