@@ -1397,8 +1397,9 @@ enum verr db_call_state(struct db *db, const char *call_sid, const char *owner,
 	return e;
 }
 
-enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct buf *json,
-                        bool *more, char last_created[DB_MAX_TS], char last_sid[DB_MAX_TS])
+enum verr db_calls_list(struct db *db, const struct callsquery_filter *f, struct buf *json,
+                        bool *more, char last_created[CURSOR_MAX_PIECE],
+                        char last_sid[CURSOR_MAX_PIECE])
 {
 	char limit[16];
 	const char *params[6] = { f->status, f->direction, f->after_created, f->after_sid, limit,
@@ -1428,8 +1429,8 @@ enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct bu
 	if (e == VERR_OK)
 		e = buf_putc(json, ']');
 	if (e == VERR_OK && *more) {
-		str_copy(last_created, DB_MAX_TS, PQgetvalue(res, n - 1, 1));
-		str_copy(last_sid, DB_MAX_TS, PQgetvalue(res, n - 1, 2));
+		str_copy(last_created, CURSOR_MAX_PIECE, PQgetvalue(res, n - 1, 1));
+		str_copy(last_sid, CURSOR_MAX_PIECE, PQgetvalue(res, n - 1, 2));
 	}
 	PQclear(res);
 	return e;

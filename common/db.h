@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "callsquery.h"
 #include "err.h"
 
 /*
@@ -183,14 +184,9 @@ enum verr db_call_state(struct db *db, const char *call_sid, const char *owner,
  * When more rows follow, *more is true and last_created/last_sid hold this
  * page's last row (for the cursor).
  */
-#define DB_MAX_TS 40
-struct db_call_filter {
-	const char *status, *direction, *after_created, *after_sid;
-	const char *owner;
-	int limit;
-};
-enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct buf *json,
-                        bool *more, char last_created[DB_MAX_TS], char last_sid[DB_MAX_TS]);
+enum verr db_calls_list(struct db *db, const struct callsquery_filter *f, struct buf *json,
+                        bool *more, char last_created[CURSOR_MAX_PIECE],
+                        char last_sid[CURSOR_MAX_PIECE]);
 
 /*
  * Stores one recording status callback (common/recording.h): creates the

@@ -256,7 +256,7 @@ static void handle_list(struct app *app, const struct http_req *req, struct req_
 	struct callsquery q;
 	struct callsquery_error qerr;
 	struct buf items, out;
-	char next[CURSOR_MAX], last_ts[DB_MAX_TS], last_sid[DB_MAX_TS];
+	char next[CURSOR_MAX], last_ts[CURSOR_MAX_PIECE], last_sid[CURSOR_MAX_PIECE];
 	bool more = false;
 	enum verr e;
 

@@ -256,8 +256,9 @@ enum verr db_call_state(struct db *db, const char *call_sid, const char *owner,
 	return r.e;
 }
 
-enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct buf *json,
-                        bool *more, char last_created[DB_MAX_TS], char last_sid[DB_MAX_TS])
+enum verr db_calls_list(struct db *db, const struct callsquery_filter *f, struct buf *json,
+                        bool *more, char last_created[CURSOR_MAX_PIECE],
+                        char last_sid[CURSOR_MAX_PIECE])
 {
 	struct fakedb_result r = take("db_calls_list", "owner=%s limit=%d", str(f->owner), f->limit);
 
