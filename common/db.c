@@ -1538,14 +1538,16 @@ enum verr db_reconcile_stale(struct db *db, const char *account_sid, int after_s
 	return e;
 }
 
-enum verr db_reconcile_checked(struct db *db, const char *call_sid)
+void db_reconcile_checked(struct db *db, const char *call_sid)
 {
 	const char *params[1] = { call_sid };
 	PGresult *res;
 	enum verr e = db_run(db, STMT_RECONCILE_CHECKED, params, PGRES_COMMAND_OK, &res);
 
 	PQclear(res);
-	return e;
+	if (e != VERR_OK)
+		log_warn("could not note a reconciled call; it will be fetched again sooner",
+		         LF_STR("call_sid", call_sid), LF_STR("error", verr_strerror(e)));
 }
 
 enum verr db_reconcile_dials(struct db *db, int after_s, int grace_s, int max_lookups,
@@ -1580,14 +1582,16 @@ enum verr db_reconcile_dials(struct db *db, int after_s, int grace_s, int max_lo
 	return e;
 }
 
-enum verr db_reconcile_dial_looked(struct db *db, const char *api_key_name, const char *key)
+void db_reconcile_dial_looked(struct db *db, const char *api_key_name, const char *key)
 {
 	const char *params[2] = { api_key_name, key };
 	PGresult *res;
 	enum verr e = db_run(db, STMT_RECONCILE_DIAL_LOOKED, params, PGRES_COMMAND_OK, &res);
 
 	PQclear(res);
-	return e;
+	if (e != VERR_OK)
+		log_warn("could not count a lookup of a lost call; it may be looked up once more",
+		         LF_STR("api_key", api_key_name), LF_STR("error", verr_strerror(e)));
 }
 
 enum verr db_reconcile_call_state(struct db *db, const char *call_sid, bool *known, bool *taken,
