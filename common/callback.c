@@ -95,6 +95,37 @@ char *callback_payload_json(const struct form *f)
 	return b.data; /* the caller frees it */
 }
 
+char *callback_payload_pairs(const char *const (*kv)[2], size_t n)
+{
+	struct buf b;
+	enum verr e;
+	size_t i;
+	bool first = true;
+
+	buf_init(&b, (size_t)1 << 24);
+	e = buf_putc(&b, '{');
+	for (i = 0; e == VERR_OK && i < n; i++) {
+		if (kv[i][1] == NULL || kv[i][1][0] == '\0')
+			continue;
+		if (!first)
+			e = buf_putc(&b, ',');
+		first = false;
+		if (e == VERR_OK)
+			e = log_json_string(&b, kv[i][0]);
+		if (e == VERR_OK)
+			e = buf_putc(&b, ':');
+		if (e == VERR_OK)
+			e = log_json_string(&b, kv[i][1]);
+	}
+	if (e == VERR_OK)
+		e = buf_putc(&b, '}');
+	if (e != VERR_OK) {
+		buf_free(&b);
+		return NULL;
+	}
+	return b.data; /* the caller frees it */
+}
+
 bool callback_opt_int(const struct form *f, const char *key, long long min, long long max,
                       long long absent, long long *out)
 {

@@ -49,6 +49,12 @@ void callback_event_free(struct call_event *ev);
  * when out of memory; the caller frees the string with free(). */
 char *callback_payload_json(const struct form *f);
 
+/* The payload of an event we make up ourselves (a status Twilio answered, a
+ * reconciled call): {"key":"value",…} for the n pairs kv[i] = { key, value }
+ * whose value is neither NULL nor "", in order. NULL when out of memory; the
+ * caller frees the string with free(). */
+char *callback_payload_pairs(const char *const (*kv)[2], size_t n);
+
 /* True for Twilio's nine CallStatus values. */
 bool callback_status_valid(const char *s);
 
