@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "form.h"
+#include "jsonfield.h"
 #include "num.h"
 #include "sid.h"
 #include "store.h"
@@ -142,15 +143,6 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 	return e;
 }
 
-static const char *str_of(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* An RFC 2822 date as the simulator writes it (simcall_rfc2822). */
 static bool rfc2822(const char *s, long long *t)
 {
@@ -190,13 +182,13 @@ static bool eq_or_unset(const char *want, const char *have)
 bool simlist_match(const struct simlist_query *q, struct json_object *call)
 {
 	long long start = 0, end = 0;
-	bool started = rfc2822(str_of(call, "start_time"), &start) ||
-	               rfc2822(str_of(call, "date_created"), &start);
-	bool ended = rfc2822(str_of(call, "end_time"), &end);
+	bool started = rfc2822(jsonfield_str(call, "start_time"), &start) ||
+	               rfc2822(jsonfield_str(call, "date_created"), &start);
+	bool ended = rfc2822(jsonfield_str(call, "end_time"), &end);
 
-	return eq_or_unset(q->to, str_of(call, "to")) && eq_or_unset(q->from, str_of(call, "from")) &&
-	       eq_or_unset(q->parent_call_sid, str_of(call, "parent_call_sid")) &&
-	       eq_or_unset(q->status, str_of(call, "status")) &&
+	return eq_or_unset(q->to, jsonfield_str(call, "to")) && eq_or_unset(q->from, jsonfield_str(call, "from")) &&
+	       eq_or_unset(q->parent_call_sid, jsonfield_str(call, "parent_call_sid")) &&
+	       eq_or_unset(q->status, jsonfield_str(call, "status")) &&
 	       in_bounds(started, start, &q->start_on, &q->start_before, &q->start_after) &&
 	       in_bounds(ended, end, &q->end_on, &q->end_before, &q->end_after);
 }
@@ -213,7 +205,7 @@ static int by_created_desc(const void *a, const void *b)
 
 	if (x->created != y->created)
 		return x->created < y->created ? 1 : -1;
-	return strcmp(str_of(y->call, "sid"), str_of(x->call, "sid"));
+	return strcmp(jsonfield_str(y->call, "sid"), jsonfield_str(x->call, "sid"));
 }
 
 /* Reads every call of the account that matches q into *hits (*n). */
@@ -250,7 +242,7 @@ static enum verr collect(const struct simcfg *cfg, const struct simlist_query *q
 		}
 		if (simstore_call_get(cfg->state_dir, sid, &doc) != VERR_OK ||
 		    !json_object_object_get_ex(doc, "call", &call) ||
-		    (acct = str_of(call, "account_sid")) == NULL || strcmp(acct, cfg->account_sid) != 0 ||
+		    (acct = jsonfield_str(call, "account_sid")) == NULL || strcmp(acct, cfg->account_sid) != 0 ||
 		    !simlist_match(q, call)) {
 			json_object_put(doc);
 			continue;
@@ -268,7 +260,7 @@ static enum verr collect(const struct simcfg *cfg, const struct simlist_query *q
 			cap = ncap;
 		}
 		(*hits)[*n].call = json_object_get(call);
-		if (!rfc2822(str_of(call, "date_created"), &(*hits)[*n].created))
+		if (!rfc2822(jsonfield_str(call, "date_created"), &(*hits)[*n].created))
 			(*hits)[*n].created = 0;
 		(*n)++;
 		json_object_put(doc);
@@ -333,7 +325,7 @@ enum verr simlist_calls(const struct simcfg *cfg, const struct simlist_query *q,
 	json_object_object_add(page, "end", json_object_new_int64(last > first ? (int64_t)last - 1 : 0));
 	json_object_object_add(page, "first_page_uri", page_uri(cfg, q, 0, NULL));
 	if (last < n) {
-		snprintf(token, sizeof token, "PA%s", str_of(hits[last - 1].call, "sid"));
+		snprintf(token, sizeof token, "PA%s", jsonfield_str(hits[last - 1].call, "sid"));
 		json_object_object_add(page, "next_page_uri", page_uri(cfg, q, q->page + 1, token));
 	} else {
 		json_object_object_add(page, "next_page_uri", NULL);

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "form.h"
 #include "hash.h"
+#include "jsonfield.h"
 #include "log.h"
 #include "num.h"
 #include "params.h"
@@ -324,9 +325,7 @@ static void add_strings(struct json_object *o, const char *const (*fields)[2], s
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		json_object_object_add(o, fields[i][0], fields[i][1] != NULL
-		                                        ? json_object_new_string(fields[i][1])
-		                                        : NULL);
+		jsonfield_set_str(o, fields[i][0], fields[i][1]);
 }
 
 /* One IncomingPhoneNumber or OutgoingCallerId resource (every property of
