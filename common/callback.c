@@ -47,6 +47,30 @@ bool callback_text_valid(const char *s, size_t max)
 	return true;
 }
 
+/* Writes a member's key and ':' into b, after a ',' unless it is the first. */
+static enum verr put_key(struct buf *b, bool *first, const char *key)
+{
+	enum verr e = *first ? VERR_OK : buf_putc(b, ',');
+
+	*first = false;
+	if (e == VERR_OK)
+		e = log_json_string(b, key);
+	return e == VERR_OK ? buf_putc(b, ':') : e;
+}
+
+/* Closes the object in b unless e failed: the text (the caller frees it), or
+ * NULL with b freed. */
+static char *put_end(struct buf *b, enum verr e)
+{
+	if (e == VERR_OK)
+		e = buf_putc(b, '}');
+	if (e != VERR_OK) {
+		buf_free(b);
+		return NULL;
+	}
+	return b->data;
+}
+
 /* Written by hand: json-c built an object for every value (perf under
  * callback load: a twentieth of webhook_fcgi's time). */
 char *callback_payload_json(const struct form *f)
@@ -68,13 +92,9 @@ char *callback_payload_json(const struct form *f)
 			continue; /* written with the key's first pair */
 		for (j = i; j < f->n; j++)
 			n += strcmp(f->params[j].key, key) == 0;
-		if (!first)
-			e = buf_putc(&b, ',');
-		first = false;
-		if (e == VERR_OK)
-			e = log_json_string(&b, key);
-		if (e == VERR_OK)
-			e = buf_puts(&b, n > 1 ? ":[" : ":");
+		e = put_key(&b, &first, key);
+		if (e == VERR_OK && n > 1)
+			e = buf_putc(&b, '[');
 		for (j = i; e == VERR_OK && j < f->n; j++) {
 			if (strcmp(f->params[j].key, key) != 0)
 				continue;
@@ -86,13 +106,7 @@ char *callback_payload_json(const struct form *f)
 		if (e == VERR_OK && n > 1)
 			e = buf_putc(&b, ']');
 	}
-	if (e == VERR_OK)
-		e = buf_putc(&b, '}');
-	if (e != VERR_OK) {
-		buf_free(&b);
-		return NULL;
-	}
-	return b.data; /* the caller frees it */
+	return put_end(&b, e);
 }
 
 char *callback_payload_pairs(const char *const (*kv)[2], size_t n)
@@ -107,23 +121,11 @@ char *callback_payload_pairs(const char *const (*kv)[2], size_t n)
 	for (i = 0; e == VERR_OK && i < n; i++) {
 		if (kv[i][1] == NULL || kv[i][1][0] == '\0')
 			continue;
-		if (!first)
-			e = buf_putc(&b, ',');
-		first = false;
-		if (e == VERR_OK)
-			e = log_json_string(&b, kv[i][0]);
-		if (e == VERR_OK)
-			e = buf_putc(&b, ':');
+		e = put_key(&b, &first, kv[i][0]);
 		if (e == VERR_OK)
 			e = log_json_string(&b, kv[i][1]);
 	}
-	if (e == VERR_OK)
-		e = buf_putc(&b, '}');
-	if (e != VERR_OK) {
-		buf_free(&b);
-		return NULL;
-	}
-	return b.data; /* the caller frees it */
+	return put_end(&b, e);
 }
 
 bool callback_opt_int(const struct form *f, const char *key, long long min, long long max,
