@@ -229,22 +229,26 @@ out:
 	buf_free(&json);
 }
 
-static void handle_get_call(struct app *app, const char *sid, struct req_ctx *rc,
-                            struct http_resp *resp)
+/* GET of one call or recording: 200 with what get (db_call_get,
+ * db_recording_get) finds for this key; 404 with the message not_found when
+ * sid is not prefix and 32 hex digits or get finds nothing; 503 otherwise. */
+static void handle_get(struct app *app, const char *sid, const char *prefix,
+                       enum verr (*get)(struct db *, const char *, const char *, struct buf *),
+                       const char *not_found, struct req_ctx *rc, struct http_resp *resp)
 {
 	struct buf json;
 	enum verr e;
 
-	if (!sid_valid(sid, "CA")) {
-		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no call with that sid", NULL);
+	if (!sid_valid(sid, prefix)) {
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, not_found, NULL);
 		return;
 	}
 	buf_init(&json, CALL_MAX_JSON);
-	e = db_call_get(app->db, sid, call_owner(rc), &json);
+	e = get(app->db, sid, call_owner(rc), &json);
 	if (e == VERR_OK)
 		apierr_resp_set(rc, resp, 200, JSON_TYPE, json.data, json.len);
 	else if (e == VERR_NOTFOUND)
-		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no call with that sid", NULL);
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, not_found, NULL);
 	else
 		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 	buf_free(&json);
@@ -304,27 +308,6 @@ static void tick(void *ctx)
 		log_info("expired idempotency keys deleted", LF_INT("keys", deleted));
 }
 
-static void handle_get_recording(struct app *app, const char *sid, struct req_ctx *rc,
-                                 struct http_resp *resp)
-{
-	struct buf json;
-	enum verr e;
-
-	if (!sid_valid(sid, "RE")) {
-		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no recording with that sid", NULL);
-		return;
-	}
-	buf_init(&json, CALL_MAX_JSON);
-	e = db_recording_get(app->db, sid, call_owner(rc), &json);
-	if (e == VERR_OK)
-		apierr_resp_set(rc, resp, 200, JSON_TYPE, json.data, json.len);
-	else if (e == VERR_NOTFOUND)
-		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no recording with that sid", NULL);
-	else
-		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
-	buf_free(&json);
-}
-
 /* The routes of common/route.h this pool serves. */
 static bool served(enum route r)
 {
@@ -371,7 +354,7 @@ static void handle(const struct http_req *req, struct req_ctx *rc, struct http_r
 		handle_list(app, req, rc, resp);
 		break;
 	case ROUTE_CALL_ONE:
-		handle_get_call(app, sid, rc, resp);
+		handle_get(app, sid, "CA", db_call_get, "no call with that sid", rc, resp);
 		break;
 	case ROUTE_CALL_CANCEL:
 	case ROUTE_CALL_HANGUP:
@@ -380,7 +363,7 @@ static void handle(const struct http_req *req, struct req_ctx *rc, struct http_r
 			            r == ROUTE_CALL_CANCEL ? CALLCTL_CANCEL : CALLCTL_HANGUP, rc, resp);
 		break;
 	case ROUTE_RECORDING:
-		handle_get_recording(app, sid, rc, resp);
+		handle_get(app, sid, "RE", db_recording_get, "no recording with that sid", rc, resp);
 		break;
 	default:
 		break;
