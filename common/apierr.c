@@ -1,6 +1,7 @@
 #include "apierr.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "log.h"
 #include "reqctx.h"
@@ -100,4 +101,14 @@ void apierr_resp_set(struct req_ctx *rc, struct http_resp *resp, int status,
 {
 	if (http_resp_set(resp, status, content_type, body, len) != VERR_OK)
 		apierr_reply(rc, resp, APIERR_INTERNAL, "the answer could not be built", NULL);
+}
+
+bool apierr_get_only(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp)
+{
+	if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
+		return true;
+	apierr_reply(rc, resp, APIERR_METHOD_NOT_ALLOWED, "use GET", NULL);
+	if (http_resp_header(resp, "Allow", "GET, HEAD") != VERR_OK)
+		log_warn("could not add Allow to a 405");
+	return false;
 }

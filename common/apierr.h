@@ -53,6 +53,11 @@ void apierr_send(struct req_ctx *rc, struct http_resp *resp, const struct apierr
 void apierr_reply(struct req_ctx *rc, struct http_resp *resp, enum apierr e, const char *message,
                   const char *field);
 
+/* True when req's method is GET or HEAD; otherwise answers 405 (use GET,
+ * with "Allow: GET, HEAD") and returns false. For the read-only routes
+ * (/healthz, /readyz, /metrics). */
+bool apierr_get_only(const struct http_req *req, struct req_ctx *rc, struct http_resp *resp);
+
 /* http_resp_set(resp, status, content_type, body, len), or, when the body
  * cannot be held (out of memory, over HTTP_MAX_RESPONSE), 500
  * internal_error as apierr_send answers it. */

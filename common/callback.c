@@ -9,32 +9,33 @@
 #include "num.h"
 #include "sid.h"
 
+bool callback_one_of(const char *s, const char *const *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(s, list[i]) == 0)
+			return true;
+	return false;
+}
+
 bool callback_status_valid(const char *s)
 {
 	static const char *const statuses[] = { "queued", "initiated", "ringing", "in-progress",
 		"completed", "busy", "failed", "no-answer", "canceled" };
-	size_t i;
 
-	for (i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-		if (strcmp(s, statuses[i]) == 0)
-			return true;
-	return false;
+	return callback_one_of(s, statuses, sizeof statuses / sizeof statuses[0]);
 }
 
 static bool direction_valid(const char *s)
 {
 	static const char *const directions[] = { "inbound", "outbound-api", "outbound-dial",
 		"trunking-originating", "trunking-terminating" };
-	size_t i;
 
-	for (i = 0; i < sizeof directions / sizeof directions[0]; i++)
-		if (strcmp(s, directions[i]) == 0)
-			return true;
-	return false;
+	return callback_one_of(s, directions, sizeof directions / sizeof directions[0]);
 }
 
-/* Printable text without control characters, at most max-1 bytes. */
-static bool text_valid(const char *s, size_t max)
+bool callback_text_valid(const char *s, size_t max)
 {
 	const unsigned char *p;
 
@@ -44,6 +45,30 @@ static bool text_valid(const char *s, size_t max)
 		if (*p < 0x20 || *p == 0x7f)
 			return false;
 	return true;
+}
+
+/* Writes a member's key and ':' into b, after a ',' unless it is the first. */
+static enum verr put_key(struct buf *b, bool *first, const char *key)
+{
+	enum verr e = *first ? VERR_OK : buf_putc(b, ',');
+
+	*first = false;
+	if (e == VERR_OK)
+		e = log_json_string(b, key);
+	return e == VERR_OK ? buf_putc(b, ':') : e;
+}
+
+/* Closes the object in b unless e failed: the text (the caller frees it), or
+ * NULL with b freed. */
+static char *put_end(struct buf *b, enum verr e)
+{
+	if (e == VERR_OK)
+		e = buf_putc(b, '}');
+	if (e != VERR_OK) {
+		buf_free(b);
+		return NULL;
+	}
+	return b->data;
 }
 
 /* Written by hand: json-c built an object for every value (perf under
@@ -67,13 +92,9 @@ char *callback_payload_json(const struct form *f)
 			continue; /* written with the key's first pair */
 		for (j = i; j < f->n; j++)
 			n += strcmp(f->params[j].key, key) == 0;
-		if (!first)
-			e = buf_putc(&b, ',');
-		first = false;
-		if (e == VERR_OK)
-			e = log_json_string(&b, key);
-		if (e == VERR_OK)
-			e = buf_puts(&b, n > 1 ? ":[" : ":");
+		e = put_key(&b, &first, key);
+		if (e == VERR_OK && n > 1)
+			e = buf_putc(&b, '[');
 		for (j = i; e == VERR_OK && j < f->n; j++) {
 			if (strcmp(f->params[j].key, key) != 0)
 				continue;
@@ -85,36 +106,45 @@ char *callback_payload_json(const struct form *f)
 		if (e == VERR_OK && n > 1)
 			e = buf_putc(&b, ']');
 	}
-	if (e == VERR_OK)
-		e = buf_putc(&b, '}');
-	if (e != VERR_OK) {
-		buf_free(&b);
-		return NULL;
-	}
-	return b.data; /* the caller frees it */
+	return put_end(&b, e);
 }
 
-/* Optional non-negative integer parameter; -1 when absent or empty. */
-static bool get_int(const struct form *f, const char *key, long long min, long long max,
-                    long long *out)
+char *callback_payload_pairs(const char *const (*kv)[2], size_t n)
+{
+	struct buf b;
+	enum verr e;
+	size_t i;
+	bool first = true;
+
+	buf_init(&b, (size_t)1 << 24);
+	e = buf_putc(&b, '{');
+	for (i = 0; e == VERR_OK && i < n; i++) {
+		if (kv[i][1] == NULL || kv[i][1][0] == '\0')
+			continue;
+		e = put_key(&b, &first, kv[i][0]);
+		if (e == VERR_OK)
+			e = log_json_string(&b, kv[i][1]);
+	}
+	return put_end(&b, e);
+}
+
+bool callback_opt_int(const struct form *f, const char *key, long long min, long long max,
+                      long long absent, long long *out)
 {
 	const char *v = form_get(f, key);
 
-	*out = -1;
+	*out = absent;
 	if (v == NULL || v[0] == '\0')
 		return true;
 	return num_parse(v, min, max, out);
 }
 
-/* Every parameter we interpret must appear at most once: a repeated one is
- * ambiguous (which value would be stored?). */
-static bool no_repeats(const struct form *f, char *field, size_t fieldsz)
+bool callback_once(const struct form *f, const char *const *typed, size_t n, char *field,
+                   size_t fieldsz)
 {
-	static const char *const typed[] = { "CallSid", "AccountSid", "CallStatus", "Direction",
-		"From", "To", "AnsweredBy", "SequenceNumber", "CallDuration", "SipResponseCode" };
 	size_t i;
 
-	for (i = 0; i < sizeof typed / sizeof typed[0]; i++) {
+	for (i = 0; i < n; i++) {
 		if (form_count(f, typed[i]) > 1) {
 			str_copy(field, fieldsz, typed[i]);
 			return false;
@@ -123,13 +153,30 @@ static bool no_repeats(const struct form *f, char *field, size_t fieldsz)
 	return true;
 }
 
+enum verr callback_account_check(const char *acct, const char *account_sid, char *field,
+                                 size_t fieldsz)
+{
+	enum verr e = acct == NULL || !sid_valid(acct, "AC")   ? VERR_INVALID
+	              : strcmp(acct, account_sid) != 0 ? VERR_FORBIDDEN
+	                                               : VERR_OK;
+
+	if (e != VERR_OK)
+		str_copy(field, fieldsz, "AccountSid");
+	return e;
+}
+
 enum verr callback_parse(const struct form *f, const char *account_sid, struct call_event *ev,
                          char *field, size_t fieldsz)
 {
+	/* every parameter we interpret must appear at most once: a repeated one
+	 * is ambiguous (which value would be stored?) */
+	static const char *const typed[] = { "CallSid", "AccountSid", "CallStatus", "Direction",
+		"From", "To", "AnsweredBy", "SequenceNumber", "CallDuration", "SipResponseCode" };
 	const char *sid = form_get(f, "CallSid"), *acct = form_get(f, "AccountSid"),
 		   *status = form_get(f, "CallStatus"), *dir = form_get(f, "Direction"),
 		   *from = form_get(f, "From"), *to = form_get(f, "To"),
 		   *answered = form_get(f, "AnsweredBy");
+	enum verr e;
 
 #define BAD(name)                                   \
 	do {                                            \
@@ -138,31 +185,27 @@ enum verr callback_parse(const struct form *f, const char *account_sid, struct c
 	} while (0)
 
 	memset(ev, 0, sizeof *ev);
-	if (!no_repeats(f, field, fieldsz))
+	if (!callback_once(f, typed, sizeof typed / sizeof typed[0], field, fieldsz))
 		return VERR_INVALID;
 	if (sid == NULL || !sid_valid(sid, "CA"))
 		BAD("CallSid");
-	if (acct == NULL || !sid_valid(acct, "AC"))
-		BAD("AccountSid");
-	if (strcmp(acct, account_sid) != 0) {
-		str_copy(field, fieldsz, "AccountSid");
-		return VERR_FORBIDDEN;
-	}
+	if ((e = callback_account_check(acct, account_sid, field, fieldsz)) != VERR_OK)
+		return e;
 	if (status == NULL || !callback_status_valid(status))
 		BAD("CallStatus");
 	if (dir == NULL || !direction_valid(dir))
 		BAD("Direction");
-	if (from == NULL || !text_valid(from, sizeof ev->from))
+	if (from == NULL || !callback_text_valid(from, sizeof ev->from))
 		BAD("From");
-	if (to == NULL || !text_valid(to, sizeof ev->to))
+	if (to == NULL || !callback_text_valid(to, sizeof ev->to))
 		BAD("To");
-	if (answered != NULL && !text_valid(answered, sizeof ev->answered_by))
+	if (answered != NULL && !callback_text_valid(answered, sizeof ev->answered_by))
 		BAD("AnsweredBy");
-	if (!get_int(f, "SequenceNumber", 0, 1000000, &ev->sequence_number))
+	if (!callback_opt_int(f, "SequenceNumber", 0, 1000000, -1, &ev->sequence_number))
 		BAD("SequenceNumber");
-	if (!get_int(f, "CallDuration", 0, 100000000, &ev->duration_seconds))
+	if (!callback_opt_int(f, "CallDuration", 0, 100000000, -1, &ev->duration_seconds))
 		BAD("CallDuration");
-	if (!get_int(f, "SipResponseCode", 100, 699, &ev->sip_response_code))
+	if (!callback_opt_int(f, "SipResponseCode", 100, 699, -1, &ev->sip_response_code))
 		BAD("SipResponseCode");
 #undef BAD
 	str_copy(ev->call_sid, sizeof ev->call_sid, sid);

@@ -49,7 +49,43 @@ void callback_event_free(struct call_event *ev);
  * when out of memory; the caller frees the string with free(). */
 char *callback_payload_json(const struct form *f);
 
+/* The payload of an event we make up ourselves (a status Twilio answered, a
+ * reconciled call): {"key":"value",…} for the n pairs kv[i] = { key, value }
+ * whose value is neither NULL nor "", in order. NULL when out of memory; the
+ * caller frees the string with free(). */
+char *callback_payload_pairs(const char *const (*kv)[2], size_t n);
+
 /* True for Twilio's nine CallStatus values. */
 bool callback_status_valid(const char *s);
+
+/*
+ * The checks every Twilio callback form shares (this module's and
+ * recording.h's). field/fieldsz: where the name of the offending parameter
+ * goes (truncated to fit).
+ */
+
+/* True when s is one of the n strings of list. */
+bool callback_one_of(const char *s, const char *const *list, size_t n);
+
+/* True when s is text without control characters (below 0x20, 0x7f),
+ * shorter than max bytes. */
+bool callback_text_valid(const char *s, size_t max);
+
+/* Reads the optional integer parameter key of f into *out: absent when it is
+ * missing or empty, else a value in [min, max] (num_parse). False when it is
+ * present and not such an integer. */
+bool callback_opt_int(const struct form *f, const char *key, long long min, long long max,
+                      long long absent, long long *out);
+
+/* False, with the parameter's name in field, when one of the n parameters
+ * named in typed stands more than once in f: a repeated one is ambiguous. */
+bool callback_once(const struct form *f, const char *const *typed, size_t n, char *field,
+                   size_t fieldsz);
+
+/* Checks the form's AccountSid acct (NULL when absent) against ours:
+ * VERR_OK, or "AccountSid" in field and VERR_INVALID when it is not an
+ * account sid, VERR_FORBIDDEN when it names another account. */
+enum verr callback_account_check(const char *acct, const char *account_sid, char *field,
+                                 size_t fieldsz);
 
 #endif

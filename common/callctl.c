@@ -60,20 +60,6 @@ bool callctl_body_ok(const struct http_req *req, struct req_ctx *rc, struct http
 	return ok;
 }
 
-static bool add(struct json_object *o, const char *key, const char *v)
-{
-	struct json_object *s;
-
-	if (v == NULL || v[0] == '\0')
-		return true;
-	s = json_object_new_string(v);
-	if (s == NULL || json_object_object_add(o, key, s) != 0) {
-		json_object_put(s);
-		return false;
-	}
-	return true;
-}
-
 /*
  * Stores the terminal status Twilio answered for call c as an event, through
  * the status callbacks' own path (db_call_event_record: their monotonic
@@ -87,9 +73,12 @@ static bool add(struct json_object *o, const char *key, const char *v)
 static bool record_answer(struct db *db, const struct twilio_call *c, const char *source)
 {
 	struct call_event ev;
-	struct json_object *o = json_object_new_object();
-	const char *text;
 	char token[MAX_TOKEN];
+	const char *const kv[][2] = {
+		{ "source", source }, { "CallSid", c->sid }, { "AccountSid", c->account_sid },
+		{ "CallStatus", c->status }, { "Direction", ev.direction }, { "From", c->from },
+		{ "To", c->to },
+	};
 	bool stored = false;
 	enum verr e = VERR_NOMEM;
 
@@ -103,12 +92,7 @@ static bool record_answer(struct db *db, const struct twilio_call *c, const char
 		e = VERR_INVALID;
 		goto out;
 	}
-	if (o == NULL || !add(o, "source", source) || !add(o, "CallSid", c->sid) ||
-	    !add(o, "AccountSid", c->account_sid) || !add(o, "CallStatus", c->status) ||
-	    !add(o, "Direction", ev.direction) || !add(o, "From", c->from) || !add(o, "To", c->to))
-		goto out;
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (text == NULL || (ev.payload = strdup(text)) == NULL)
+	if ((ev.payload = callback_payload_pairs(kv, sizeof kv / sizeof kv[0])) == NULL)
 		goto out;
 	snprintf(token, sizeof token, "%s:%s:%s", source, c->sid, c->status);
 	e = db_call_event_record(db, &ev, token, &stored);
@@ -117,7 +101,6 @@ out:
 		log_warn("could not store the status twilio answered; the callbacks will",
 		         LF_STR("call_sid", c->sid), LF_STR("status", c->status),
 		         LF_STR("error", verr_strerror(e)));
-	json_object_put(o);
 	callback_event_free(&ev);
 	return stored;
 }

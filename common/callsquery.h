@@ -2,7 +2,7 @@
 #define VOICE_CALLSQUERY_H
 
 #include "apierr.h"
-#include "db.h"
+#include "cursor.h"
 #include "err.h"
 
 /*
@@ -14,12 +14,22 @@
 #define CALLSQUERY_DEFAULT_LIMIT 20
 #define CALLSQUERY_MAX_LIMIT 100
 
+/* What one page of GET /calls selects (db_calls_list): status and direction
+ * filter when non-NULL; after_created/after_sid (both or neither) continue
+ * after a previous page's last row; owner: the key's name, NULL for every
+ * call. Strings borrowed. */
+struct callsquery_filter {
+	const char *status, *direction, *after_created, *after_sid;
+	const char *owner;
+	int limit;
+};
+
 struct callsquery {
-	struct db_call_filter filter; /* points into the fields below */
+	struct callsquery_filter filter; /* points into the fields below */
 	char status[16];
 	char direction[24];
-	char after_created[DB_MAX_TS];
-	char after_sid[DB_MAX_TS];
+	char after_created[CURSOR_MAX_PIECE];
+	char after_sid[CURSOR_MAX_PIECE];
 };
 
 struct callsquery_error {

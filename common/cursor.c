@@ -44,7 +44,7 @@ static bool ts_valid(const char *s)
 
 bool cursor_encode(const char *created_at, const char *call_sid, char out[CURSOR_MAX])
 {
-	unsigned char raw[DB_MAX_TS * 2 + 2];
+	unsigned char raw[CURSOR_MAX_PIECE * 2 + 2];
 	size_t n = strlen(created_at), m = strlen(call_sid), i;
 	int len;
 
@@ -66,7 +66,7 @@ bool cursor_encode(const char *created_at, const char *call_sid, char out[CURSOR
 	return true;
 }
 
-bool cursor_decode(const char *in, char created_at[DB_MAX_TS], char call_sid[DB_MAX_TS])
+bool cursor_decode(const char *in, char created_at[CURSOR_MAX_PIECE], char call_sid[CURSOR_MAX_PIECE])
 {
 	char b64[CURSOR_MAX + 4];
 	unsigned char raw[CURSOR_MAX];

@@ -912,18 +912,21 @@ enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t
 	return e;
 }
 
+/* A long long in decimal: up to 19 digits, a sign and the NUL. */
+#define DB_MAX_INT_TEXT 21
+
 /* Decimal text for an optional integer: NULL (SQL NULL) when negative. */
-static const char *opt_int(long long v, char *out, size_t outsz)
+static const char *opt_int(long long v, char out[DB_MAX_INT_TEXT])
 {
 	if (v < 0)
 		return NULL;
-	snprintf(out, outsz, "%lld", v);
+	snprintf(out, DB_MAX_INT_TEXT, "%lld", v);
 	return out;
 }
 
 /* STMT_EVENT_RECORD's parameters for one callback; text points into t. */
 struct event_text {
-	char seq[24], dur[24], sip[24];
+	char seq[DB_MAX_INT_TEXT], dur[DB_MAX_INT_TEXT], sip[DB_MAX_INT_TEXT];
 };
 
 static void event_params(const struct db_event *d, struct event_text *t, const char *params[12])
@@ -932,7 +935,7 @@ static void event_params(const struct db_event *d, struct event_text *t, const c
 
 	params[0] = ev->call_sid;
 	params[1] = ev->status;
-	params[2] = opt_int(ev->sequence_number, t->seq, sizeof t->seq);
+	params[2] = opt_int(ev->sequence_number, t->seq);
 	params[3] = d->token != NULL && d->token[0] ? d->token : NULL;
 	params[4] = ev->payload;
 	params[5] = ev->account_sid;
@@ -940,8 +943,8 @@ static void event_params(const struct db_event *d, struct event_text *t, const c
 	params[7] = ev->from;
 	params[8] = ev->to;
 	params[9] = ev->answered_by[0] ? ev->answered_by : NULL;
-	params[10] = opt_int(ev->duration_seconds, t->dur, sizeof t->dur);
-	params[11] = opt_int(ev->sip_response_code, t->sip, sizeof t->sip);
+	params[10] = opt_int(ev->duration_seconds, t->dur);
+	params[11] = opt_int(ev->sip_response_code, t->sip);
 }
 
 /* Reads STMT_EVENT_RECORD's committed result into d, and counts the call's
@@ -1397,8 +1400,9 @@ enum verr db_call_state(struct db *db, const char *call_sid, const char *owner,
 	return e;
 }
 
-enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct buf *json,
-                        bool *more, char last_created[DB_MAX_TS], char last_sid[DB_MAX_TS])
+enum verr db_calls_list(struct db *db, const struct callsquery_filter *f, struct buf *json,
+                        bool *more, char last_created[CURSOR_MAX_PIECE],
+                        char last_sid[CURSOR_MAX_PIECE])
 {
 	char limit[16];
 	const char *params[6] = { f->status, f->direction, f->after_created, f->after_sid, limit,
@@ -1428,8 +1432,8 @@ enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct bu
 	if (e == VERR_OK)
 		e = buf_putc(json, ']');
 	if (e == VERR_OK && *more) {
-		str_copy(last_created, DB_MAX_TS, PQgetvalue(res, n - 1, 1));
-		str_copy(last_sid, DB_MAX_TS, PQgetvalue(res, n - 1, 2));
+		str_copy(last_created, CURSOR_MAX_PIECE, PQgetvalue(res, n - 1, 1));
+		str_copy(last_sid, CURSOR_MAX_PIECE, PQgetvalue(res, n - 1, 2));
 	}
 	PQclear(res);
 	return e;
@@ -1437,15 +1441,15 @@ enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct bu
 
 enum verr db_recording_record(struct db *db, const struct recording_event *rec, bool *stored)
 {
-	char dur[24], chan[8], code[24];
+	char dur[DB_MAX_INT_TEXT], chan[DB_MAX_INT_TEXT], code[DB_MAX_INT_TEXT];
 	const char *params[12] = {
 		rec->recording_sid, rec->call_sid, rec->account_sid, rec->status,
-		opt_int(rec->duration_seconds, dur, sizeof dur),
-		opt_int(rec->channels > 0 ? rec->channels : -1, chan, sizeof chan),
+		opt_int(rec->duration_seconds, dur),
+		opt_int(rec->channels > 0 ? rec->channels : -1, chan),
 		rec->source[0] ? rec->source : NULL,
 		rec->track[0] ? rec->track : NULL,
 		rec->media_url[0] ? rec->media_url : NULL,
-		opt_int(rec->error_code, code, sizeof code),
+		opt_int(rec->error_code, code),
 		rec->started_at[0] ? rec->started_at : NULL,
 		rec->payload,
 	};
@@ -1537,14 +1541,16 @@ enum verr db_reconcile_stale(struct db *db, const char *account_sid, int after_s
 	return e;
 }
 
-enum verr db_reconcile_checked(struct db *db, const char *call_sid)
+void db_reconcile_checked(struct db *db, const char *call_sid)
 {
 	const char *params[1] = { call_sid };
 	PGresult *res;
 	enum verr e = db_run(db, STMT_RECONCILE_CHECKED, params, PGRES_COMMAND_OK, &res);
 
 	PQclear(res);
-	return e;
+	if (e != VERR_OK)
+		log_warn("could not note a reconciled call; it will be fetched again sooner",
+		         LF_STR("call_sid", call_sid), LF_STR("error", verr_strerror(e)));
 }
 
 enum verr db_reconcile_dials(struct db *db, int after_s, int grace_s, int max_lookups,
@@ -1579,14 +1585,16 @@ enum verr db_reconcile_dials(struct db *db, int after_s, int grace_s, int max_lo
 	return e;
 }
 
-enum verr db_reconcile_dial_looked(struct db *db, const char *api_key_name, const char *key)
+void db_reconcile_dial_looked(struct db *db, const char *api_key_name, const char *key)
 {
 	const char *params[2] = { api_key_name, key };
 	PGresult *res;
 	enum verr e = db_run(db, STMT_RECONCILE_DIAL_LOOKED, params, PGRES_COMMAND_OK, &res);
 
 	PQclear(res);
-	return e;
+	if (e != VERR_OK)
+		log_warn("could not count a lookup of a lost call; it may be looked up once more",
+		         LF_STR("api_key", api_key_name), LF_STR("error", verr_strerror(e)));
 }
 
 enum verr db_reconcile_call_state(struct db *db, const char *call_sid, bool *known, bool *taken,

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "callsquery.h"
 #include "err.h"
 
 /*
@@ -183,14 +184,9 @@ enum verr db_call_state(struct db *db, const char *call_sid, const char *owner,
  * When more rows follow, *more is true and last_created/last_sid hold this
  * page's last row (for the cursor).
  */
-#define DB_MAX_TS 40
-struct db_call_filter {
-	const char *status, *direction, *after_created, *after_sid;
-	const char *owner;
-	int limit;
-};
-enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct buf *json,
-                        bool *more, char last_created[DB_MAX_TS], char last_sid[DB_MAX_TS]);
+enum verr db_calls_list(struct db *db, const struct callsquery_filter *f, struct buf *json,
+                        bool *more, char last_created[CURSOR_MAX_PIECE],
+                        char last_sid[CURSOR_MAX_PIECE]);
 
 /*
  * Stores one recording status callback (common/recording.h): creates the
@@ -245,8 +241,9 @@ struct db_stale_call {
  * after_s seconds, least recently looked at first, into out; *n how many. */
 enum verr db_reconcile_stale(struct db *db, const char *account_sid, int after_s,
                              struct db_stale_call *out, int max, int *n);
-/* Notes that call_sid was just fetched (its next fetch waits after_s). */
-enum verr db_reconcile_checked(struct db *db, const char *call_sid);
+/* Notes that call_sid was just fetched (its next fetch waits after_s). A
+ * failure is logged and otherwise ignored: the call is fetched again sooner. */
+void db_reconcile_checked(struct db *db, const char *call_sid);
 
 /* A keyed POST /call whose call is unknown (its answer was lost). */
 #define DB_MAX_IDEM_KEY 256
@@ -264,8 +261,9 @@ struct db_dial {
  * and not in the last after_s seconds. */
 enum verr db_reconcile_dials(struct db *db, int after_s, int grace_s, int max_lookups,
                              struct db_dial *out, int max, int *n);
-/* Counts one lookup of a key that found nothing to link. */
-enum verr db_reconcile_dial_looked(struct db *db, const char *api_key_name, const char *key);
+/* Counts one lookup of a key that found nothing to link. A failure is logged
+ * and otherwise ignored: the key is looked up once more than max_lookups. */
+void db_reconcile_dial_looked(struct db *db, const char *api_key_name, const char *key);
 /* What is stored of call_sid: *known whether it is at all; *taken whether a
  * POST /call placed it (it has an API key name), so it answers no other
  * request; status its status ("" when unknown). */

@@ -7,7 +7,7 @@
 #include "clock.h"
 #include "hash.h"
 #include "log.h"
-#include "server.h"
+#include "stop.h"
 
 bool idem_key_valid(const char *key)
 {
@@ -74,7 +74,7 @@ bool idem_begin(struct db *db, const struct http_req *req, struct req_ctx *rc,
 			log_info("idempotent replay", LF_INT("status", status));
 			return false;
 		}
-		if (clock_mono_ms() >= deadline || server_stopping())
+		if (clock_mono_ms() >= deadline || stop_requested())
 			break;
 		if (__atomic_add_fetch(&waiters, 1, __ATOMIC_RELAXED) > IDEM_MAX_WAITERS) {
 			__atomic_sub_fetch(&waiters, 1, __ATOMIC_RELAXED);

@@ -232,11 +232,13 @@ static enum verr family(struct buf *out, const char *name, const char *type, con
 	return buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* One sample of a family with a single label, for each label value. */
+/* A counter family with a single label: its HELP and TYPE lines, then one
+ * sample for each label value. */
 static enum verr one_label(struct buf *out, const struct totals *t, const char *name,
-                           const char *label, const char *const *values, size_t n, size_t off)
+                           const char *help, const char *label, const char *const *values,
+                           size_t n, size_t off)
 {
-	enum verr e = VERR_OK;
+	enum verr e = family(out, name, "counter", help);
 	size_t i;
 
 	for (i = 0; e == VERR_OK && i < n; i++)
@@ -317,10 +319,38 @@ static enum verr render_twilio(struct buf *out, const struct totals *t)
 	return e;
 }
 
+/* The counter families with one label, rendered in this order. */
+struct one_label_family {
+	const char *name, *help, *label;
+	const char *const *values;
+	size_t n, off;
+};
+static const struct one_label_family one_label_families[] = {
+	{ "voice_webhook_signature_failures_total",
+	  "Twilio webhooks refused for a missing or mismatching X-Twilio-Signature.", "reason",
+	  sig_reasons, NELEM(sig_reasons), OFF_SIG },
+	{ "voice_db_errors_total",
+	  "Database statements that failed: unreachable (unavailable) or refused (error).", "kind",
+	  db_kinds, NELEM(db_kinds), OFF_DB_ERRORS },
+	{ "voice_calls_final_total",
+	  "Calls that reached a final status, counted when that status is stored.", "status",
+	  finals, NELEM(finals), OFF_FINAL },
+	{ "voice_spool_records_total",
+	  "Records spooled while the database was unreachable, replayed, or rejected.", "action",
+	  spool_actions, NELEM(spool_actions), OFF_SPOOL },
+	{ "voice_worker_starts_total", "Worker processes started, by pool.", "pool", pools, N_POOL,
+	  OFF_STARTS },
+	{ "voice_reconcile_total",
+	  "Reconciliation steps (a call fetched from Twilio, or a lost POST /call looked up in its "
+	  "call list), by outcome.",
+	  "outcome", reconcile_outcomes, NELEM(reconcile_outcomes), OFF_RECONCILE },
+};
+
 enum verr metrics_render(struct buf *out)
 {
 	struct totals t;
 	enum verr e;
+	size_t i;
 
 	e = counterfile_sum(t.c, N_COUNTERS);
 	if (e != VERR_OK)
@@ -328,48 +358,17 @@ enum verr metrics_render(struct buf *out)
 	e = render_http(out, &t);
 	if (e == VERR_OK)
 		e = render_twilio(out, &t);
-	if (e == VERR_OK)
-		e = family(out, "voice_webhook_signature_failures_total", "counter",
-		           "Twilio webhooks refused for a missing or mismatching X-Twilio-Signature.");
-	if (e == VERR_OK)
-		e = one_label(out, &t, "voice_webhook_signature_failures_total", "reason", sig_reasons,
-		              NELEM(sig_reasons), OFF_SIG);
-	if (e == VERR_OK)
-		e = family(out, "voice_db_errors_total", "counter",
-		           "Database statements that failed: unreachable (unavailable) or refused (error).");
-	if (e == VERR_OK)
-		e = one_label(out, &t, "voice_db_errors_total", "kind", db_kinds, NELEM(db_kinds),
-		              OFF_DB_ERRORS);
+	for (i = 0; e == VERR_OK && i < NELEM(one_label_families); i++) {
+		const struct one_label_family *f = &one_label_families[i];
+
+		e = one_label(out, &t, f->name, f->help, f->label, f->values, f->n, f->off);
+	}
 	if (e == VERR_OK)
 		e = family(out, "voice_db_reconnects_total", "counter",
 		           "Lost database connections established again.");
 	if (e == VERR_OK)
 		e = buf_printf(out, "voice_db_reconnects_total %llu\n",
 		               (unsigned long long)t.c[OFF_DB_RECONNECTS]);
-	if (e == VERR_OK)
-		e = family(out, "voice_calls_final_total", "counter",
-		           "Calls that reached a final status, counted when that status is stored.");
-	if (e == VERR_OK)
-		e = one_label(out, &t, "voice_calls_final_total", "status", finals, NELEM(finals),
-		              OFF_FINAL);
-	if (e == VERR_OK)
-		e = family(out, "voice_spool_records_total", "counter",
-		           "Records spooled while the database was unreachable, replayed, or rejected.");
-	if (e == VERR_OK)
-		e = one_label(out, &t, "voice_spool_records_total", "action", spool_actions,
-		              NELEM(spool_actions), OFF_SPOOL);
-	if (e == VERR_OK)
-		e = family(out, "voice_worker_starts_total", "counter",
-		           "Worker processes started, by pool.");
-	if (e == VERR_OK)
-		e = one_label(out, &t, "voice_worker_starts_total", "pool", pools, N_POOL, OFF_STARTS);
-	if (e == VERR_OK)
-		e = family(out, "voice_reconcile_total", "counter",
-		           "Reconciliation steps (a call fetched from Twilio, or a lost POST /call "
-		           "looked up in its call list), by outcome.");
-	if (e == VERR_OK)
-		e = one_label(out, &t, "voice_reconcile_total", "outcome", reconcile_outcomes,
-		              NELEM(reconcile_outcomes), OFF_RECONCILE);
 	return e;
 }
 
@@ -379,12 +378,8 @@ bool metrics_route(const struct http_req *req, struct req_ctx *rc, struct http_r
 
 	if (route_match(req->path, NULL) != ROUTE_METRICS)
 		return false;
-	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-		apierr_reply(rc, resp, APIERR_METHOD_NOT_ALLOWED, "use GET", NULL);
-		if (http_resp_header(resp, "Allow", "GET, HEAD") != VERR_OK)
-			log_warn("could not add Allow to a 405");
+	if (!apierr_get_only(req, rc, resp))
 		return true;
-	}
 	buf_reset(&resp->body);
 	e = metrics_render(&resp->body);
 	if (e != VERR_OK) {

@@ -7,16 +7,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 #include <openssl/rand.h>
 
-#include "config.h"
 #include "clock.h"
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
-#include "server.h"
 #include "sid.h"
+#include "stop.h"
 
 #define MAX_HOLDER 65 /* reconcile_lease.holder: at most 64 bytes */
 #define MAX_DIALS (RECONCILE_BUDGET / 2)
@@ -174,27 +173,18 @@ size_t reconcile_matches(const struct twilio_call_page *page, const char *to, co
 	return n;
 }
 
-static enum verr add_str(struct json_object *o, const char *key, const char *v)
-{
-	struct json_object *s;
-
-	if (v == NULL || v[0] == '\0')
-		return VERR_OK;
-	s = json_object_new_string(v);
-	if (s == NULL || json_object_object_add(o, key, s) != 0) {
-		json_object_put(s);
-		return VERR_NOMEM;
-	}
-	return VERR_OK;
-}
-
 enum verr reconcile_event(const struct twilio_call_info *c, struct call_event *ev,
                           char token[RECONCILE_MAX_TOKEN])
 {
 	const struct twilio_call *k = &c->call;
-	struct json_object *o = NULL;
-	const char *text;
 	char dur[24] = "";
+	const char *const kv[][2] = {
+		{ "source", RECONCILE_SOURCE }, { "CallSid", k->sid }, { "AccountSid", k->account_sid },
+		{ "CallStatus", k->status }, { "Direction", k->direction }, { "From", k->from },
+		{ "To", k->to }, { "CallDuration", dur }, { "AnsweredBy", c->answered_by },
+		{ "DateCreated", k->date_created }, { "StartTime", c->start_time },
+		{ "EndTime", c->end_time },
+	};
 	bool final = rank(k->status) == 4;
 	enum verr e = VERR_INVALID;
 
@@ -215,26 +205,11 @@ enum verr reconcile_event(const struct twilio_call_info *c, struct call_event *e
 	if (final && c->duration >= 0)
 		snprintf(dur, sizeof dur, "%lld", c->duration);
 	e = VERR_NOMEM;
-	o = json_object_new_object();
-	if (o == NULL || add_str(o, "source", RECONCILE_SOURCE) != VERR_OK ||
-	    add_str(o, "CallSid", k->sid) != VERR_OK ||
-	    add_str(o, "AccountSid", k->account_sid) != VERR_OK ||
-	    add_str(o, "CallStatus", k->status) != VERR_OK ||
-	    add_str(o, "Direction", k->direction) != VERR_OK || add_str(o, "From", k->from) != VERR_OK ||
-	    add_str(o, "To", k->to) != VERR_OK || add_str(o, "CallDuration", dur) != VERR_OK ||
-	    add_str(o, "AnsweredBy", c->answered_by) != VERR_OK ||
-	    add_str(o, "DateCreated", k->date_created) != VERR_OK ||
-	    add_str(o, "StartTime", c->start_time) != VERR_OK ||
-	    add_str(o, "EndTime", c->end_time) != VERR_OK)
+	if ((ev->payload = callback_payload_pairs(kv, sizeof kv / sizeof kv[0])) == NULL)
 		goto fail;
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (text == NULL || (ev->payload = strdup(text)) == NULL)
-		goto fail;
-	json_object_put(o);
 	snprintf(token, RECONCILE_MAX_TOKEN, "reconcile:%s:%s", ev->call_sid, ev->status);
 	return VERR_OK;
 fail:
-	json_object_put(o);
 	callback_event_free(ev);
 	return e;
 }
@@ -483,7 +458,7 @@ static void step_dial(struct reconcile *r, const struct db_dial *d)
 				found[nfound] = *c;
 			nfound++;
 		}
-		if (r->page->next_page_uri[0] == '\0' || server_stopping())
+		if (r->page->next_page_uri[0] == '\0' || stop_requested())
 			break;
 		str_copy(next, sizeof next, r->page->next_page_uri);
 		q.page_uri = next;
@@ -524,7 +499,7 @@ void reconcile_tick(struct reconcile *r)
 		if (!r->active)
 			return;
 	}
-	if (r->budget <= 0 || r->pause_s > 0 || now >= r->pass_end_ms || server_stopping() ||
+	if (r->budget <= 0 || r->pause_s > 0 || now >= r->pass_end_ms || stop_requested() ||
 	    (r->idial >= r->ndials && r->istale >= r->nstale)) {
 		pass_end(r);
 		return;

@@ -4,13 +4,14 @@
 
 #include <json-c/json.h>
 
-#include "form.h"
 #include "clock.h"
+#include "form.h"
+#include "jsonfield.h"
 #include "log.h"
 #include "metrics.h"
 #include "recording.h"
-#include "server.h"
 #include "spool.h"
+#include "stop.h"
 
 
 /* Serialises a record {"kind":…, fields…} into the spool and counts it.
@@ -140,15 +141,6 @@ enum verr record_call(struct db *db, const char *spool_dir, const struct db_call
 	return e;
 }
 
-static const char *get_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 struct replay_ctx {
 	struct db *db;
 	const char *account_sid;
@@ -177,13 +169,13 @@ static enum verr replay_result(enum verr e)
 static enum verr replay_call(struct replay_ctx *ctx, struct json_object *o)
 {
 	struct db_call c = {
-		.call_sid = get_str(o, "call_sid"),
-		.account_sid = get_str(o, "account_sid"),
-		.direction = get_str(o, "direction"),
-		.from = get_str(o, "from"),
-		.to = get_str(o, "to"),
-		.status = get_str(o, "status"),
-		.api_key_name = get_str(o, "api_key_name"),
+		.call_sid = jsonfield_str(o, "call_sid"),
+		.account_sid = jsonfield_str(o, "account_sid"),
+		.direction = jsonfield_str(o, "direction"),
+		.from = jsonfield_str(o, "from"),
+		.to = jsonfield_str(o, "to"),
+		.status = jsonfield_str(o, "status"),
+		.api_key_name = jsonfield_str(o, "api_key_name"),
 	};
 	struct buf json;
 	enum verr e = VERR_INVALID;
@@ -199,7 +191,7 @@ static enum verr replay_call(struct replay_ctx *ctx, struct json_object *o)
 /* Stores one spooled recording callback, validated as on arrival. */
 static enum verr replay_recording(struct replay_ctx *ctx, struct json_object *o)
 {
-	const char *body = get_str(o, "body");
+	const char *body = jsonfield_str(o, "body");
 	struct form f = { 0 };
 	struct recording_event rec;
 	char err[FORM_MAX_ERROR], field[64];
@@ -231,8 +223,8 @@ static void replay_batch(struct spool_rec *recs, size_t n, void *arg)
 	}
 	for (i = 0; i < n; i++) {
 		struct json_object *o = json_tokener_parse(recs[i].data);
-		const char *kind = o != NULL ? get_str(o, "kind") : NULL;
-		const char *body = o != NULL ? get_str(o, "body") : NULL;
+		const char *kind = o != NULL ? jsonfield_str(o, "kind") : NULL;
+		const char *body = o != NULL ? jsonfield_str(o, "body") : NULL;
 		char err[FORM_MAX_ERROR], field[64];
 
 		rev[i].o = o;
@@ -245,7 +237,7 @@ static void replay_batch(struct spool_rec *recs, size_t n, void *arg)
 		           form_parse(body, strlen(body), &rev[i].form, err, sizeof err) == VERR_OK &&
 		           callback_parse(&rev[i].form, ctx->account_sid, &rev[i].ev, field,
 		                          sizeof field) == VERR_OK) {
-			const char *token = get_str(o, "token");
+			const char *token = jsonfield_str(o, "token");
 
 			evs[m].ev = &rev[i].ev;
 			evs[m].token = token != NULL ? token : "";
@@ -282,7 +274,7 @@ void record_replay(struct db *db, const char *spool_dir, const char *account_sid
 	do {
 		e = spool_replay(spool_dir, replay_batch, &ctx, SPOOL_MAX_BATCH, &done);
 		total += done;
-	} while (e == VERR_OK && done > 0 && !server_stopping() &&
+	} while (e == VERR_OK && done > 0 && !stop_requested() &&
 	         clock_mono_ms() - start < RECORD_REPLAY_SLICE_MS);
 	if (e != VERR_OK)
 		next_try = clock_mono_ms() + RECORD_REPLAY_INTERVAL_MS;

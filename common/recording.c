@@ -13,24 +13,14 @@ static const char *const statuses[] = { "in-progress", "paused", "stopped", "pro
 	"completed", "absent", "failed" };
 static const char *const finals[] = { "completed", "absent", "failed" };
 
-static bool in_list(const char *s, const char *const *list, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(s, list[i]) == 0)
-			return true;
-	return false;
-}
-
 bool recording_status_valid(const char *s)
 {
-	return in_list(s, statuses, sizeof statuses / sizeof statuses[0]);
+	return callback_one_of(s, statuses, sizeof statuses / sizeof statuses[0]);
 }
 
 bool recording_status_final(const char *s)
 {
-	return in_list(s, finals, sizeof finals / sizeof finals[0]);
+	return callback_one_of(s, finals, sizeof finals / sizeof finals[0]);
 }
 
 /* Printable ASCII without spaces, under max bytes. */
@@ -42,19 +32,6 @@ static bool token_ok(const char *s, size_t max)
 		return false;
 	for (i = 0; i < n; i++)
 		if (s[i] < 0x21 || s[i] > 0x7e)
-			return false;
-	return true;
-}
-
-/* Text without control characters, under max bytes. */
-static bool text_ok(const char *s, size_t max)
-{
-	const unsigned char *p;
-
-	if (strlen(s) >= max)
-		return false;
-	for (p = (const unsigned char *)s; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
 			return false;
 	return true;
 }
@@ -138,19 +115,6 @@ static bool rfc2822_to_3339(const char *s, char out[RECORDING_MAX_TIME])
 	       strftime(out, RECORDING_MAX_TIME, "%Y-%m-%dT%H:%M:%SZ", &tm) != 0;
 }
 
-/* Optional integer parameter in [min, max]; *out = absent when missing or
- * empty. */
-static bool opt_int(const struct form *f, const char *key, long long min, long long max,
-                    long long absent, long long *out)
-{
-	const char *v = form_get(f, key);
-
-	*out = absent;
-	if (v == NULL || v[0] == '\0')
-		return true;
-	return num_parse(v, min, max, out);
-}
-
 enum verr recording_parse(const struct form *f, const char *account_sid,
                           struct recording_event *ev, char *field, size_t fieldsz)
 {
@@ -162,7 +126,7 @@ enum verr recording_parse(const struct form *f, const char *account_sid,
 		   *url = form_get(f, "RecordingUrl"), *source = form_get(f, "RecordingSource"),
 		   *track = form_get(f, "RecordingTrack"), *start = form_get(f, "RecordingStartTime");
 	long long channels;
-	size_t i;
+	enum verr e;
 
 #define BAD(name)                                   \
 	do {                                            \
@@ -172,15 +136,10 @@ enum verr recording_parse(const struct form *f, const char *account_sid,
 
 	memset(ev, 0, sizeof *ev);
 	ev->duration_seconds = ev->error_code = -1;
-	for (i = 0; i < sizeof typed / sizeof typed[0]; i++)
-		if (form_count(f, typed[i]) > 1)
-			BAD(typed[i]);
-	if (acct == NULL || !sid_valid(acct, "AC"))
-		BAD("AccountSid");
-	if (strcmp(acct, account_sid) != 0) {
-		str_copy(field, fieldsz, "AccountSid");
-		return VERR_FORBIDDEN;
-	}
+	if (!callback_once(f, typed, sizeof typed / sizeof typed[0], field, fieldsz))
+		return VERR_INVALID;
+	if ((e = callback_account_check(acct, account_sid, field, fieldsz)) != VERR_OK)
+		return e;
 	if (call == NULL || !sid_valid(call, "CA"))
 		BAD("CallSid");
 	if (sid == NULL || !sid_valid(sid, "RE"))
@@ -190,15 +149,15 @@ enum verr recording_parse(const struct form *f, const char *account_sid,
 	if (url != NULL && url[0] != '\0' &&
 	    (strncmp(url, "https://", 8) != 0 || !token_ok(url, sizeof ev->media_url)))
 		BAD("RecordingUrl");
-	if (!opt_int(f, "RecordingDuration", -1, 100000000, -1, &ev->duration_seconds))
+	if (!callback_opt_int(f, "RecordingDuration", -1, 100000000, -1, &ev->duration_seconds))
 		BAD("RecordingDuration");
-	if (!opt_int(f, "RecordingChannels", 1, 2, 0, &channels))
+	if (!callback_opt_int(f, "RecordingChannels", 1, 2, 0, &channels))
 		BAD("RecordingChannels");
-	if (!opt_int(f, "ErrorCode", 0, 999999, -1, &ev->error_code))
+	if (!callback_opt_int(f, "ErrorCode", 0, 999999, -1, &ev->error_code))
 		BAD("ErrorCode");
-	if (source != NULL && !text_ok(source, sizeof ev->source))
+	if (source != NULL && !callback_text_valid(source, sizeof ev->source))
 		BAD("RecordingSource");
-	if (track != NULL && !text_ok(track, sizeof ev->track))
+	if (track != NULL && !callback_text_valid(track, sizeof ev->track))
 		BAD("RecordingTrack");
 #undef BAD
 	ev->channels = (int)channels;

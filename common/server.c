@@ -24,6 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
+#include "stop.h"
 
 #define SERVER_BACKLOG 1024
 #define SERVER_POLL_MS 200        /* how often an idle accepting thread checks for a stop */
@@ -31,12 +32,6 @@
 #define SERVER_STABLE_MS 5000     /* a worker that lived this long did not crash-loop */
 #define SERVER_FIRST_BACKOFF_MS 500
 
-static volatile sig_atomic_t stopping;
-
-bool server_stopping(void)
-{
-	return __atomic_load_n(&stopping, __ATOMIC_RELAXED) != 0;
-}
 
 long long server_left_ms(const struct http_req *req, long long budget_ms)
 {
@@ -230,7 +225,7 @@ static bool serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
  */
 static bool next_request(int epfd, FCGX_Request *r)
 {
-	while (!server_stopping()) {
+	while (!stop_requested()) {
 		struct epoll_event ev;
 		int rc;
 
@@ -290,7 +285,7 @@ static void *tick_thread(void *arg)
 {
 	struct worker *w = arg;
 
-	while (!server_stopping()) {
+	while (!stop_requested()) {
 		w->tick(w->ctx);
 		poll(NULL, 0, SERVER_TICK_MS);
 	}
@@ -337,7 +332,7 @@ static int serve(const struct server_opts *opts, int sock, int threads, server_h
 	pthread_attr_destroy(&attr);
 	if (started == 0) {
 		log_error("could not start any request thread", LF_STR("worker", opts->name));
-		__atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+		stop_request();
 	} else {
 		log_info("worker started", LF_STR("worker", opts->name), LF_INT("pid", getpid()),
 		         LF_INT("threads", started));
@@ -349,7 +344,7 @@ static int serve(const struct server_opts *opts, int sock, int threads, server_h
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 	}
-	__atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+	stop_request();
 	for (i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
 	if (ticking)
@@ -497,7 +492,7 @@ static void reap(struct master *m)
 			if (k->pid != pid)
 				continue;
 			k->pid = 0;
-			if (k->generation != m->generation || stopping)
+			if (k->generation != m->generation || stop_requested())
 				break; /* drained on purpose */
 			lived = clock_mono_ms() - k->started_ms;
 			/* backoff is for workers that cannot start (they exit with a
@@ -614,18 +609,18 @@ int server_run(const struct server_opts *opts, const struct server_app *app)
 	for (;;) {
 		int sig;
 
-		if (!stopping)
+		if (!stop_requested())
 			fill_pool(&m);
 		sig = sigtimedwait(&set, NULL, &tick);
-		if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
-			stopping = 1;
+		if ((sig == SIGTERM || sig == SIGINT) && !stop_requested()) {
+			stop_request();
 			log_info("stopping: draining the workers", LF_STR("worker", opts->name));
 			stop_kids(&m, false);
-		} else if (sig == SIGHUP && !stopping) {
+		} else if (sig == SIGHUP && !stop_requested()) {
 			reload(&m);
 		}
 		reap(&m);
-		if (stopping && live_kids(&m, false) == 0)
+		if (stop_requested() && live_kids(&m, false) == 0)
 			break;
 		drain_kids(&m);
 	}

@@ -69,7 +69,7 @@ struct server_app {
 	void (*stop)(void *ctx);
 	/* Every SERVER_TICK_MS in a background thread of each worker, e.g. to
 	 * replay the spool; NULL: nothing. Must return promptly once
-	 * server_stopping() is true. */
+	 * stop_requested() (stop.h) is true. */
 	void (*tick)(void *ctx);
 	server_handler_fn handle; /* thread-safe */
 };
@@ -82,10 +82,6 @@ int server_run(const struct server_opts *opts, const struct server_app *app);
 /* The single-process, single-threaded loop (no master), for the simulator:
  * handler fn with ctx until SIGTERM/SIGINT. Same exit statuses. */
 int server_run_single(const struct server_opts *opts, server_handler_fn fn, void *ctx);
-
-/* True once SIGTERM/SIGINT asked this process to stop: a handler that waits
- * (e.g. a deliberate delay) should give up early. */
-bool server_stopping(void);
 
 /* What is left of a budget of budget_ms that started when nginx handed req
  * over (req->start_ms, a wall-clock time), in ms; budget_ms when unknown.

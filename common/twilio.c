@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,7 @@ struct attempt {
 	long long latency_ms;
 	bool not_sent;  /* failed before any request byte was written */
 	bool retryable;
+	int n;          /* the try's number, from 1 (rest_run) */
 };
 
 /* The Calls create StatusCallbackEvent values, in the order Twilio fires them. */
@@ -186,6 +188,23 @@ bad:
 	json_object_put(obj);
 	json_tokener_free(tok);
 	return NULL;
+}
+
+/* parse_object for a list page whose member key must be an array: the
+ * object (caller puts it) with *arr borrowed from it, or NULL with *e set
+ * (VERR_INVALID too when key is absent or not an array). */
+static struct json_object *parse_list(const char *body, size_t len, const char *key,
+                                      struct json_object **arr, enum verr *e)
+{
+	struct json_object *obj = parse_object(body, len, e);
+
+	if (obj != NULL && (!json_object_object_get_ex(obj, key, arr) ||
+	                    !json_object_is_type(*arr, json_type_array))) {
+		json_object_put(obj);
+		*e = VERR_INVALID;
+		return NULL;
+	}
+	return obj;
 }
 
 /*
@@ -688,13 +707,9 @@ void twilio_free(struct twilio *tw)
 	curl_global_cleanup();
 }
 
-/* Runs one POST with body and fills a from what libcurl saw. */
-static void attempt_run(struct session *t, const struct buf *body, long long budget_ms,
-                        struct attempt *a)
+/* Clears what the last request left in t and a, before the next one. */
+static void attempt_reset(struct session *t, struct attempt *a)
 {
-	long long start = clock_mono_ms();
-	long sent = 0;
-
 	buf_reset(&t->resp);
 	t->resp_err = VERR_OK;
 	t->retry_after = 0;
@@ -703,6 +718,16 @@ static void attempt_run(struct session *t, const struct buf *body, long long bud
 	a->http_status = 0;
 	a->not_sent = false;
 	a->retryable = false;
+}
+
+/* Runs one POST with body and fills a from what libcurl saw. */
+static void attempt_run(struct session *t, const struct buf *body, long long budget_ms,
+                        struct attempt *a)
+{
+	long long start = clock_mono_ms();
+	long sent = 0;
+
+	attempt_reset(t, a);
 	if (budget_ms > t->timeout_ms)
 		budget_ms = t->timeout_ms;
 	if (budget_ms < 1)
@@ -791,92 +816,6 @@ static long long attempt_failed(struct session *t, struct attempt *a,
 		return 0;
 	wait = backoff_ms(t, n, err->retry_after);
 	return clock_mono_ms() + wait + MIN_ATTEMPT_MS > deadline ? 0 : wait;
-}
-
-enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params *p,
-                             struct twilio_call *out, struct twilio_error *err)
-{
-	struct session *t = session_get(tw);
-	struct buf body;
-	struct attempt a;
-	long long deadline = clock_mono_ms() + TWILIO_MAX_TOTAL_MS, wait = 0;
-	enum verr e;
-	int n;
-
-	if (p->deadline_ms > 0 && p->deadline_ms < deadline)
-		deadline = p->deadline_ms; /* what is left of the client's budget */
-	memset(out, 0, sizeof(*out));
-	memset(err, 0, sizeof(*err));
-	buf_init(&body, TWILIO_MAX_REQUEST);
-	if (t == NULL) {
-		e = err->kind = VERR_NOMEM;
-		snprintf(err->message, sizeof(err->message), "could not set up a twilio client");
-		log_error("twilio request not sent", LF_STR("endpoint", "calls.create"),
-		          LF_STR("error", err->message));
-		goto out;
-	}
-	e = twilio_call_body(p, &body);
-	if (e != VERR_OK) {
-		err->kind = e;
-		snprintf(err->message, sizeof(err->message), "could not build the call request: %s",
-		         verr_strerror(e));
-		log_error("twilio request not sent", LF_STR("endpoint", "calls.create"),
-		          LF_STR("error", err->message));
-		goto out;
-	}
-	/* this thread's POST handle may hold a call update's URL */
-	post_url(t, t->url);
-	for (n = 1;; n++) {
-		attempt_run(t, &body, deadline - clock_mono_ms(), &a);
-		if (a.rc == CURLE_OK && a.http_status >= 200 && a.http_status <= 299) {
-			e = twilio_call_parse(t->resp.data, t->resp.len, out);
-			if (e == VERR_OK) {
-				memset(err, 0, sizeof(*err));
-				metrics_count_twilio(METRICS_TWILIO_CREATED, 0);
-				log_info("twilio request", LF_STR("endpoint", "calls.create"),
-				         LF_INT("attempt", n), LF_INT("http_status", a.http_status),
-				         LF_INT("latency_ms", a.latency_ms), LF_PHONE("to", p->to),
-				         LF_PHONE("from", p->from), LF_STR("call_sid", out->sid),
-				         LF_STR("call_status", out->status),
-				         LF_STR("twilio_request_id", nonempty(t->request_id)));
-				goto out;
-			}
-			memset(err, 0, sizeof(*err));
-			err->kind = VERR_UPSTREAM;
-			err->http_status = (int)a.http_status;
-			err->may_exist = true;
-			snprintf(err->message, sizeof(err->message),
-			         "twilio answered http %ld with an unreadable call resource", a.http_status);
-			metrics_count_twilio(METRICS_TWILIO_ERROR, 0);
-			log_warn("twilio request", LF_STR("endpoint", "calls.create"),
-			         LF_INT("attempt", n), LF_INT("http_status", a.http_status),
-			         LF_INT("latency_ms", a.latency_ms), LF_PHONE("to", p->to),
-			         LF_PHONE("from", p->from), LF_STR("error", "unreadable call resource"),
-			         LF_STR("twilio_request_id", nonempty(t->request_id)));
-			e = VERR_UPSTREAM;
-			goto out;
-		}
-		e = attempt_error(t, &a, err);
-		wait = attempt_failed(t, &a, err, e, n, deadline);
-		log_warn("twilio request", LF_STR("endpoint", "calls.create"), LF_INT("attempt", n),
-		         LF_INT("http_status", err->http_status), LF_INT("twilio_code", err->code),
-		         LF_INT("latency_ms", a.latency_ms), LF_PHONE("to", p->to),
-		         LF_PHONE("from", p->from), LF_STR("result", verr_strerror(e)),
-		         LF_STR("error", e == VERR_UPSTREAM ? NULL : err->message),
-		         LF_INT("retry_in_ms", wait), LF_STR("twilio_request_id", nonempty(t->request_id)));
-		if (wait == 0)
-			break;
-		/* a signal (SIGTERM) cuts the wait short; the retry then starts early,
-		 * which is still safe because only unprocessed requests are retried */
-		clock_sleep_ms(wait);
-	}
-	/* rate limited with no Retry-After: Twilio says retry with backoff; give
-	 * the client a second rather than nothing */
-	if (err->retry_after == 0 && (err->code == 20429 || err->http_status == 429))
-		err->retry_after = 1;
-out:
-	buf_free(&body);
-	return e;
 }
 
 /* ---- Calls fetch and Calls list (reconciliation) ---------------------- */
@@ -977,12 +916,10 @@ enum verr twilio_call_page_parse(const char *body, size_t len, const char *accou
 	size_t i, n;
 
 	memset(out, 0, sizeof(*out));
-	obj = parse_object(body, len, &e);
+	obj = parse_list(body, len, "calls", &arr, &e);
 	if (obj == NULL)
 		return e;
 	e = VERR_INVALID;
-	if (!json_object_object_get_ex(obj, "calls", &arr) || !json_object_is_type(arr, json_type_array))
-		goto out;
 	n = json_object_array_length(arr);
 	if (n > TWILIO_MAX_PAGE) {
 		e = VERR_TOOBIG;
@@ -1071,14 +1008,7 @@ static void get_run(struct session *t, CURL *c, const char *url, long long timeo
 		timeout_ms = TWILIO_MAX_FETCH_MS;
 	if (timeout_ms > t->timeout_ms)
 		timeout_ms = t->timeout_ms;
-	buf_reset(&t->resp);
-	t->resp_err = VERR_OK;
-	t->retry_after = 0;
-	t->request_id[0] = '\0';
-	t->errbuf[0] = '\0';
-	a->http_status = 0;
-	a->not_sent = false;
-	a->retryable = false;
+	attempt_reset(t, a);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	a->rc = curl_easy_perform(c);
@@ -1234,20 +1164,26 @@ out:
 }
 
 /*
- * The other REST requests: Calls update (cancel, hang up), the Account
- * fetch and the IncomingPhoneNumbers / OutgoingCallerIds lists (the
- * credential check). This thread's POST handle (pointed at the call) or GET
- * handle, and Calls create's retry rules.
+ * The requests with retries: Calls create, Calls update (cancel, hang up),
+ * the Account fetch and the IncomingPhoneNumbers / OutgoingCallerIds lists
+ * (the credential check), on this thread's POST handle (pointed at Calls or
+ * at one call) or GET handle, all under Calls create's retry rules.
  */
 
 #define MAX_QUERY 128
 
 struct rest_req {
-	const char *endpoint;   /* for the logs: "calls.update", … */
+	const char *endpoint;   /* for the logs: "calls.create", … */
 	bool post;              /* POST body on the POST handle, else a GET */
+	bool creates;           /* Calls create: a failed try may have created the call
+	                         * (may_exist as attempt_error says), and the caller
+	                         * logs a 2xx once it has read the body */
 	const char *url;
 	const struct buf *body; /* the form body of a POST */
+	long long deadline;     /* clock_mono_ms() by which every try must be over;
+	                         * 0: TWILIO_MAX_TOTAL_MS from the first */
 	const char *call_sid;   /* for the logs, or NULL */
+	const char *to, *from;  /* for the logs (masked), or NULL */
 	const char *number;     /* for the logs (masked), or NULL */
 };
 
@@ -1262,61 +1198,86 @@ static enum verr not_sent(const char *endpoint, enum verr e, const char *why,
 	return e;
 }
 
+/* Formats a request's URL into url (size bytes); VERR_TOOBIG (err filled and
+ * logged) when it does not fit. */
+static enum verr rest_url(char *url, size_t size, const char *endpoint, struct twilio_error *err,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static enum verr rest_url(char *url, size_t size, const char *endpoint, struct twilio_error *err,
+                          const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(url, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size)
+		return not_sent(endpoint, VERR_TOOBIG, "TWILIO_API_BASE_URL is too long", err);
+	return VERR_OK;
+}
+
 /*
  * Sends rq, retrying only what Twilio cannot have processed (20429, and a
  * connection or name resolution that failed before anything was sent), at
- * most TWILIO_MAX_ATTEMPTS tries within TWILIO_MAX_TOTAL_MS, like Calls
- * create. VERR_OK when Twilio answered 2xx (*status holds it): the body is
- * in t->resp until this thread's next request. Otherwise err is filled and
- * its kind returned (VERR_UPSTREAM, VERR_UPSTREAM_DOWN, VERR_TIMEOUT;
- * VERR_NOMEM). Every attempt is logged; failed ones count in
- * voice_twilio_requests_total.
+ * most TWILIO_MAX_ATTEMPTS tries before rq->deadline. VERR_OK when Twilio
+ * answered 2xx (a holds the last try, err is zeroed): the body is in t->resp
+ * until this thread's next request. Otherwise err is filled and its kind
+ * returned (VERR_UPSTREAM, VERR_UPSTREAM_DOWN, VERR_TIMEOUT; VERR_NOMEM).
+ * Every failed try is logged and counts in voice_twilio_requests_total; a 2xx
+ * is logged unless rq->creates.
  */
 static enum verr rest_run(struct twilio *tw, struct session *t, const struct rest_req *rq,
-                          long *status, struct twilio_error *err)
+                          struct attempt *a, struct twilio_error *err)
 {
-	struct attempt a;
-	long long deadline = clock_mono_ms() + TWILIO_MAX_TOTAL_MS, wait, left;
+	long long deadline = rq->deadline > 0 ? rq->deadline : clock_mono_ms() + TWILIO_MAX_TOTAL_MS;
+	long long wait, left;
 	CURL *get = NULL;
 	enum verr e;
-	int n;
 
 	memset(err, 0, sizeof(*err));
-	*status = 0;
+	memset(a, 0, sizeof(*a));
 	if (rq->post)
-		post_url(t, rq->url);
+		post_url(t, rq->url); /* this thread's POST handle may hold another URL */
 	else if ((get = get_handle(tw, t)) == NULL)
 		return not_sent(rq->endpoint, VERR_NOMEM, "could not set up a twilio client", err);
-	for (n = 1;; n++) {
+	for (a->n = 1;; a->n++) {
 		left = deadline - clock_mono_ms();
 		if (rq->post) {
-			attempt_run(t, rq->body, left, &a);
+			attempt_run(t, rq->body, left, a);
 		} else {
-			get_run(t, get, rq->url, left > 0 ? left : 1, &a);
-			a.retryable = a.not_sent && (a.rc == CURLE_COULDNT_CONNECT ||
-			                             a.rc == CURLE_COULDNT_RESOLVE_HOST);
+			get_run(t, get, rq->url, left > 0 ? left : 1, a);
+			a->retryable = a->not_sent && (a->rc == CURLE_COULDNT_CONNECT ||
+			                               a->rc == CURLE_COULDNT_RESOLVE_HOST);
 		}
-		if (a.rc == CURLE_OK && a.http_status >= 200 && a.http_status <= 299) {
-			*status = a.http_status;
-			log_info("twilio request", LF_STR("endpoint", rq->endpoint), LF_INT("attempt", n),
-			         LF_INT("http_status", a.http_status), LF_INT("latency_ms", a.latency_ms),
-			         LF_STR("call_sid", rq->call_sid), LF_PHONE("phone_number", rq->number),
-			         LF_STR("twilio_request_id", nonempty(t->request_id)));
+		if (a->rc == CURLE_OK && a->http_status >= 200 && a->http_status <= 299) {
+			memset(err, 0, sizeof(*err));
+			if (!rq->creates)
+				log_info("twilio request", LF_STR("endpoint", rq->endpoint),
+				         LF_INT("attempt", a->n), LF_INT("http_status", a->http_status),
+				         LF_INT("latency_ms", a->latency_ms), LF_STR("call_sid", rq->call_sid),
+				         LF_PHONE("phone_number", rq->number),
+				         LF_STR("twilio_request_id", nonempty(t->request_id)));
 			return VERR_OK;
 		}
-		e = attempt_error(t, &a, err);
-		err->may_exist = false; /* none of these requests creates anything */
-		wait = attempt_failed(t, &a, err, e, n, deadline);
-		log_warn("twilio request", LF_STR("endpoint", rq->endpoint), LF_INT("attempt", n),
+		e = attempt_error(t, a, err);
+		if (!rq->creates)
+			err->may_exist = false; /* none of the other requests creates anything */
+		wait = attempt_failed(t, a, err, e, a->n, deadline);
+		log_warn("twilio request", LF_STR("endpoint", rq->endpoint), LF_INT("attempt", a->n),
 		         LF_INT("http_status", err->http_status), LF_INT("twilio_code", err->code),
-		         LF_INT("latency_ms", a.latency_ms), LF_STR("call_sid", rq->call_sid),
+		         LF_INT("latency_ms", a->latency_ms), LF_STR("call_sid", rq->call_sid),
+		         LF_PHONE("to", rq->to), LF_PHONE("from", rq->from),
 		         LF_PHONE("phone_number", rq->number), LF_STR("result", verr_strerror(e)),
 		         LF_STR("error", e == VERR_UPSTREAM ? NULL : err->message),
 		         LF_INT("retry_in_ms", wait), LF_STR("twilio_request_id", nonempty(t->request_id)));
 		if (wait == 0)
 			break;
+		/* a signal (SIGTERM) cuts the wait short; the retry then starts early,
+		 * which is still safe because only unprocessed requests are retried */
 		clock_sleep_ms(wait);
 	}
+	/* rate limited with no Retry-After: Twilio says retry with backoff; give
+	 * the client a second rather than nothing */
 	if (err->retry_after == 0 && (err->code == 20429 || err->http_status == 429))
 		err->retry_after = 1;
 	return e;
@@ -1336,6 +1297,61 @@ static enum verr unreadable(const char *endpoint, long status, struct twilio_err
 	return VERR_UPSTREAM;
 }
 
+enum verr twilio_call_create(struct twilio *tw, const struct twilio_call_params *p,
+                             struct twilio_call *out, struct twilio_error *err)
+{
+	static const char endpoint[] = "calls.create";
+	struct session *t = session_get(tw);
+	struct rest_req rq;
+	struct attempt a;
+	struct buf body;
+	char why[sizeof err->message];
+	long long deadline = clock_mono_ms() + TWILIO_MAX_TOTAL_MS;
+	enum verr e;
+
+	if (p->deadline_ms > 0 && p->deadline_ms < deadline)
+		deadline = p->deadline_ms; /* what is left of the client's budget */
+	memset(out, 0, sizeof(*out));
+	if (t == NULL)
+		return not_sent(endpoint, VERR_NOMEM, "could not set up a twilio client", err);
+	buf_init(&body, TWILIO_MAX_REQUEST);
+	e = twilio_call_body(p, &body);
+	if (e != VERR_OK) {
+		buf_free(&body);
+		snprintf(why, sizeof(why), "could not build the call request: %s", verr_strerror(e));
+		return not_sent(endpoint, e, why, err);
+	}
+	rq = (struct rest_req){ .endpoint = endpoint, .post = true, .creates = true, .url = t->url,
+	                        .body = &body, .deadline = deadline, .to = p->to, .from = p->from };
+	e = rest_run(tw, t, &rq, &a, err);
+	if (e != VERR_OK)
+		goto out;
+	e = twilio_call_parse(t->resp.data, t->resp.len, out);
+	if (e == VERR_OK) {
+		metrics_count_twilio(METRICS_TWILIO_CREATED, 0);
+		log_info("twilio request", LF_STR("endpoint", endpoint), LF_INT("attempt", a.n),
+		         LF_INT("http_status", a.http_status), LF_INT("latency_ms", a.latency_ms),
+		         LF_PHONE("to", p->to), LF_PHONE("from", p->from), LF_STR("call_sid", out->sid),
+		         LF_STR("call_status", out->status),
+		         LF_STR("twilio_request_id", nonempty(t->request_id)));
+		goto out;
+	}
+	err->kind = e = VERR_UPSTREAM;
+	err->http_status = (int)a.http_status;
+	err->may_exist = true;
+	snprintf(err->message, sizeof(err->message),
+	         "twilio answered http %ld with an unreadable call resource", a.http_status);
+	metrics_count_twilio(METRICS_TWILIO_ERROR, 0);
+	log_warn("twilio request", LF_STR("endpoint", endpoint), LF_INT("attempt", a.n),
+	         LF_INT("http_status", a.http_status), LF_INT("latency_ms", a.latency_ms),
+	         LF_PHONE("to", p->to), LF_PHONE("from", p->from),
+	         LF_STR("error", "unreadable call resource"),
+	         LF_STR("twilio_request_id", nonempty(t->request_id)));
+out:
+	buf_free(&body);
+	return e;
+}
+
 enum verr twilio_call_update(struct twilio *tw, const char *call_sid, const char *status,
                              struct twilio_call *out, struct twilio_error *err)
 {
@@ -1344,9 +1360,8 @@ enum verr twilio_call_update(struct twilio *tw, const char *call_sid, const char
 	struct rest_req rq;
 	struct buf body;
 	char url[MAX_URL];
-	long http = 0;
+	struct attempt a;
 	enum verr e;
-	int n;
 
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
@@ -1354,10 +1369,9 @@ enum verr twilio_call_update(struct twilio *tw, const char *call_sid, const char
 		return not_sent(endpoint, VERR_INVALID, "the call sid is not CA followed by 32 hex digits", err);
 	if (status == NULL || (strcmp(status, "canceled") != 0 && strcmp(status, "completed") != 0))
 		return not_sent(endpoint, VERR_INVALID, "a call can only be updated to canceled or completed", err);
-	n = snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/Calls/%s.json", tw->base,
-	             tw->account_sid, call_sid);
-	if (n < 0 || (size_t)n >= sizeof(url))
-		return not_sent(endpoint, VERR_TOOBIG, "TWILIO_API_BASE_URL is too long", err);
+	if ((e = rest_url(url, sizeof(url), endpoint, err, "%s/2010-04-01/Accounts/%s/Calls/%s.json",
+	                  tw->base, tw->account_sid, call_sid)) != VERR_OK)
+		return e;
 	t = session_get(tw);
 	if (t == NULL)
 		return not_sent(endpoint, VERR_NOMEM, "could not set up a twilio client", err);
@@ -1366,12 +1380,13 @@ enum verr twilio_call_update(struct twilio *tw, const char *call_sid, const char
 		buf_free(&body);
 		return not_sent(endpoint, e, "could not build the request", err);
 	}
-	rq = (struct rest_req){ endpoint, true, url, &body, call_sid, NULL };
-	e = rest_run(tw, t, &rq, &http, err);
+	rq = (struct rest_req){ .endpoint = endpoint, .post = true, .url = url, .body = &body,
+	                        .call_sid = call_sid };
+	e = rest_run(tw, t, &rq, &a, err);
 	if (e == VERR_OK && (twilio_call_parse(t->resp.data, t->resp.len, out) != VERR_OK ||
 	                     strcmp(out->sid, call_sid) != 0)) {
 		memset(out, 0, sizeof(*out));
-		e = unreadable(endpoint, http, err);
+		e = unreadable(endpoint, a.http_status, err);
 	}
 	buf_free(&body);
 	return e;
@@ -1421,12 +1436,10 @@ enum verr twilio_number_parse(const char *body, size_t len, enum twilio_number_k
 	size_t i, n;
 
 	memset(out, 0, sizeof(*out));
-	obj = parse_object(body, len, &e);
+	obj = parse_list(body, len, list, &arr, &e);
 	if (obj == NULL)
 		return e;
 	e = VERR_INVALID;
-	if (!json_object_object_get_ex(obj, list, &arr) || !json_object_is_type(arr, json_type_array))
-		goto out;
 	n = json_object_array_length(arr);
 	for (i = 0; i < n; i++) {
 		item = json_object_array_get_idx(arr, i);
@@ -1464,23 +1477,22 @@ enum verr twilio_account_fetch(struct twilio *tw, struct twilio_account *out,
 	struct session *t;
 	struct rest_req rq;
 	char url[MAX_URL];
-	long http = 0;
+	struct attempt a;
 	enum verr e;
-	int n;
 
 	memset(out, 0, sizeof(*out));
-	n = snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s.json", tw->base, tw->account_sid);
-	if (n < 0 || (size_t)n >= sizeof(url))
-		return not_sent(endpoint, VERR_TOOBIG, "TWILIO_API_BASE_URL is too long", err);
+	if ((e = rest_url(url, sizeof(url), endpoint, err, "%s/2010-04-01/Accounts/%s.json", tw->base,
+	                  tw->account_sid)) != VERR_OK)
+		return e;
 	t = session_get(tw);
 	if (t == NULL)
 		return not_sent(endpoint, VERR_NOMEM, "could not set up a twilio client", err);
-	rq = (struct rest_req){ endpoint, false, url, NULL, NULL, NULL };
-	e = rest_run(tw, t, &rq, &http, err);
+	rq = (struct rest_req){ .endpoint = endpoint, .url = url };
+	e = rest_run(tw, t, &rq, &a, err);
 	if (e == VERR_OK && (twilio_account_parse(t->resp.data, t->resp.len, out) != VERR_OK ||
 	                     strcmp(out->sid, tw->account_sid) != 0)) {
 		memset(out, 0, sizeof(*out));
-		e = unreadable(endpoint, http, err);
+		e = unreadable(endpoint, a.http_status, err);
 	}
 	return e;
 }
@@ -1496,9 +1508,8 @@ enum verr twilio_number_find(struct twilio *tw, enum twilio_number_kind kind, co
 	struct rest_req rq;
 	struct buf query;
 	char url[MAX_URL + MAX_QUERY];
-	long http = 0;
+	struct attempt a;
 	enum verr e;
-	int n;
 
 	memset(out, 0, sizeof(*out));
 	if (e164 == NULL || e164[0] != '+' || strlen(e164) >= TWILIO_MAX_ENDPOINT)
@@ -1508,17 +1519,17 @@ enum verr twilio_number_find(struct twilio *tw, enum twilio_number_kind kind, co
 		buf_free(&query);
 		return not_sent(endpoint, VERR_TOOBIG, "the phone number is too long", err);
 	}
-	n = snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/%s.json?%s", tw->base,
+	e = rest_url(url, sizeof(url), endpoint, err, "%s/2010-04-01/Accounts/%s/%s.json?%s", tw->base,
 	             tw->account_sid, resource, buf_str(&query));
 	buf_free(&query);
-	if (n < 0 || (size_t)n >= sizeof(url))
-		return not_sent(endpoint, VERR_TOOBIG, "TWILIO_API_BASE_URL is too long", err);
+	if (e != VERR_OK)
+		return e;
 	t = session_get(tw);
 	if (t == NULL)
 		return not_sent(endpoint, VERR_NOMEM, "could not set up a twilio client", err);
-	rq = (struct rest_req){ endpoint, false, url, NULL, NULL, e164 };
-	e = rest_run(tw, t, &rq, &http, err);
+	rq = (struct rest_req){ .endpoint = endpoint, .url = url, .number = e164 };
+	e = rest_run(tw, t, &rq, &a, err);
 	if (e == VERR_OK && twilio_number_parse(t->resp.data, t->resp.len, kind, e164, out) != VERR_OK)
-		e = unreadable(endpoint, http, err);
+		e = unreadable(endpoint, a.http_status, err);
 	return e;
 }

@@ -229,22 +229,26 @@ out:
 	buf_free(&json);
 }
 
-static void handle_get_call(struct app *app, const char *sid, struct req_ctx *rc,
-                            struct http_resp *resp)
+/* GET of one call or recording: 200 with what get (db_call_get,
+ * db_recording_get) finds for this key; 404 with the message not_found when
+ * sid is not prefix and 32 hex digits or get finds nothing; 503 otherwise. */
+static void handle_get(struct app *app, const char *sid, const char *prefix,
+                       enum verr (*get)(struct db *, const char *, const char *, struct buf *),
+                       const char *not_found, struct req_ctx *rc, struct http_resp *resp)
 {
 	struct buf json;
 	enum verr e;
 
-	if (!sid_valid(sid, "CA")) {
-		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no call with that sid", NULL);
+	if (!sid_valid(sid, prefix)) {
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, not_found, NULL);
 		return;
 	}
 	buf_init(&json, CALL_MAX_JSON);
-	e = db_call_get(app->db, sid, call_owner(rc), &json);
+	e = get(app->db, sid, call_owner(rc), &json);
 	if (e == VERR_OK)
 		apierr_resp_set(rc, resp, 200, JSON_TYPE, json.data, json.len);
 	else if (e == VERR_NOTFOUND)
-		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no call with that sid", NULL);
+		apierr_reply(rc, resp, APIERR_NOT_FOUND, not_found, NULL);
 	else
 		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
 	buf_free(&json);
@@ -256,7 +260,7 @@ static void handle_list(struct app *app, const struct http_req *req, struct req_
 	struct callsquery q;
 	struct callsquery_error qerr;
 	struct buf items, out;
-	char next[CURSOR_MAX], last_ts[DB_MAX_TS], last_sid[DB_MAX_TS];
+	char next[CURSOR_MAX], last_ts[CURSOR_MAX_PIECE], last_sid[CURSOR_MAX_PIECE];
 	bool more = false;
 	enum verr e;
 
@@ -302,27 +306,6 @@ static void tick(void *ctx)
 	app->next_purge_ms = now + CALL_IDEM_PURGE_MS;
 	if (db_idem_purge(app->db, &deleted) == VERR_OK && deleted > 0)
 		log_info("expired idempotency keys deleted", LF_INT("keys", deleted));
-}
-
-static void handle_get_recording(struct app *app, const char *sid, struct req_ctx *rc,
-                                 struct http_resp *resp)
-{
-	struct buf json;
-	enum verr e;
-
-	if (!sid_valid(sid, "RE")) {
-		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no recording with that sid", NULL);
-		return;
-	}
-	buf_init(&json, CALL_MAX_JSON);
-	e = db_recording_get(app->db, sid, call_owner(rc), &json);
-	if (e == VERR_OK)
-		apierr_resp_set(rc, resp, 200, JSON_TYPE, json.data, json.len);
-	else if (e == VERR_NOTFOUND)
-		apierr_reply(rc, resp, APIERR_NOT_FOUND, "no recording with that sid", NULL);
-	else
-		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, NULL, NULL);
-	buf_free(&json);
 }
 
 /* The routes of common/route.h this pool serves. */
@@ -371,7 +354,7 @@ static void handle(const struct http_req *req, struct req_ctx *rc, struct http_r
 		handle_list(app, req, rc, resp);
 		break;
 	case ROUTE_CALL_ONE:
-		handle_get_call(app, sid, rc, resp);
+		handle_get(app, sid, "CA", db_call_get, "no call with that sid", rc, resp);
 		break;
 	case ROUTE_CALL_CANCEL:
 	case ROUTE_CALL_HANGUP:
@@ -380,7 +363,7 @@ static void handle(const struct http_req *req, struct req_ctx *rc, struct http_r
 			            r == ROUTE_CALL_CANCEL ? CALLCTL_CANCEL : CALLCTL_HANGUP, rc, resp);
 		break;
 	case ROUTE_RECORDING:
-		handle_get_recording(app, sid, rc, resp);
+		handle_get(app, sid, "RE", db_recording_get, "no recording with that sid", rc, resp);
 		break;
 	default:
 		break;
@@ -414,11 +397,6 @@ static void *load(struct server_pool *pool, char *err, size_t errsz)
 	pool->workers = app->pool.workers;
 	pool->threads = app->pool.threads;
 	return app;
-}
-
-static void unload(void *ctx)
-{
-	free(ctx);
 }
 
 /* In a new worker process, before its threads start. */
@@ -480,7 +458,7 @@ static int check_twilio(void)
 
 int main(int argc, char **argv)
 {
-	static const struct server_app call = { load, unload, start, stop, tick, handle };
+	static const struct server_app call = { load, free, start, stop, tick, handle };
 	struct server_opts opts = { "call", CALL_MAX_BODY, NULL };
 
 	if (argc == 2 && strcmp(argv[1], "--check-twilio") == 0)

@@ -50,6 +50,26 @@ static bool token_valid(const char *t)
 	return true;
 }
 
+/* Answers a webhook that record_event or record_recording could not store
+ * (e): 500 when the database refused it for good (a retry would be refused
+ * too), else 503 to have Twilio retry; what names it in the message. True
+ * when e is VERR_OK. */
+static bool kept(struct req_ctx *rc, struct http_resp *resp, enum verr e, const char *what)
+{
+	char msg[64];
+
+	if (e == VERR_OK)
+		return true;
+	if (e == VERR_DB) {
+		snprintf(msg, sizeof msg, "the %s could not be stored", what);
+		apierr_reply(rc, resp, APIERR_INTERNAL, msg, NULL);
+	} else {
+		snprintf(msg, sizeof msg, "the %s could not be stored; retry later", what);
+		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE, msg, NULL);
+	}
+	return false;
+}
+
 /* Answers a webhook whose parameters did not parse (e from callback_parse
  * or recording_parse): 403 for another account, 400 naming field, else
  * 500. True when e is VERR_OK. */
@@ -169,15 +189,8 @@ static void handle_twilio(struct app *app, const struct http_req *req, struct re
 	if (!voice || strcmp(ev.direction, "inbound") == 0) {
 		e = record_event(app->db, app->cfg.spool_dir, &ev, token, req->body, req->body_len,
 		                 &stored, &spooled);
-		if (e == VERR_DB) { /* refused for good: a retry would be refused too */
-			apierr_reply(rc, resp, APIERR_INTERNAL, "the webhook could not be stored", NULL);
+		if (!kept(rc, resp, e, "webhook"))
 			goto out;
-		}
-		if (e != VERR_OK) {
-			apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE,
-			             "the webhook could not be stored; retry later", NULL);
-			goto out;
-		}
 		log_info(spooled ? "call event spooled" : stored ? "call event stored"
 		                                                 : "duplicate call event ignored",
 		         LF_STR("call_sid", ev.call_sid), LF_STR("status", ev.status),
@@ -218,15 +231,8 @@ static void handle_recording(struct app *app, const struct http_req *req, struct
 	str_copy(rc->call_sid, sizeof rc->call_sid, rec.call_sid);
 	e = record_recording(app->db, app->cfg.spool_dir, &rec, req->body, req->body_len, &stored,
 	                     &spooled);
-	if (e == VERR_DB) { /* refused for good: a retry would be refused too */
-		apierr_reply(rc, resp, APIERR_INTERNAL, "the recording could not be stored", NULL);
+	if (!kept(rc, resp, e, "recording"))
 		goto out;
-	}
-	if (e != VERR_OK) {
-		apierr_reply(rc, resp, APIERR_DATABASE_UNAVAILABLE,
-		             "the recording could not be stored; retry later", NULL);
-		goto out;
-	}
 	log_info(spooled ? "recording spooled" : stored ? "recording stored"
 	                                                : "duplicate recording callback ignored",
 	         LF_STR("call_sid", rec.call_sid), LF_STR("recording_sid", rec.recording_sid),
@@ -292,11 +298,6 @@ static void *load(struct server_pool *pool, char *err, size_t errsz)
 	return app;
 }
 
-static void unload(void *ctx)
-{
-	free(ctx);
-}
-
 /* In a new worker process. */
 static bool start(void *ctx)
 {
@@ -325,7 +326,7 @@ static void stop(void *ctx)
 
 int main(int argc, char **argv)
 {
-	static const struct server_app webhook = { load, unload, start, stop, tick, handle };
+	static const struct server_app webhook = { load, free, start, stop, tick, handle };
 	struct server_opts opts = { "webhook", WEBHOOK_MAX_BODY, NULL };
 
 	if (argc == 3 && strcmp(argv[1], "-s") == 0)

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "hash.h"
 #include "hook.h"
+#include "jsonfield.h"
 #include "log.h"
 #include "num.h"
 #include "phone.h"
@@ -68,20 +69,6 @@ void simcall_rfc2822(time_t t, char out[SIMCALL_MAX_DATE])
 		out[0] = '\0';
 }
 
-static int add_str(struct json_object *o, const char *k, const char *v)
-{
-	return json_object_object_add(o, k, v != NULL ? json_object_new_string(v) : NULL);
-}
-
-static const char *get_str(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static long long get_int(struct json_object *o, const char *k, long long def)
 {
 	struct json_object *v;
@@ -102,6 +89,7 @@ static bool get_bool(struct json_object *o, const char *k)
 struct json_object *simcall_state_new(const struct simcfg *cfg, const char *sid,
                                       const struct simcall_req *req, const char *scenario)
 {
+	static const char subresource_uris[] = "subresource_uris";
 	static const char *const subs[] = {
 		"notifications", "Notifications", "recordings", "Recordings",
 		"payments", "Payments", "events", "Events", "siprec", "Siprec",
@@ -113,7 +101,21 @@ struct json_object *simcall_state_new(const struct simcfg *cfg, const char *sid,
 	struct json_object *call = json_object_new_object();
 	struct json_object *sim = json_object_new_object();
 	struct json_object *sr = json_object_new_object();
-	char now[SIMCALL_MAX_DATE], uri[SIMCALL_MAX_URI], fmt[SIMPARAMS_MAX_FORMATTED];
+	char now[SIMCALL_MAX_DATE], uri[SIMCALL_MAX_URI], self[SIMCALL_MAX_URI];
+	char from_fmt[SIMPARAMS_MAX_FORMATTED], to_fmt[SIMPARAMS_MAX_FORMATTED];
+	/* the call resource's properties in the order of the OAS example, its
+	 * strings (NULL: null); subresource_uris is the object sr */
+	const char *const fields[][2] = {
+		{ "account_sid", cfg->account_sid }, { "answered_by", NULL },
+		{ "api_version", SIMCALL_API_VERSION }, { "caller_name", NULL },
+		{ "date_created", now }, { "date_updated", now }, { "direction", "outbound-api" },
+		{ "duration", NULL }, { "end_time", NULL }, { "forwarded_from", NULL },
+		{ "from", req->from }, { "from_formatted", from_fmt }, { "group_sid", NULL },
+		{ "parent_call_sid", NULL }, { "phone_number_sid", NULL }, { "price", NULL },
+		{ "price_unit", "USD" }, { "sid", sid }, { "start_time", NULL }, { "status", "queued" },
+		{ subresource_uris, NULL }, { "to", req->to }, { "to_formatted", to_fmt },
+		{ "trunk_sid", NULL }, { "uri", self }, { "queue_time", "0" },
+	};
 	size_t i;
 	int rc = 0;
 
@@ -127,62 +129,41 @@ struct json_object *simcall_state_new(const struct simcfg *cfg, const char *sid,
 	json_object_object_add(doc, "call", call);
 	json_object_object_add(doc, "sim", sim);
 	simcall_rfc2822(time(NULL), now);
-	/* Fields in the order of the OAS example. */
-	rc |= add_str(call, "account_sid", cfg->account_sid);
-	rc |= add_str(call, "answered_by", NULL);
-	rc |= add_str(call, "api_version", SIMCALL_API_VERSION);
-	rc |= add_str(call, "caller_name", NULL);
-	rc |= add_str(call, "date_created", now);
-	rc |= add_str(call, "date_updated", now);
-	rc |= add_str(call, "direction", "outbound-api");
-	rc |= add_str(call, "duration", NULL);
-	rc |= add_str(call, "end_time", NULL);
-	rc |= add_str(call, "forwarded_from", NULL);
-	rc |= add_str(call, "from", req->from);
-	simparams_format_number(req->from, fmt);
-	rc |= add_str(call, "from_formatted", fmt);
-	rc |= add_str(call, "group_sid", NULL);
-	rc |= add_str(call, "parent_call_sid", NULL);
-	rc |= add_str(call, "phone_number_sid", NULL);
-	rc |= add_str(call, "price", NULL);
-	rc |= add_str(call, "price_unit", "USD");
-	rc |= add_str(call, "sid", sid);
-	rc |= add_str(call, "start_time", NULL);
-	rc |= add_str(call, "status", "queued");
+	simparams_format_number(req->from, from_fmt);
+	simparams_format_number(req->to, to_fmt);
+	snprintf(self, sizeof self, "/2010-04-01/Accounts/%s/Calls/%s.json", cfg->account_sid, sid);
 	for (i = 0; i < sizeof subs / sizeof subs[0]; i += 2) {
 		snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s/Calls/%s/%s.json", cfg->account_sid,
 		         sid, subs[i + 1]);
-		rc |= add_str(sr, subs[i], uri);
+		rc |= jsonfield_set_str(sr, subs[i], uri);
 	}
-	rc |= json_object_object_add(call, "subresource_uris", json_object_get(sr));
+	for (i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		if (fields[i][0] == subresource_uris)
+			rc |= json_object_object_add(call, subresource_uris, json_object_get(sr));
+		else
+			rc |= jsonfield_set_str(call, fields[i][0], fields[i][1]);
+	}
 	json_object_put(sr);
-	rc |= add_str(call, "to", req->to);
-	simparams_format_number(req->to, fmt);
-	rc |= add_str(call, "to_formatted", fmt);
-	rc |= add_str(call, "trunk_sid", NULL);
-	snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s/Calls/%s.json", cfg->account_sid, sid);
-	rc |= add_str(call, "uri", uri);
-	rc |= add_str(call, "queue_time", "0");
 
-	rc |= add_str(sim, "scenario", scenario);
-	rc |= add_str(sim, "url", req->url);
-	rc |= add_str(sim, "method", req->method);
-	rc |= add_str(sim, "fallback_url", req->fallback_url);
-	rc |= add_str(sim, "fallback_method", req->fallback_method);
-	rc |= add_str(sim, "twiml", req->twiml);
-	rc |= add_str(sim, "application_sid", req->application_sid);
-	rc |= add_str(sim, "status_callback", req->status_callback);
-	rc |= add_str(sim, "status_callback_method", req->status_callback_method);
+	rc |= jsonfield_set_str(sim, "scenario", scenario);
+	rc |= jsonfield_set_str(sim, "url", req->url);
+	rc |= jsonfield_set_str(sim, "method", req->method);
+	rc |= jsonfield_set_str(sim, "fallback_url", req->fallback_url);
+	rc |= jsonfield_set_str(sim, "fallback_method", req->fallback_method);
+	rc |= jsonfield_set_str(sim, "twiml", req->twiml);
+	rc |= jsonfield_set_str(sim, "application_sid", req->application_sid);
+	rc |= jsonfield_set_str(sim, "status_callback", req->status_callback);
+	rc |= jsonfield_set_str(sim, "status_callback_method", req->status_callback_method);
 	rc |= json_object_object_add(sim, "events", json_object_new_int64(req->events));
 	rc |= json_object_object_add(sim, "timeout", json_object_new_int64(req->timeout));
 	rc |= json_object_object_add(sim, "record", json_object_new_boolean(req->record));
-	rc |= add_str(sim, "recording_status_callback", req->recording_status_callback);
-	rc |= add_str(sim, "recording_status_callback_method", req->recording_status_callback_method);
+	rc |= jsonfield_set_str(sim, "recording_status_callback", req->recording_status_callback);
+	rc |= jsonfield_set_str(sim, "recording_status_callback_method", req->recording_status_callback_method);
 	rc |= json_object_object_add(sim, "recording_events",
 	                             json_object_new_int64(req->recording_events));
 	rc |= json_object_object_add(sim, "recording_channels",
 	                             json_object_new_int64(req->recording_channels));
-	rc |= add_str(sim, "recording_track", req->recording_track);
+	rc |= jsonfield_set_str(sim, "recording_track", req->recording_track);
 	rc |= json_object_object_add(sim, "test_credentials",
 	                             json_object_new_boolean(req->test_credentials));
 	if (rc != 0) {
@@ -255,19 +236,19 @@ static void record_attempt(const struct simcfg *cfg, const char *sid, const char
 	if (rec == NULL)
 		return;
 	simcall_rfc2822(time(NULL), now);
-	add_str(rec, "time", now);
-	add_str(rec, "call_sid", sid);
-	add_str(rec, "kind", kind);
-	add_str(rec, "event", event);
+	jsonfield_set_str(rec, "time", now);
+	jsonfield_set_str(rec, "call_sid", sid);
+	jsonfield_set_str(rec, "kind", kind);
+	jsonfield_set_str(rec, "event", event);
 	json_object_object_add(rec, "sequence_number", seq >= 0 ? json_object_new_int64(seq) : NULL);
-	add_str(rec, "url", buf_str(&res->url));
-	add_str(rec, "method", method);
+	jsonfield_set_str(rec, "url", buf_str(&res->url));
+	jsonfield_set_str(rec, "method", method);
 	json_object_object_add(rec, "params", simstore_params_json(params));
-	add_str(rec, "idempotency_token", token);
-	add_str(rec, "signature", res->signature);
+	jsonfield_set_str(rec, "idempotency_token", token);
+	jsonfield_set_str(rec, "signature", res->signature);
 	json_object_object_add(rec, "attempt", json_object_new_int(attempt));
 	json_object_object_add(rec, "http_status", json_object_new_int64(res->status));
-	add_str(rec, "error", res->error[0] != '\0' ? res->error : NULL);
+	jsonfield_set_str(rec, "error", res->error[0] != '\0' ? res->error : NULL);
 	if (simstore_log_append(cfg->state_dir, SIMSTORE_CALLBACKS, rec) != VERR_OK)
 		log_warn("could not record a webhook attempt", LF_STR("call_sid", sid));
 	json_object_put(rec);
@@ -355,9 +336,9 @@ static void read_ending(struct run *r, struct json_object *doc)
 	r->end_duration = 0;
 	if (doc == NULL || !json_object_object_get_ex(doc, "call", &call))
 		return;
-	if ((st = get_str(call, "status")) != NULL)
+	if ((st = jsonfield_str(call, "status")) != NULL)
 		str_copy(r->end_status, sizeof r->end_status, st);
-	if ((dur = get_str(call, "duration")) != NULL && num_parse(dur, 0, 86400, &d))
+	if ((dur = jsonfield_str(call, "duration")) != NULL && num_parse(dur, 0, 86400, &d))
 		r->end_duration = d;
 }
 
@@ -381,17 +362,17 @@ static bool advance(struct run *r, const char *status, const char *k1, const cha
 		log_error("could not load call state", LF_STR("call_sid", r->sid));
 		goto out;
 	}
-	if (get_str(sim, "ended_by") != NULL) {
+	if (jsonfield_str(sim, "ended_by") != NULL) {
 		read_ending(r, doc);
 		goto out;
 	}
 	simcall_rfc2822(time(NULL), now);
-	add_str(call, "status", status);
-	add_str(call, "date_updated", now);
+	jsonfield_set_str(call, "status", status);
+	jsonfield_set_str(call, "date_updated", now);
 	if (k1 != NULL)
-		add_str(call, k1, v1);
+		jsonfield_set_str(call, k1, v1);
 	if (k2 != NULL)
-		add_str(call, k2, v2);
+		jsonfield_set_str(call, k2, v2);
 	if (answered_ms >= 0)
 		json_object_object_add(sim, "answered_ms", json_object_new_int64(answered_ms));
 	if (simstore_call_put(r->cfg->state_dir, r->sid, doc) != VERR_OK)
@@ -495,9 +476,9 @@ static void recording_url(const struct run *r, char out[SIMCALL_MAX_URI])
  */
 static void recording_emit(struct run *r, const char *status, long long duration_s)
 {
-	const char *url = get_str(r->sim, "recording_status_callback");
-	const char *method = get_str(r->sim, "recording_status_callback_method");
-	const char *track = get_str(r->sim, "recording_track");
+	const char *url = jsonfield_str(r->sim, "recording_status_callback");
+	const char *method = jsonfield_str(r->sim, "recording_status_callback_method");
+	const char *track = jsonfield_str(r->sim, "recording_track");
 	unsigned mask = (unsigned)get_int(r->sim, "recording_events", SIMREC_COMPLETED);
 	unsigned ev = strcmp(status, "in-progress") == 0 ? SIMREC_IN_PROGRESS
 	              : strcmp(status, "absent") == 0    ? SIMREC_ABSENT
@@ -552,8 +533,8 @@ static void recording_start(struct run *r)
 /* Asks the answer URL (then FallbackUrl) for TwiML; true if usable. */
 static bool fetch_answer(struct run *r, struct json_object *sim)
 {
-	const char *url = get_str(sim, "url"), *twiml = get_str(sim, "twiml");
-	const char *fallback = get_str(sim, "fallback_url");
+	const char *url = jsonfield_str(sim, "url"), *twiml = jsonfield_str(sim, "twiml");
+	const char *fallback = jsonfield_str(sim, "fallback_url");
 	struct form params = { 0 };
 	struct buf body;
 	struct simtwiml tw;
@@ -572,7 +553,7 @@ static bool fetch_answer(struct run *r, struct json_object *sim)
 	if (simcall_base_params(&params, r->cfg->account_sid, r->sid, r->from, r->to,
 	                        "in-progress", "outbound-api") != VERR_OK)
 		goto out;
-	simcall_deliver(r->cfg, r->sid, "voice-url", NULL, -1, url, get_str(sim, "method"),
+	simcall_deliver(r->cfg, r->sid, "voice-url", NULL, -1, url, jsonfield_str(sim, "method"),
 	                &params, NULL, &status, &body);
 	ok = status == 200 && simtwiml_check(body.data, body.len, &tw);
 	if (!ok && fallback != NULL) {
@@ -580,7 +561,7 @@ static bool fetch_answer(struct run *r, struct json_object *sim)
 		    form_add(&params, "ErrorUrl", url) != VERR_OK)
 			goto out;
 		simcall_deliver(r->cfg, r->sid, "fallback-url", NULL, -1, fallback,
-		                get_str(sim, "fallback_method"), &params, NULL, &status, &body);
+		                jsonfield_str(sim, "fallback_method"), &params, NULL, &status, &body);
 		ok = status == 200 && simtwiml_check(body.data, body.len, &tw);
 	}
 out:
@@ -661,10 +642,10 @@ void simcall_run(const struct simcfg *cfg, const char *sid)
 		json_object_put(r.doc);
 		return;
 	}
-	r.from = get_str(r.call, "from");
-	r.to = get_str(r.call, "to");
-	r.status_callback = get_str(r.sim, "status_callback");
-	r.status_callback_method = get_str(r.sim, "status_callback_method");
+	r.from = jsonfield_str(r.call, "from");
+	r.to = jsonfield_str(r.call, "to");
+	r.status_callback = jsonfield_str(r.sim, "status_callback");
+	r.status_callback_method = jsonfield_str(r.sim, "status_callback_method");
 	r.events = (unsigned)get_int(r.sim, "events", SIMEV_COMPLETED);
 	if (r.from == NULL || r.to == NULL) {
 		json_object_put(r.doc);
@@ -677,7 +658,7 @@ void simcall_run(const struct simcfg *cfg, const char *sid)
 		return;
 	}
 	/* With ApplicationSid the StatusCallback* parameters are ignored. */
-	r.callbacks = r.status_callback != NULL && get_str(r.sim, "application_sid") == NULL;
+	r.callbacks = r.status_callback != NULL && jsonfield_str(r.sim, "application_sid") == NULL;
 	if (r.status_callback_method == NULL)
 		r.status_callback_method = "POST";
 	simscen_lookup(r.to, &r.scen);
@@ -751,7 +732,7 @@ enum verr simcall_update(const struct simcfg *cfg, const char *sid, const char *
 		return VERR_IO;
 	e = simstore_call_get(cfg->state_dir, sid, &doc);
 	if (e != VERR_OK || !json_object_object_get_ex(doc, "call", &call) ||
-	    !json_object_object_get_ex(doc, "sim", &sim) || (cur = get_str(call, "status")) == NULL) {
+	    !json_object_object_get_ex(doc, "sim", &sim) || (cur = jsonfield_str(call, "status")) == NULL) {
 		e = e == VERR_NOTFOUND ? VERR_NOTFOUND : VERR_IO;
 		goto out;
 	}
@@ -768,11 +749,11 @@ enum verr simcall_update(const struct simcfg *cfg, const char *sid, const char *
 		simcall_rfc2822(time(NULL), now);
 		snprintf(secs, sizeof secs, "%lld",
 		         talked ? nominal_s(cfg, get_int(sim, "answered_ms", clock_real_ms()), clock_real_ms()) : 0);
-		add_str(call, "status", talked ? "completed" : "canceled");
-		add_str(call, "date_updated", now);
-		add_str(call, "end_time", now);
-		add_str(call, "duration", secs);
-		add_str(sim, "ended_by", status);
+		jsonfield_set_str(call, "status", talked ? "completed" : "canceled");
+		jsonfield_set_str(call, "date_updated", now);
+		jsonfield_set_str(call, "end_time", now);
+		jsonfield_set_str(call, "duration", secs);
+		jsonfield_set_str(sim, "ended_by", status);
 		if ((e = simstore_call_put(cfg->state_dir, sid, doc)) != VERR_OK ||
 		    (e = simstore_call_mark_ended(cfg->state_dir, sid)) != VERR_OK)
 			goto out;

@@ -3,7 +3,6 @@
 #include "calllist.h"
 
 #include <dirent.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 
 #include "buf.h"
 #include "form.h"
+#include "jsonfield.h"
 #include "num.h"
 #include "sid.h"
 #include "store.h"
@@ -30,19 +30,6 @@ static const char *const keys[K__COUNT] = { "To", "From", "ParentCallSid", "Stat
 /* call_enum_status */
 static const char *const statuses[] = { "queued", "ringing", "in-progress", "canceled",
 	"completed", "failed", "busy", "no-answer" };
-
-__attribute__((format(printf, 3, 4)))
-static enum verr bad_param(struct simerror *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->status = 400;
-	err->code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
-	va_end(ap);
-	return VERR_INVALID;
-}
 
 /* YYYY-MM-DD (midnight UTC, day set) or YYYY-MM-DDTHH:MM:SSZ. */
 static bool parse_time(const char *s, struct simlist_time *out)
@@ -78,7 +65,7 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 	memset(err, 0, sizeof *err);
 	q->page_size = SIMLIST_DEFAULT_PAGE_SIZE;
 	if (form_parse(query, strlen(query), &f, ferr, sizeof ferr) != VERR_OK)
-		return bad_param(err, 21200, "Invalid query string: %s", ferr);
+		return simerror_invalid(err, 21200, "Invalid query string: %s", ferr);
 	buf_init(&filters, SIMLIST_MAX_FILTERS - 1);
 	for (i = 0; e == VERR_OK && i < f.n; i++) {
 		const char *key = f.params[i].key, *v = f.params[i].value;
@@ -89,15 +76,15 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 		for (k = 0; k < K__COUNT && strcmp(key, keys[k]) != 0; k++)
 			;
 		if (k == K__COUNT) {
-			e = bad_param(err, 20001, "Unknown parameter %.200s", key);
+			e = simerror_invalid(err, 20001, "Unknown parameter %.200s", key);
 			break;
 		}
 		if (form_count(&f, key) > 1) {
-			e = bad_param(err, 21200, "Parameter %s may be given once", keys[k]);
+			e = simerror_invalid(err, 21200, "Parameter %s may be given once", keys[k]);
 			break;
 		}
 		if (strlen(v) >= SIMLIST_MAX_TEXT) {
-			e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
+			e = simerror_invalid(err, 21200, "Invalid value for %s", keys[k]);
 			break;
 		}
 		switch (k) {
@@ -109,14 +96,14 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 			break;
 		case K_PARENT:
 			if (!sid_valid(v, "CA"))
-				e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
+				e = simerror_invalid(err, 21200, "Invalid value for %s", keys[k]);
 			str_copy(q->parent_call_sid, sizeof q->parent_call_sid, v);
 			break;
 		case K_STATUS:
 			for (s = 0; s < sizeof statuses / sizeof statuses[0] && strcmp(v, statuses[s]) != 0; s++)
 				;
 			if (s == sizeof statuses / sizeof statuses[0])
-				e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
+				e = simerror_invalid(err, 21200, "Invalid value for %s", keys[k]);
 			str_copy(q->status, sizeof q->status, v);
 			break;
 		case K_START_ON: t = &q->start_on; break;
@@ -127,12 +114,12 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 		case K_END_AFTER: t = &q->end_after; break;
 		case K_PAGE_SIZE:
 			if (!num_parse(v, 1, SIMLIST_MAX_PAGE_SIZE, &n))
-				e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
+				e = simerror_invalid(err, 21200, "Invalid value for %s", keys[k]);
 			q->page_size = n;
 			break;
 		case K_PAGE:
 			if (!num_parse(v, 0, 1000000, &n))
-				e = bad_param(err, 21200, "Invalid value for %s", keys[k]);
+				e = simerror_invalid(err, 21200, "Invalid value for %s", keys[k]);
 			q->page = n;
 			break;
 		default:
@@ -140,29 +127,20 @@ enum verr simlist_query_parse(const char *query, struct simlist_query *q, struct
 			break;
 		}
 		if (e == VERR_OK && t != NULL && !parse_time(v, t))
-			e = bad_param(err, 21200, "Invalid value for %s: use YYYY-MM-DD", keys[k]);
+			e = simerror_invalid(err, 21200, "Invalid value for %s: use YYYY-MM-DD", keys[k]);
 	}
 	/* the filters again, in ListCall's order, for the page URIs */
 	for (k = 0; e == VERR_OK && k < K_PAGE_SIZE; k++) {
 		const char *v = form_get(&f, keys[k]);
 
 		if (v != NULL && form_append(&filters, keys[k], v) != VERR_OK)
-			e = bad_param(err, 21200, "%s", "Query too long");
+			e = simerror_invalid(err, 21200, "%s", "Query too long");
 	}
 	if (e == VERR_OK)
 		str_copy(q->filters, sizeof q->filters, buf_str(&filters));
 	buf_free(&filters);
 	form_free(&f);
 	return e;
-}
-
-static const char *str_of(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
 }
 
 /* An RFC 2822 date as the simulator writes it (simcall_rfc2822). */
@@ -204,13 +182,13 @@ static bool eq_or_unset(const char *want, const char *have)
 bool simlist_match(const struct simlist_query *q, struct json_object *call)
 {
 	long long start = 0, end = 0;
-	bool started = rfc2822(str_of(call, "start_time"), &start) ||
-	               rfc2822(str_of(call, "date_created"), &start);
-	bool ended = rfc2822(str_of(call, "end_time"), &end);
+	bool started = rfc2822(jsonfield_str(call, "start_time"), &start) ||
+	               rfc2822(jsonfield_str(call, "date_created"), &start);
+	bool ended = rfc2822(jsonfield_str(call, "end_time"), &end);
 
-	return eq_or_unset(q->to, str_of(call, "to")) && eq_or_unset(q->from, str_of(call, "from")) &&
-	       eq_or_unset(q->parent_call_sid, str_of(call, "parent_call_sid")) &&
-	       eq_or_unset(q->status, str_of(call, "status")) &&
+	return eq_or_unset(q->to, jsonfield_str(call, "to")) && eq_or_unset(q->from, jsonfield_str(call, "from")) &&
+	       eq_or_unset(q->parent_call_sid, jsonfield_str(call, "parent_call_sid")) &&
+	       eq_or_unset(q->status, jsonfield_str(call, "status")) &&
 	       in_bounds(started, start, &q->start_on, &q->start_before, &q->start_after) &&
 	       in_bounds(ended, end, &q->end_on, &q->end_before, &q->end_after);
 }
@@ -227,7 +205,7 @@ static int by_created_desc(const void *a, const void *b)
 
 	if (x->created != y->created)
 		return x->created < y->created ? 1 : -1;
-	return strcmp(str_of(y->call, "sid"), str_of(x->call, "sid"));
+	return strcmp(jsonfield_str(y->call, "sid"), jsonfield_str(x->call, "sid"));
 }
 
 /* Reads every call of the account that matches q into *hits (*n). */
@@ -264,7 +242,7 @@ static enum verr collect(const struct simcfg *cfg, const struct simlist_query *q
 		}
 		if (simstore_call_get(cfg->state_dir, sid, &doc) != VERR_OK ||
 		    !json_object_object_get_ex(doc, "call", &call) ||
-		    (acct = str_of(call, "account_sid")) == NULL || strcmp(acct, cfg->account_sid) != 0 ||
+		    (acct = jsonfield_str(call, "account_sid")) == NULL || strcmp(acct, cfg->account_sid) != 0 ||
 		    !simlist_match(q, call)) {
 			json_object_put(doc);
 			continue;
@@ -282,7 +260,7 @@ static enum verr collect(const struct simcfg *cfg, const struct simlist_query *q
 			cap = ncap;
 		}
 		(*hits)[*n].call = json_object_get(call);
-		if (!rfc2822(str_of(call, "date_created"), &(*hits)[*n].created))
+		if (!rfc2822(jsonfield_str(call, "date_created"), &(*hits)[*n].created))
 			(*hits)[*n].created = 0;
 		(*n)++;
 		json_object_put(doc);
@@ -347,7 +325,7 @@ enum verr simlist_calls(const struct simcfg *cfg, const struct simlist_query *q,
 	json_object_object_add(page, "end", json_object_new_int64(last > first ? (int64_t)last - 1 : 0));
 	json_object_object_add(page, "first_page_uri", page_uri(cfg, q, 0, NULL));
 	if (last < n) {
-		snprintf(token, sizeof token, "PA%s", str_of(hits[last - 1].call, "sid"));
+		snprintf(token, sizeof token, "PA%s", jsonfield_str(hits[last - 1].call, "sid"));
 		json_object_object_add(page, "next_page_uri", page_uri(cfg, q, q->page + 1, token));
 	} else {
 		json_object_object_add(page, "next_page_uri", NULL);

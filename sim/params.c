@@ -1,6 +1,5 @@
 #include "params.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -106,21 +105,6 @@ static const struct simparam_spec *spec_find(const char *name)
 		if (strcmp(specs[i].name, name) == 0)
 			return &specs[i];
 	return NULL;
-}
-
-static enum verr refuse(struct simerror *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static enum verr refuse(struct simerror *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->status = 400;
-	err->code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
-	va_end(ap);
-	return VERR_INVALID;
 }
 
 static bool in_list(const char *const *list, const char *v, bool nocase)
@@ -271,34 +255,34 @@ enum verr simparams_validate(const struct form *f, struct simcall_req *out, stru
 		const struct simparam_spec *s = spec_find(f->params[i].key);
 
 		if (s == NULL)
-			return refuse(err, 20001, "Unknown parameter: %s", f->params[i].key);
+			return simerror_invalid(err, 20001, "Unknown parameter: %s", f->params[i].key);
 		if (s->type != SIMPARAM_ARRAY && form_count(f, s->name) > 1)
-			return refuse(err, 21200, "Parameter %s was given more than once", s->name);
+			return simerror_invalid(err, 21200, "Parameter %s was given more than once", s->name);
 	}
 
 	to = get(f, "To");
 	from = get(f, "From");
 	if (to == NULL)
-		return refuse(err, 21201, "A 'To' phone number is required.");
+		return simerror_invalid(err, 21201, "A 'To' phone number is required.");
 	if (from == NULL)
-		return refuse(err, 21213, "A 'From' phone number is required.");
+		return simerror_invalid(err, 21213, "A 'From' phone number is required.");
 
 	/* docs/TWILIO.md, "Test credentials and magic numbers": before any other
 	 * check of the numbers. */
 	m = magic_digit(from);
 	if (m == 1)
-		return refuse(err, 21212, "The 'From' number %s is not a valid phone number, shortcode, or alphanumeric sender ID.", from);
+		return simerror_invalid(err, 21212, "The 'From' number %s is not a valid phone number, shortcode, or alphanumeric sender ID.", from);
 	if (m >= 0 && m != 6)
-		return refuse(err, 21210, "The source phone number provided, %s, is not yet verified for your account. You may only make calls from phone numbers that you've verified or purchased from Twilio.", from);
+		return simerror_invalid(err, 21210, "The source phone number provided, %s, is not yet verified for your account. You may only make calls from phone numbers that you've verified or purchased from Twilio.", from);
 	switch (magic_digit(to)) {
 	case 1:
-		return refuse(err, 21217, "Phone number %s does not appear to be valid", to);
+		return simerror_invalid(err, 21217, "Phone number %s does not appear to be valid", to);
 	case 2:
-		return refuse(err, 21214, "'To' phone number %s cannot be reached", to);
+		return simerror_invalid(err, 21214, "'To' phone number %s cannot be reached", to);
 	case 3:
-		return refuse(err, 21215, "Account not authorized to call %s. Perhaps you need to enable some international permissions: https://www.twilio.com/console/voice/calls/geo-permissions/low-risk", to);
+		return simerror_invalid(err, 21215, "Account not authorized to call %s. Perhaps you need to enable some international permissions: https://www.twilio.com/console/voice/calls/geo-permissions/low-risk", to);
 	case 4:
-		return refuse(err, 21216, "Call blocked by Twilio: %s", to);
+		return simerror_invalid(err, 21216, "Call blocked by Twilio: %s", to);
 	default:
 		break;
 	}
@@ -307,16 +291,16 @@ enum verr simparams_validate(const struct form *f, struct simcall_req *out, stru
 		str_copy(out->from, sizeof out->from, from);
 	} else if (strlen(from) > SIMPARAMS_MAX_SHORT ||
 	           !simparams_e164(from, out->from)) {
-		return refuse(err, 21212, "The 'From' number %s is not a valid phone number, shortcode, or alphanumeric sender ID.", strlen(from) > 64 ? "given" : from);
+		return simerror_invalid(err, 21212, "The 'From' number %s is not a valid phone number, shortcode, or alphanumeric sender ID.", strlen(from) > 64 ? "given" : from);
 	}
 	if (strlen(to) > SIMPARAMS_MAX_SHORT || !simparams_e164(to, out->to))
-		return refuse(err, 21211, "The 'To' number %s is not a valid phone number.", strlen(to) > 64 ? "given" : to);
+		return simerror_invalid(err, 21211, "The 'To' number %s is not a valid phone number.", strlen(to) > 64 ? "given" : to);
 
 	out->url = get(f, "Url");
 	out->twiml = get(f, "Twiml");
 	out->application_sid = get(f, "ApplicationSid");
 	if (out->url == NULL && out->twiml == NULL && out->application_sid == NULL)
-		return refuse(err, 21205, "Url parameter is required. Please provide a Url, Twiml or ApplicationSid.");
+		return simerror_invalid(err, 21205, "Url parameter is required. Please provide a Url, Twiml or ApplicationSid.");
 
 	for (i = 0; i < f->n; i++) {
 		const struct simparam_spec *s = spec_find(f->params[i].key);
@@ -328,9 +312,9 @@ enum verr simparams_validate(const struct form *f, struct simcall_req *out, stru
 			continue;
 		code = value_check(s, v);
 		if (code == 21205)
-			return refuse(err, code, "Url is not a valid URL: %s", strlen(v) > 64 ? "given" : v);
+			return simerror_invalid(err, code, "Url is not a valid URL: %s", strlen(v) > 64 ? "given" : v);
 		if (code != 0)
-			return refuse(err, code, "Invalid value for parameter %s", s->name);
+			return simerror_invalid(err, code, "Invalid value for parameter %s", s->name);
 	}
 
 	out->method = get(f, "Method") != NULL ? get(f, "Method") : "POST";

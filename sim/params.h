@@ -6,6 +6,7 @@
 
 #include "err.h"
 #include "form.h"
+#include "simerror.h"
 
 /*
  * The Calls create operation of Twilio's REST API v2010
@@ -57,7 +58,6 @@ enum simevent {
 };
 
 #define SIMPARAMS_MAX_E164 17
-#define SIMPARAMS_MAX_MESSAGE 256
 
 /* A validated create request. Strings are borrowed from the form passed to
  * simparams_validate and live as long as it; NULL when absent (an empty value
@@ -82,13 +82,6 @@ struct simcall_req {
 	int recording_channels;           /* 1 (mono, default) or 2 (dual) */
 	const char *recording_track;      /* "inbound", "outbound", "both" (default) */
 	bool test_credentials;            /* From is the magic +15005550006 */
-};
-
-/* A Twilio REST error: HTTP status, Twilio code and message. */
-struct simerror {
-	int status;
-	int code;
-	char message[SIMPARAMS_MAX_MESSAGE];
 };
 
 /*

@@ -11,19 +11,20 @@
 #include <openssl/evp.h>
 
 #include "apierr.h"
+#include "buf.h"
 #include "call.h"
 #include "calllist.h"
 #include "clock.h"
 #include "form.h"
 #include "hash.h"
+#include "jsonfield.h"
 #include "log.h"
+#include "num.h"
 #include "params.h"
 #include "scenario.h"
 #include "sid.h"
+#include "stop.h"
 #include "store.h"
-#include "server.h"
-#include "num.h"
-#include "buf.h"
 
 #define SIMREST_MAX_AUTH 512
 #define SIMREST_MAX_USER 128
@@ -317,13 +318,41 @@ static void number_sid(const char *list, const char *number, char out[SIMCALL_MA
 	out[34] = '\0';
 }
 
+/* Adds the n string properties fields[i] = { name, value } to o, in order;
+ * a NULL value is null. */
+static void add_strings(struct json_object *o, const char *const (*fields)[2], size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		jsonfield_set_str(o, fields[i][0], fields[i][1]);
+}
+
 /* One IncomingPhoneNumber or OutgoingCallerId resource (every property of
  * its OAS schema). */
 static struct json_object *number_json(const struct simcfg *cfg, bool incoming,
                                        const char *number)
 {
+	/* what an IncomingPhoneNumber adds to an OutgoingCallerId, as a
+	 * voice-only local number of ours */
+	static const char *const incoming_only[][2] = {
+		{ "address_sid", NULL }, { "address_requirements", "none" },
+		{ "api_version", "2010-04-01" }, { "identity_sid", NULL }, { "origin", "twilio" },
+		{ "sms_application_sid", NULL }, { "sms_fallback_method", "POST" },
+		{ "sms_fallback_url", NULL }, { "sms_method", "POST" }, { "sms_url", NULL },
+		{ "status_callback", NULL }, { "status_callback_method", "POST" }, { "trunk_sid", NULL },
+		{ "voice_receive_mode", "voice" }, { "voice_application_sid", NULL },
+		{ "voice_fallback_method", "POST" }, { "voice_fallback_url", NULL },
+		{ "voice_method", "POST" }, { "voice_url", NULL }, { "emergency_status", "Inactive" },
+		{ "emergency_address_sid", NULL }, { "emergency_address_status", "unregistered" },
+		{ "bundle_sid", NULL }, { "status", "in-use" }, { "type", "local" },
+	};
 	struct json_object *o = json_object_new_object(), *caps;
 	char sid[SIMCALL_MAX_SID], uri[160], fmt[SIMPARAMS_MAX_FORMATTED], now[SIMCALL_MAX_DATE];
+	const char *const common[][2] = {
+		{ "account_sid", cfg->account_sid }, { "date_created", now }, { "date_updated", now },
+		{ "friendly_name", fmt }, { "phone_number", number }, { "sid", sid }, { "uri", uri },
+	};
 
 	if (o == NULL)
 		return NULL;
@@ -332,13 +361,7 @@ static struct json_object *number_json(const struct simcfg *cfg, bool incoming,
 	simcall_rfc2822(time(NULL), now);
 	snprintf(uri, sizeof uri, "/2010-04-01/Accounts/%s/%s/%s.json", cfg->account_sid,
 	         incoming ? "IncomingPhoneNumbers" : "OutgoingCallerIds", sid);
-	json_object_object_add(o, "account_sid", json_object_new_string(cfg->account_sid));
-	json_object_object_add(o, "date_created", json_object_new_string(now));
-	json_object_object_add(o, "date_updated", json_object_new_string(now));
-	json_object_object_add(o, "friendly_name", json_object_new_string(fmt));
-	json_object_object_add(o, "phone_number", json_object_new_string(number));
-	json_object_object_add(o, "sid", json_object_new_string(sid));
-	json_object_object_add(o, "uri", json_object_new_string(uri));
+	add_strings(o, common, sizeof common / sizeof common[0]);
 	if (!incoming)
 		return o;
 	caps = json_object_new_object();
@@ -346,34 +369,10 @@ static struct json_object *number_json(const struct simcfg *cfg, bool incoming,
 	json_object_object_add(caps, "sms", json_object_new_boolean(1));
 	json_object_object_add(caps, "voice", json_object_new_boolean(1));
 	json_object_object_add(caps, "fax", json_object_new_boolean(0));
-	json_object_object_add(o, "address_sid", NULL);
-	json_object_object_add(o, "address_requirements", json_object_new_string("none"));
-	json_object_object_add(o, "api_version", json_object_new_string("2010-04-01"));
 	json_object_object_add(o, "beta", json_object_new_boolean(0));
 	json_object_object_add(o, "capabilities", caps);
-	json_object_object_add(o, "identity_sid", NULL);
-	json_object_object_add(o, "origin", json_object_new_string("twilio"));
-	json_object_object_add(o, "sms_application_sid", NULL);
-	json_object_object_add(o, "sms_fallback_method", json_object_new_string("POST"));
-	json_object_object_add(o, "sms_fallback_url", NULL);
-	json_object_object_add(o, "sms_method", json_object_new_string("POST"));
-	json_object_object_add(o, "sms_url", NULL);
-	json_object_object_add(o, "status_callback", NULL);
-	json_object_object_add(o, "status_callback_method", json_object_new_string("POST"));
-	json_object_object_add(o, "trunk_sid", NULL);
-	json_object_object_add(o, "voice_receive_mode", json_object_new_string("voice"));
-	json_object_object_add(o, "voice_application_sid", NULL);
 	json_object_object_add(o, "voice_caller_id_lookup", json_object_new_boolean(0));
-	json_object_object_add(o, "voice_fallback_method", json_object_new_string("POST"));
-	json_object_object_add(o, "voice_fallback_url", NULL);
-	json_object_object_add(o, "voice_method", json_object_new_string("POST"));
-	json_object_object_add(o, "voice_url", NULL);
-	json_object_object_add(o, "emergency_status", json_object_new_string("Inactive"));
-	json_object_object_add(o, "emergency_address_sid", NULL);
-	json_object_object_add(o, "emergency_address_status", json_object_new_string("unregistered"));
-	json_object_object_add(o, "bundle_sid", NULL);
-	json_object_object_add(o, "status", json_object_new_string("in-use"));
-	json_object_object_add(o, "type", json_object_new_string("local"));
+	add_strings(o, incoming_only, sizeof incoming_only / sizeof incoming_only[0]);
 	return o;
 }
 
@@ -638,62 +637,61 @@ static void list_log(const struct simcfg *cfg, const struct http_req *req, struc
 	form_free(&q);
 }
 
-static void list_params(struct req_ctx *rc, struct http_resp *resp)
+/* Answers 200 with a JSON array of n objects, the ith filled by row. */
+static void send_rows(struct req_ctx *rc, struct http_resp *resp, size_t n,
+                      void (*row)(struct json_object *o, size_t i))
 {
 	struct json_object *arr = json_object_new_array();
-	const struct simparam_spec *s;
-	size_t n, i;
+	size_t i;
 
-	s = simparams_specs(&n);
 	for (i = 0; arr != NULL && i < n; i++) {
 		struct json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "name", json_object_new_string(s[i].name));
-		json_object_object_add(o, "type",
-		                       json_object_new_string(simparams_type_name(s[i].type)));
-		json_object_object_add(o, "format",
-		                       s[i].format ? json_object_new_string(s[i].format) : NULL);
-		json_object_object_add(o, "pattern",
-		                       s[i].pattern ? json_object_new_string(s[i].pattern) : NULL);
-		if (s[i].enum_values != NULL) {
-			struct json_object *e = json_object_new_array();
-			const char *const *v;
-
-			for (v = s[i].enum_values; *v != NULL; v++)
-				json_object_array_add(e, json_object_new_string(*v));
-			json_object_object_add(o, "enum", e);
-		} else {
-			json_object_object_add(o, "enum", NULL);
-		}
+		row(o, i);
 		json_object_array_add(arr, o);
 	}
 	send_json(rc, resp, 200, arr);
 	json_object_put(arr);
 }
 
-static void list_scenarios(struct req_ctx *rc, struct http_resp *resp)
+/* GET /_sim/params: one Calls create parameter the simulator checks. */
+static void param_row(struct json_object *o, size_t i)
 {
-	struct json_object *arr = json_object_new_array();
-	const struct simscen_row *rows;
-	size_t n, i;
+	size_t n;
+	const struct simparam_spec *s = &simparams_specs(&n)[i];
 
-	rows = simscen_table(&n);
-	for (i = 0; arr != NULL && i < n; i++) {
-		struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "type", json_object_new_string(simparams_type_name(s->type)));
+	json_object_object_add(o, "format", s->format ? json_object_new_string(s->format) : NULL);
+	json_object_object_add(o, "pattern", s->pattern ? json_object_new_string(s->pattern) : NULL);
+	if (s->enum_values != NULL) {
+		struct json_object *e = json_object_new_array();
+		const char *const *v;
 
-		json_object_object_add(o, "to", json_object_new_string(rows[i].number));
-		json_object_object_add(o, "name", json_object_new_string(rows[i].name));
-		json_object_object_add(o, "what", json_object_new_string(rows[i].what));
-		json_object_array_add(arr, o);
+		for (v = s->enum_values; *v != NULL; v++)
+			json_object_array_add(e, json_object_new_string(*v));
+		json_object_object_add(o, "enum", e);
+	} else {
+		json_object_object_add(o, "enum", NULL);
 	}
-	send_json(rc, resp, 200, arr);
-	json_object_put(arr);
+}
+
+/* GET /_sim/scenarios: one scenario of the table. */
+static void scenario_row(struct json_object *o, size_t i)
+{
+	size_t n;
+	const struct simscen_row *r = &simscen_table(&n)[i];
+
+	json_object_object_add(o, "to", json_object_new_string(r->number));
+	json_object_object_add(o, "name", json_object_new_string(r->name));
+	json_object_object_add(o, "what", json_object_new_string(r->what));
 }
 
 static void sim_route(const struct simcfg *cfg, const struct http_req *req, struct req_ctx *rc,
                       struct http_resp *resp)
 {
 	const char *p = req->path + 5; /* after "/_sim" */
+	size_t n;
 
 	if (strcmp(p, "/requests") == 0) {
 		list_log(cfg, req, rc, resp, SIMSTORE_REQUESTS);
@@ -702,9 +700,11 @@ static void sim_route(const struct simcfg *cfg, const struct http_req *req, stru
 	} else if (strcmp(req->method, "GET") != 0) {
 		apierr_reply(rc, resp, APIERR_METHOD_NOT_ALLOWED, "use GET", NULL);
 	} else if (strcmp(p, "/params") == 0) {
-		list_params(rc, resp);
+		simparams_specs(&n);
+		send_rows(rc, resp, n, param_row);
 	} else if (strcmp(p, "/scenarios") == 0) {
-		list_scenarios(rc, resp);
+		simscen_table(&n);
+		send_rows(rc, resp, n, scenario_row);
 	} else if (strcmp(p, "/healthz") == 0) {
 		apierr_resp_set(rc, resp, 200, "application/json", "{\"ok\":true}\n", 12);
 	} else if (strncmp(p, "/calls/", 7) == 0 && sid_valid(p + 7, "CA")) {
@@ -764,7 +764,7 @@ out:
 		long long end = clock_mono_ms() + cfg->slow_ms;
 
 		log_info("holding the response back (slow scenario)", LF_INT("ms", cfg->slow_ms));
-		while (!server_stopping() && clock_mono_ms() < end)
+		while (!stop_requested() && clock_mono_ms() < end)
 			clock_sleep_ms(end - clock_mono_ms() < 100 ? end - clock_mono_ms() : 100);
 	}
 	if (parsed)

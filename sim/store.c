@@ -113,24 +113,31 @@ enum verr simstore_call_get(const char *dir, const char *sid, struct json_object
 	return e;
 }
 
-int simstore_call_lock(const char *dir, const char *sid)
+/* Opens path (created 0600 when missing) with flags and takes the flock
+ * lock on it, waiting through signals: the descriptor, or -1. */
+static int open_locked(const char *path, int flags, int lock)
 {
-	char path[SIMSTORE_MAX_PATH];
-	int fd;
+	int fd = open(path, flags | O_CREAT | O_CLOEXEC, 0600);
 
-	if (!sid_valid(sid, "CA"))
-		return -1;
-	snprintf(path, sizeof path, "%s/calls/%s.lock", dir, sid);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	while (flock(fd, LOCK_EX) != 0) {
+	while (flock(fd, lock) != 0) {
 		if (errno != EINTR) {
 			close(fd);
 			return -1;
 		}
 	}
 	return fd;
+}
+
+int simstore_call_lock(const char *dir, const char *sid)
+{
+	char path[SIMSTORE_MAX_PATH];
+
+	if (!sid_valid(sid, "CA"))
+		return -1;
+	snprintf(path, sizeof path, "%s/calls/%s.lock", dir, sid);
+	return open_locked(path, O_RDWR, LOCK_EX);
 }
 
 void simstore_call_unlock(int fd)
@@ -167,19 +174,9 @@ int simstore_call_ended(const char *dir, const char *sid)
 static int open_log(const char *dir, enum simstore_log which, int flags, int lock)
 {
 	char path[SIMSTORE_MAX_PATH];
-	int fd;
 
 	snprintf(path, sizeof path, "%s/%s", dir, log_names[which]);
-	fd = open(path, flags | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	while (flock(fd, lock) != 0) {
-		if (errno != EINTR) {
-			close(fd);
-			return -1;
-		}
-	}
-	return fd;
+	return open_locked(path, flags, lock);
 }
 
 enum verr simstore_log_append(const char *dir, enum simstore_log which, struct json_object *rec)

@@ -14,8 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char in[CURSOR_MAX + 8], ts[DB_MAX_TS], sid[DB_MAX_TS], again[CURSOR_MAX];
-	char ts2[DB_MAX_TS], sid2[DB_MAX_TS];
+	char in[CURSOR_MAX + 8], ts[CURSOR_MAX_PIECE], sid[CURSOR_MAX_PIECE], again[CURSOR_MAX];
+	char ts2[CURSOR_MAX_PIECE], sid2[CURSOR_MAX_PIECE];
 
 	if (size >= sizeof in)
 		return 0;

@@ -20,7 +20,7 @@ static void test_round_trip(void **state)
 		{ "9999-12-31T23:59:59.999999Z", "CA0123456789abcdef0123456789abcdef" },
 		{ "0001-01-01T00:00:00.000000Z", "CA0123456789abcdef0123456789abcdef" },
 	};
-	char cur[CURSOR_MAX], ts[DB_MAX_TS], sid[DB_MAX_TS];
+	char cur[CURSOR_MAX], ts[CURSOR_MAX_PIECE], sid[CURSOR_MAX_PIECE];
 	size_t i, j;
 
 	(void)state;
@@ -53,7 +53,7 @@ static void test_impossible_dates(void **state)
 		"2026-01-01T00:00:60.000000Z", /* leap seconds are never issued */
 		"2026-01-01T99:99:99.000000Z",
 	};
-	char cur[CURSOR_MAX], ts[DB_MAX_TS], sid[DB_MAX_TS];
+	char cur[CURSOR_MAX], ts[CURSOR_MAX_PIECE], sid[CURSOR_MAX_PIECE];
 	size_t i;
 
 	(void)state;
@@ -66,7 +66,7 @@ static void test_impossible_dates(void **state)
 
 static void test_invalid(void **state)
 {
-	char cur[CURSOR_MAX], ts[DB_MAX_TS], sid[DB_MAX_TS];
+	char cur[CURSOR_MAX], ts[CURSOR_MAX_PIECE], sid[CURSOR_MAX_PIECE];
 	static const char *const invalid[] = {
 		"", "a", "!!!!", "abc=", "Zm9v", /* "foo": no separator */
 		"MjAyNi0xMS0yNFQwMToyNzo0Mi44NTg2NjFafENBMDE", /* truncated sid */

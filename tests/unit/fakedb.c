@@ -256,8 +256,9 @@ enum verr db_call_state(struct db *db, const char *call_sid, const char *owner,
 	return r.e;
 }
 
-enum verr db_calls_list(struct db *db, const struct db_call_filter *f, struct buf *json,
-                        bool *more, char last_created[DB_MAX_TS], char last_sid[DB_MAX_TS])
+enum verr db_calls_list(struct db *db, const struct callsquery_filter *f, struct buf *json,
+                        bool *more, char last_created[CURSOR_MAX_PIECE],
+                        char last_sid[CURSOR_MAX_PIECE])
 {
 	struct fakedb_result r = take("db_calls_list", "owner=%s limit=%d", str(f->owner), f->limit);
 
@@ -331,10 +332,10 @@ enum verr db_reconcile_stale(struct db *db, const char *account_sid, int after_s
 	    .e;
 }
 
-enum verr db_reconcile_checked(struct db *db, const char *call_sid)
+void db_reconcile_checked(struct db *db, const char *call_sid)
 {
 	(void)db;
-	return take("db_reconcile_checked", "call_sid=%s", str(call_sid)).e;
+	(void)take("db_reconcile_checked", "call_sid=%s", str(call_sid));
 }
 
 enum verr db_reconcile_dials(struct db *db, int after_s, int grace_s, int max_lookups,
@@ -348,12 +349,11 @@ enum verr db_reconcile_dials(struct db *db, int after_s, int grace_s, int max_lo
 	    .e;
 }
 
-enum verr db_reconcile_dial_looked(struct db *db, const char *api_key_name, const char *key)
+void db_reconcile_dial_looked(struct db *db, const char *api_key_name, const char *key)
 {
 	(void)db;
-	return take("db_reconcile_dial_looked", "api_key_name=%s key=%s", str(api_key_name),
-	            str(key))
-	    .e;
+	(void)take("db_reconcile_dial_looked", "api_key_name=%s key=%s", str(api_key_name),
+	           str(key));
 }
 
 enum verr db_reconcile_call_state(struct db *db, const char *call_sid, bool *known, bool *taken,

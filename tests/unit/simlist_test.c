@@ -19,6 +19,7 @@
 
 #include "../../sim/calllist.c"
 #include "../../sim/scenario.c"
+#include "../../sim/simerror.c"
 #include "../../sim/store.c"
 
 #define ACCOUNT "AC0123456789abcdef0123456789abcdef"

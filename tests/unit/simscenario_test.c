@@ -13,6 +13,7 @@
 
 #include "../../sim/params.c"
 #include "../../sim/scenario.c"
+#include "../../sim/simerror.c"
 #include "../../sim/twimlcheck.c"
 
 static void test_scenarios(void **state)
