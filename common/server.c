@@ -244,18 +244,37 @@ static bool next_request(int epfd, FCGX_Request *r)
 	return false;
 }
 
+/* An epoll set holding the listen socket for one thread (next_request);
+ * -1 with errno on failure. */
+static int listen_epoll(int sock)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	int epfd = epoll_create1(EPOLL_CLOEXEC), err;
+
+	if (epfd < 0)
+		return -1;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sock, &ev) == 0)
+		return epfd;
+	/* EINVAL: a kernel before 4.5, without EPOLLEXCLUSIVE. Every idle
+	 * thread then wakes for a connection, and all but one find EAGAIN. */
+	ev.events = EPOLLIN;
+	if (errno == EINVAL && epoll_ctl(epfd, EPOLL_CTL_ADD, sock, &ev) == 0)
+		return epfd;
+	err = errno;
+	close(epfd);
+	errno = err;
+	return -1;
+}
+
 static void *request_thread(void *arg)
 {
 	struct worker *w = arg;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 	FCGX_Request r;
 	struct buf body;
-	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	int epfd = listen_epoll(w->sock);
 
-	if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, w->sock, &ev) != 0) {
+	if (epfd < 0) {
 		log_error("could not wait for fastcgi connections", LF_STR("error", strerror(errno)));
-		if (epfd >= 0)
-			close(epfd);
 		return NULL;
 	}
 	if (FCGX_InitRequest(&r, w->sock, 0) != 0) {
