@@ -75,34 +75,38 @@ static char *put_end(struct buf *b, enum verr e)
  * callback load: a twentieth of webhook_fcgi's time). */
 char *callback_payload_json(const struct form *f)
 {
+	bool written[FORM_MAX_PARAMS] = { false }; /* a later pair of a key already written */
 	struct buf b;
 	enum verr e;
 	size_t i, j;
 	bool first = true;
 
+	if (f->n > FORM_MAX_PARAMS) /* form_parse and form_add never make one */
+		return NULL;
 	buf_init(&b, (size_t)1 << 24);
 	e = buf_putc(&b, '{');
 	for (i = 0; e == VERR_OK && i < f->n; i++) {
 		const char *key = f->params[i].key;
-		size_t n = 0;
+		size_t n = 1;
 
-		for (j = 0; j < i && strcmp(f->params[j].key, key) != 0; j++)
-			;
-		if (j < i)
-			continue; /* written with the key's first pair */
-		for (j = i; j < f->n; j++)
-			n += strcmp(f->params[j].key, key) == 0;
+		if (written[i])
+			continue;
+		for (j = i + 1; j < f->n; j++)
+			if (!written[j] && strcmp(f->params[j].key, key) == 0) {
+				written[j] = true;
+				n++;
+			}
 		e = put_key(&b, &first, key);
 		if (e == VERR_OK && n > 1)
 			e = buf_putc(&b, '[');
-		for (j = i; e == VERR_OK && j < f->n; j++) {
-			if (strcmp(f->params[j].key, key) != 0)
-				continue;
-			if (j > i)
+		if (e == VERR_OK)
+			e = log_json_string(&b, f->params[i].value);
+		for (j = i + 1; e == VERR_OK && n > 1 && j < f->n; j++)
+			if (written[j] && strcmp(f->params[j].key, key) == 0) {
 				e = buf_putc(&b, ',');
-			if (e == VERR_OK)
-				e = log_json_string(&b, f->params[j].value);
-		}
+				if (e == VERR_OK)
+					e = log_json_string(&b, f->params[j].value);
+			}
 		if (e == VERR_OK && n > 1)
 			e = buf_putc(&b, ']');
 	}
