@@ -167,8 +167,12 @@ enum verr form_parse(const char *data, size_t len, struct form *out, char *err, 
 		return VERR_OK;
 	for (i = 0; i < len; i++)
 		pairs += data[i] == '&';
+	f.cap = pairs < FORM_MAX_PARAMS ? pairs : FORM_MAX_PARAMS; /* empty pairs aside */
+	f.params = malloc(f.cap * sizeof *f.params);
 	f.arena = malloc(len + 2 * pairs);
-	if (f.arena == NULL) {
+	if (f.params == NULL || f.arena == NULL) {
+		free(f.params);
+		free(f.arena);
 		set_err(err, errsz, "out of memory decoding form");
 		return VERR_NOMEM;
 	}
