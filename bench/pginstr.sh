@@ -28,9 +28,6 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-PEER_HARNESS=${PEER_HARNESS:-$repo/../shared/peer-bench/harness}
-PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
-PG_OS_USER=${PG_OS_USER:-postgres}
 n=1200 wave=100 upto=9999
 
 die() { echo "pginstr.sh: $*" >&2; exit 2; }
@@ -44,69 +41,26 @@ while getopts n:w:m:h opt; do
 done
 shift $((OPTIND - 1))
 command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
-peer_ok() { [ -r "$PEER_HARNESS/schema.sql" ] && [ -r "$PEER_HARNESS/pgbench-webhook.sql" ]; }
-if [ $# -eq 0 ]; then
-	set -- old new
-	peer_ok && set -- "$@" peer
-fi
-cases=()
-for c in "$@"; do
-	[[ $c == *:* ]] || c=$c:$c
-	s=${c%%:*} t=${c#*:}
-	[[ $s =~ ^(old|new|peer)$ && $t =~ ^(old|new|peer)$ ]] || die "bad case '$c'"
-	{ [ "$s" != peer ] && [ "$t" != peer ]; } || peer_ok || die "case $c needs $PEER_HARNESS"
-	cases+=("$c")
-done
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u "$PG_OS_USER" -- "$@"; else "$@"; fi; }
-
+# shellcheck source=bench/pglib.sh
+. "$here/pglib.sh"
+parse_cases "$@"
 base=$(mktemp -d /tmp/voice-pginstr.XXXXXX)
-pm_pid=
 cleanup() {
-	local rc=$? i
+	local rc=$?
 	trap - EXIT INT TERM
-	if [ -n "$pm_pid" ] && kill -0 "$pm_pid" 2>/dev/null; then
-		kill -INT "$pm_pid" 2>/dev/null || true
-		for i in $(seq 1 300); do kill -0 "$pm_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pm_pid" 2>/dev/null && kill -QUIT "$pm_pid" 2>/dev/null
-	fi
+	pg_stop
 	rm -rf "$base"
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-[ "$(id -u)" = 0 ] && chown "$PG_OS_USER" "$base"
-as_pg mkdir -p "$base/data" "$base/sock"
-as_pg "$PG_BINDIR/initdb" -D "$base/data" -U postgres --auth=trust --encoding=UTF8 \
-	--locale=C.UTF-8 >"$base/initdb.log" 2>&1 || { cat "$base/initdb.log" >&2; exit 1; }
-as_pg tee -a "$base/data/postgresql.conf" >/dev/null <<EOF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$base/sock'
+pg_up "$base" <<EOF
 shared_buffers = 512MB
 max_wal_size = 4GB
 EOF
-as_pg "$PG_BINDIR/pg_ctl" -D "$base/data" -l "$base/postgres.log" -w -t 60 start >/dev/null
-pm_pid=$(head -1 "$base/data/postmaster.pid")
-psqlc() { timeout 600 "$PG_BINDIR/psql" -X -q -tA -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"; }
-declare -A made=()
-for c in "${cases[@]}"; do
-	s=${c%%:*}
-	[ -n "${made[$s]:-}" ] && continue
-	made[$s]=1
-	psqlc -d postgres -c "CREATE DATABASE v_$s"
-	case $s in
-	peer) psqlc -d "v_$s" -f "$PEER_HARNESS/schema.sql" >/dev/null ;;
-	old) for m in "$repo"/db/migrations/000[12]_*.sql; do psqlc -d "v_$s" -1 -f "$m" >/dev/null; done ;;
-	new) for m in $(find "$repo/db/migrations" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]_*.sql' | LC_ALL=C sort); do
-		b=$(basename "$m"); [[ ${b:0:4} > $upto ]] && break
-		psqlc -d "v_$s" -1 -f "$m" >/dev/null; done ;;
-	esac
-done
-kill -INT "$pm_pid"
-for i in $(seq 1 300); do kill -0 "$pm_pid" 2>/dev/null || break; sleep 0.1; done
-pm_pid=
+make_databases >/dev/null
+pg_stop # single-user runs below take the data directory
 
 # single-user input: PREPARE the script's statement, then COUNT executions
 gen_input() {
