@@ -137,6 +137,7 @@ struct worker {
 	void *ctx;
 	void (*tick)(void *ctx);
 	int sock;
+	int epfd; /* the listen socket, armed EPOLLONESHOT (next_request) */
 };
 
 /* Serves the request on r; true when its whole body was read. */
@@ -211,27 +212,34 @@ static bool serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 }
 
 /*
- * Waits for the next request (false once the process is stopping). Every
- * idle thread waits on its own epoll set holding the listen socket with
- * EPOLLEXCLUSIVE, so an arriving connection wakes one thread, not all of
- * them, and no thread waits for another to hand over a lock: with one
- * accept mutex (libfcgi's threaded example), each accept passed the mutex
- * to the next thread, a futex wake-up and a context switch per request
- * (perf under callback load: 6 % of webhook_fcgi's samples), and while the
- * CPU is saturated a connection waited until that thread ran. The listen
- * socket is non-blocking: when another thread or process takes the
- * connection first, accept fails with EAGAIN instead of blocking this
- * thread past a stop.
+ * Waits for the next request (false once the process is stopping). The idle
+ * threads of a process wait on one epoll set holding the listen socket
+ * EPOLLONESHOT: a connection wakes one thread, which re-arms the set as soon
+ * as it has accepted, so the next connection wakes the next thread. No
+ * thread waits to be handed a lock: with one accept mutex (libfcgi's
+ * threaded example) each accept passed the mutex on, a futex wake-up and a
+ * context switch per request (perf under callback load: 6 % of
+ * webhook_fcgi's samples), and on a saturated CPU connections waited until
+ * that thread ran. Every process is woken for a connection (the socket is
+ * registered without EPOLLEXCLUSIVE), so they share the load evenly:
+ * EPOLLEXCLUSIVE wakes the epoll sets in registration order and sent most
+ * requests to one process, whose per-process limits (database connections,
+ * Idempotency-Key waiters) ran out while another's sat idle. The socket is
+ * non-blocking: the processes that lose the race get EAGAIN.
  */
-static bool next_request(int epfd, FCGX_Request *r)
+static bool next_request(const struct worker *w, FCGX_Request *r)
 {
+	struct epoll_event arm = { .events = EPOLLIN | EPOLLONESHOT };
+
 	while (!stop_requested()) {
 		struct epoll_event ev;
 		int rc;
 
-		if (epoll_wait(epfd, &ev, 1, SERVER_POLL_MS) <= 0)
+		if (epoll_wait(w->epfd, &ev, 1, SERVER_POLL_MS) <= 0)
 			continue;
 		rc = FCGX_Accept_r(r);
+		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->sock, &arm) != 0)
+			log_error("could not re-arm the fastcgi socket", LF_STR("error", strerror(errno)));
 		if (rc == 0)
 			return true;
 		if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
@@ -244,46 +252,18 @@ static bool next_request(int epfd, FCGX_Request *r)
 	return false;
 }
 
-/* An epoll set holding the listen socket for one thread (next_request);
- * -1 with errno on failure. */
-static int listen_epoll(int sock)
-{
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
-	int epfd = epoll_create1(EPOLL_CLOEXEC), err;
-
-	if (epfd < 0)
-		return -1;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sock, &ev) == 0)
-		return epfd;
-	/* EINVAL: a kernel before 4.5, without EPOLLEXCLUSIVE. Every idle
-	 * thread then wakes for a connection, and all but one find EAGAIN. */
-	ev.events = EPOLLIN;
-	if (errno == EINVAL && epoll_ctl(epfd, EPOLL_CTL_ADD, sock, &ev) == 0)
-		return epfd;
-	err = errno;
-	close(epfd);
-	errno = err;
-	return -1;
-}
-
 static void *request_thread(void *arg)
 {
 	struct worker *w = arg;
 	FCGX_Request r;
 	struct buf body;
-	int epfd = listen_epoll(w->sock);
 
-	if (epfd < 0) {
-		log_error("could not wait for fastcgi connections", LF_STR("error", strerror(errno)));
-		return NULL;
-	}
 	if (FCGX_InitRequest(&r, w->sock, 0) != 0) {
 		log_error("could not initialise a fastcgi request");
-		close(epfd);
 		return NULL;
 	}
 	buf_init(&body, w->opts->max_body);
-	while (next_request(epfd, &r)) {
+	while (next_request(w, &r)) {
 		/* Once nginx's stdin is read to its end nothing more can arrive,
 		 * so the connection may simply be closed. Otherwise libfcgi's
 		 * close shuts down, then waits for nginx to close first (so
@@ -296,7 +276,6 @@ static void *request_thread(void *arg)
 	}
 	FCGX_Free(&r, 1);
 	buf_free(&body);
-	close(epfd);
 	return NULL;
 }
 
@@ -330,15 +309,20 @@ static void stop_signals(sigset_t *set)
 static int serve(const struct server_opts *opts, int sock, int threads, server_handler_fn fn,
                  void *ctx, void (*tick)(void *ctx))
 {
-	struct worker w = { opts, fn, ctx, tick, sock };
+	struct worker w = { opts, fn, ctx, tick, sock, epoll_create1(EPOLL_CLOEXEC) };
+	struct epoll_event arm = { .events = EPOLLIN | EPOLLONESHOT };
 	pthread_t *tids = calloc((size_t)threads, sizeof *tids), tick_tid;
 	pthread_attr_t attr;
 	bool ticking = false;
 	sigset_t set;
 	int i, started = 0, sig;
 
-	if (tids == NULL) {
-		log_error("out of memory");
+	if (w.epfd < 0 || epoll_ctl(w.epfd, EPOLL_CTL_ADD, sock, &arm) != 0 || tids == NULL) {
+		log_error("could not start the request threads",
+		          LF_STR("error", tids == NULL ? "out of memory" : strerror(errno)));
+		if (w.epfd >= 0)
+			close(w.epfd);
+		free(tids);
 		return 1;
 	}
 	pthread_attr_init(&attr);
@@ -369,6 +353,7 @@ static int serve(const struct server_opts *opts, int sock, int threads, server_h
 	if (ticking)
 		pthread_join(tick_tid, NULL);
 	free(tids);
+	close(w.epfd);
 	log_info("worker stopped", LF_STR("worker", opts->name), LF_INT("pid", getpid()));
 	return started > 0 ? 0 : 1;
 }
