@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <sys/eventfd.h>
 
 #include <libpq-fe.h>
 
@@ -345,6 +348,14 @@ struct db {
 	 * connect timeout or the deadline, until db_probe reaches it again */
 	bool open;
 	long long next_probe_ms;
+	/* db_keys_watch: the thread, its connection (out of conns, never
+	 * idle), the eventfd that stops it; keys_gen and keys_live are atomics */
+	pthread_t watcher;
+	struct conn *watch;
+	int watch_stop;
+	bool watch_quit;
+	unsigned long long keys_gen;
+	bool keys_live;
 };
 
 struct db *db_new(const char *conninfo, int nconns)
@@ -387,6 +398,16 @@ void db_free(struct db *db)
 
 	if (db == NULL)
 		return;
+	if (db->watch != NULL) {
+		uint64_t one = 1;
+
+		/* the flag alone stops it within DB_KEYS_PROBE_MS; the eventfd at once */
+		__atomic_store_n(&db->watch_quit, true, __ATOMIC_SEQ_CST);
+		if (write(db->watch_stop, &one, sizeof one) != (ssize_t)sizeof one)
+			log_warn("could not wake the api key watch to stop it");
+		pthread_join(db->watcher, NULL);
+		close(db->watch_stop);
+	}
 	for (i = 0; i < db->nconns; i++)
 		conn_close(&db->conns[i]);
 	pthread_mutex_destroy(&db->mu);
@@ -910,6 +931,177 @@ enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t
 	}
 	PQclear(res);
 	return e;
+}
+
+#define KEYS_RETRY_MS 1000        /* reconnect the watch (trigger found) */
+#define KEYS_NO_TRIGGER_MS 5000   /* look for a missing trigger again */
+
+/* A new generation either way, so nothing read under the old one stays
+ * good; live first when going down, last when coming up. */
+static void keys_set_live(struct db *db, bool live)
+{
+	if (!live)
+		__atomic_store_n(&db->keys_live, false, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&db->keys_gen, 1, __ATOMIC_SEQ_CST);
+	if (live)
+		__atomic_store_n(&db->keys_live, true, __ATOMIC_SEQ_CST);
+}
+
+unsigned long long db_keys_generation(struct db *db)
+{
+	if (!__atomic_load_n(&db->keys_live, __ATOMIC_SEQ_CST))
+		return 0;
+	return __atomic_load_n(&db->keys_gen, __ATOMIC_SEQ_CST);
+}
+
+/* Connects the watch and LISTENs; VERR_NOTFOUND when migration 0008's
+ * trigger is missing or disabled (then notifications would never come). */
+static enum verr keys_listen(const struct db *db, struct conn *c)
+{
+	PGresult *res;
+	enum verr e = conn_open(db, c);
+
+	if (e != VERR_OK)
+		return e;
+	/* origin ('O') and always ('A') triggers fire in a normal session */
+	res = PQexec(c->pg, "LISTEN " DB_KEYS_CHANNEL ";"
+	                    " SELECT count(*) FROM pg_trigger WHERE tgname = 'api_keys_notify'"
+	                    " AND tgrelid = to_regclass('api_keys') AND tgenabled IN ('O', 'A')");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		e = VERR_DB_DOWN;
+	else if (strcmp(PQgetvalue(res, 0, 0), "1") != 0)
+		e = VERR_NOTFOUND;
+	PQclear(res);
+	if (e != VERR_OK)
+		conn_close(c);
+	return e;
+}
+
+/* Reads what arrived: results of the probe, notifications. A change to
+ * api_keys starts a new generation; the watch's own probe coming back
+ * clears *probe_sent. false when the connection is lost. */
+static bool keys_read(struct db *db, struct conn *c, long long *probe_sent)
+{
+	PGnotify *n;
+	bool changed = false;
+
+	if (PQconsumeInput(c->pg) != 1)
+		return false;
+	while (!PQisBusy(c->pg)) {
+		PGresult *r = PQgetResult(c->pg);
+
+		if (r == NULL)
+			break;
+		PQclear(r);
+	}
+	while ((n = PQnotifies(c->pg)) != NULL) {
+		if (strcmp(n->extra, "probe") != 0)
+			changed = true;
+		else if (n->be_pid == PQbackendPID(c->pg))
+			*probe_sent = 0;
+		PQfreemem(n);
+	}
+	if (changed)
+		keys_set_live(db, true);
+	return PQstatus(c->pg) == CONNECTION_OK;
+}
+
+/*
+ * The watch thread: (re)connects and LISTENs, then waits for notifications
+ * and, every DB_KEYS_PROBE_MS, NOTIFYs itself: a probe not back within
+ * DB_KEYS_PROBE_MS means notifications are not getting through, so the
+ * connection is dropped and made again (generation 0 meanwhile).
+ */
+static void *keys_watch(void *arg)
+{
+	struct db *db = arg;
+	struct conn *c = db->watch;
+	long long probe_sent = 0, next_probe = 0, retry_at = 0;
+	bool live = false, warned = false;
+
+	while (!__atomic_load_n(&db->watch_quit, __ATOMIC_SEQ_CST)) {
+		struct pollfd pfd[2] = { { db->watch_stop, POLLIN, 0 }, { -1, POLLIN, 0 } };
+		long long now = clock_mono_ms(), wake;
+		const char *lost = NULL;
+
+		if (!live && now >= retry_at) {
+			enum verr e = keys_listen(db, c);
+
+			if (e == VERR_OK) {
+				live = true;
+				probe_sent = 0;
+				next_probe = now + DB_KEYS_PROBE_MS;
+				keys_set_live(db, true);
+				if (warned)
+					log_info("api keys are remembered again: the key watch is back");
+				warned = false;
+			} else {
+				if (!warned)
+					log_warn(e == VERR_NOTFOUND
+					             ? "api keys are looked up on every request: the trigger "
+					               "api_keys_notify (migration 0008) is missing or disabled"
+					             : "api keys are looked up on every request until the key "
+					               "watch reaches the database");
+				warned = true;
+				retry_at = now + (e == VERR_NOTFOUND ? KEYS_NO_TRIGGER_MS : KEYS_RETRY_MS);
+			}
+		}
+		wake = !live ? retry_at : probe_sent ? probe_sent + DB_KEYS_PROBE_MS : next_probe;
+		if (live)
+			pfd[1].fd = PQsocket(c->pg);
+		wake -= now;
+		if (poll(pfd, 2, (int)(wake < 0 ? 0 : wake > DB_KEYS_PROBE_MS ? DB_KEYS_PROBE_MS : wake)) <
+		        0 &&
+		    errno != EINTR)
+			break;
+		if (pfd[0].revents != 0)
+			break;
+		if (!live)
+			continue;
+		now = clock_mono_ms();
+		if (pfd[1].revents != 0 && !keys_read(db, c, &probe_sent))
+			lost = "lost its connection";
+		else if (probe_sent != 0 && now - probe_sent >= DB_KEYS_PROBE_MS)
+			lost = "got no answer to its probe";
+		else if (probe_sent == 0 && now >= next_probe) {
+			if (PQsendQuery(c->pg, "NOTIFY " DB_KEYS_CHANNEL ", 'probe'") != 1)
+				lost = "could not send its probe";
+			probe_sent = now;
+			next_probe = now + DB_KEYS_PROBE_MS;
+		}
+		if (lost != NULL) {
+			log_warn("api keys are looked up on every request: the key watch failed",
+			         LF_STR("error", lost));
+			warned = true;
+			live = false;
+			keys_set_live(db, false);
+			conn_close(c);
+			retry_at = now + KEYS_RETRY_MS;
+		}
+	}
+	keys_set_live(db, false);
+	return NULL;
+}
+
+bool db_keys_watch(struct db *db)
+{
+	pthread_mutex_lock(&db->mu);
+	if (db->watch != NULL || db->nidle < 2) {
+		pthread_mutex_unlock(&db->mu);
+		return false;
+	}
+	db->watch = &db->conns[db->idle[--db->nidle]];
+	pthread_mutex_unlock(&db->mu);
+	db->watch_stop = eventfd(0, EFD_CLOEXEC);
+	if (db->watch_stop >= 0 && pthread_create(&db->watcher, NULL, keys_watch, db) == 0)
+		return true;
+	if (db->watch_stop >= 0)
+		close(db->watch_stop);
+	pthread_mutex_lock(&db->mu);
+	conn_put_locked(db, db->watch);
+	db->watch = NULL;
+	pthread_mutex_unlock(&db->mu);
+	return false;
 }
 
 /* A long long in decimal: up to 19 digits, a sign and the NUL. */

@@ -53,6 +53,27 @@ enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t
                          bool *read_all);
 
 /*
+ * Watching api_keys, so that a worker may remember the keys it found
+ * (common/apikey.h) and still refuse a revoked one at once. A thread with a
+ * connection of its own, taken from the pool's nconns (so the cap holds)
+ * LISTENs on "voice_api_keys", which migration 0008's trigger notifies after
+ * every change to api_keys. db_keys_watch starts it; false (and nothing
+ * started) for a pool of one connection, or if the thread cannot start.
+ *
+ * db_keys_generation is 0 whenever a change could go unseen: not yet
+ * connected, the connection lost, the trigger missing or disabled, or the
+ * NOTIFY the watcher sends itself every DB_KEYS_PROBE_MS not back within
+ * DB_KEYS_PROBE_MS (a pooler that drops notifications, a half-open
+ * connection). Otherwise it is a number that changes with every notification
+ * and every reconnection: an answer read under generation g is good while
+ * db_keys_generation() still returns g. Thread-safe; without a watch, 0.
+ */
+#define DB_KEYS_CHANNEL "voice_api_keys"
+#define DB_KEYS_PROBE_MS 2000
+bool db_keys_watch(struct db *db);
+unsigned long long db_keys_generation(struct db *db);
+
+/*
  * Records one call webhook: appends to call_events unless this delivery was
  * stored before (same idempotency_token, or same call, status and sequence
  * number), and creates or advances the calls row. The status never moves

@@ -34,6 +34,7 @@ static const char *const finals[] = { "completed", "busy", "failed", "no-answer"
 static const char *const spool_actions[] = { "spooled", "replayed", "rejected" };
 static const char *const reconcile_outcomes[] = { "advanced", "unchanged", "linked", "not_found",
 	"ambiguous", "error", "rate_limited" };
+static const char *const key_sources[] = { "remembered", "database" };
 
 #define N_POOL NELEM(pools)
 #define N_ROUTE ROUTE_COUNT
@@ -54,7 +55,8 @@ enum {
 	OFF_SPOOL = OFF_FINAL + NELEM(finals),
 	OFF_STARTS = OFF_SPOOL + NELEM(spool_actions),
 	OFF_RECONCILE = OFF_STARTS + N_POOL,
-	N_COUNTERS = OFF_RECONCILE + NELEM(reconcile_outcomes),
+	OFF_KEYS = OFF_RECONCILE + NELEM(reconcile_outcomes),
+	N_COUNTERS = OFF_KEYS + NELEM(key_sources),
 };
 
 _Static_assert(NELEM(bucket_us) + 1 == NELEM(bucket_le), "one le per bound plus +Inf");
@@ -221,6 +223,11 @@ void metrics_count_reconcile(enum metrics_reconcile outcome)
 		add(OFF_RECONCILE + (size_t)outcome, 1);
 }
 
+void metrics_count_apikey(bool remembered)
+{
+	add(OFF_KEYS + (remembered ? 0 : 1), 1);
+}
+
 /* Rendering works on a private sum of every slot, so one scrape is one
  * consistent-enough snapshot and each counter is read once per slot. */
 struct totals {
@@ -344,6 +351,9 @@ static const struct one_label_family one_label_families[] = {
 	  "Reconciliation steps (a call fetched from Twilio, or a lost POST /call looked up in its "
 	  "call list), by outcome.",
 	  "outcome", reconcile_outcomes, NELEM(reconcile_outcomes), OFF_RECONCILE },
+	{ "voice_api_key_lookups_total",
+	  "API keys checked: from what the worker remembered, or looked up in the database.",
+	  "source", key_sources, NELEM(key_sources), OFF_KEYS },
 };
 
 enum verr metrics_render(struct buf *out)

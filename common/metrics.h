@@ -31,6 +31,7 @@
  *   voice_spool_records_total{action}
  *   voice_worker_starts_total{pool}
  *   voice_reconcile_total{outcome}
+ *   voice_api_key_lookups_total{source}
  *
  * metrics_init and metrics_close are not thread-safe: a worker calls them
  * before its request threads start and after they end. Counting and
@@ -41,7 +42,7 @@
  */
 
 #define METRICS_MAGIC 0x766d7472u /* "vmtr" */
-#define METRICS_VERSION 3u        /* bump whenever the layout changes */
+#define METRICS_VERSION 4u        /* bump whenever the layout changes */
 #define METRICS_MAX_SLOTS 256     /* worker processes per host, both pools */
 #define METRICS_MAX_TEXT (192 * 1024) /* the /metrics body, all series non-zero */
 #define METRICS_MAX_PATH 1024
@@ -148,6 +149,10 @@ enum metrics_reconcile {
 	METRICS_RECONCILE_RATE_LIMITED,
 };
 void metrics_count_reconcile(enum metrics_reconcile outcome);
+
+/* An API key checked: answered from what the worker remembered
+ * (common/apikey.h), or looked up in the database. */
+void metrics_count_apikey(bool remembered);
 
 /*
  * Appends the sum of every slot to out in the text exposition format 0.0.4:

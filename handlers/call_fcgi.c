@@ -51,6 +51,7 @@ struct app {
 	struct config_pool pool;
 	struct phone_policy policy;
 	struct db *db;         /* this worker's connection pool */
+	struct apikey_cache *keys; /* the keys this worker found (common/apikey.h) */
 	struct twilio *twilio; /* shared by this worker's threads */
 	char status_callback[CONFIG_MAX_URL + 32];
 	char voice_url[CONFIG_MAX_URL + 32];
@@ -67,7 +68,7 @@ struct app {
 static bool authenticate(struct app *app, const struct http_req *req, struct req_ctx *rc,
                          struct http_resp *resp)
 {
-	enum verr e = apikey_authenticate(app->db, req->authorization, rc->key_name,
+	enum verr e = apikey_authenticate(app->db, app->keys, req->authorization, rc->key_name,
 	                                  sizeof rc->key_name, &rc->read_all);
 
 	if (e == VERR_OK)
@@ -414,6 +415,11 @@ static bool start(void *ctx)
 	 * threads race to */
 	phone_parse("+14155550100", NULL, &warm, why, sizeof why);
 	app->db = db_new(app->cfg.database_url, app->pool.db_per_worker);
+	app->keys = apikey_cache_new();
+	/* with one connection per worker, every request looks its key up */
+	if (app->db != NULL && app->keys != NULL && !db_keys_watch(app->db))
+		log_info("api keys are looked up on every request: the key watch needs a database "
+		         "connection of its own (VOICE_CALL_DB_CONNECTIONS of 2 or more per worker)");
 	app->twilio = twilio_new(&app->cfg);
 	if (app->db != NULL && app->twilio != NULL)
 		app->reconcile = reconcile_new(app->db, app->twilio, app->cfg.account_sid,
@@ -432,9 +438,11 @@ static void stop(void *ctx)
 	reconcile_free(app->reconcile); /* ends a pass in progress: before db and twilio */
 	app->reconcile = NULL;
 	twilio_free(app->twilio);
-	db_free(app->db);
+	db_free(app->db); /* stops the key watch: before the cache */
+	apikey_cache_free(app->keys);
 	app->twilio = NULL;
 	app->db = NULL;
+	app->keys = NULL;
 	metrics_close();
 }
 

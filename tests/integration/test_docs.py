@@ -65,6 +65,7 @@ METRICS = {
     "voice_twilio_requests_total", "voice_webhook_signature_failures_total",
     "voice_db_errors_total", "voice_db_reconnects_total", "voice_calls_final_total",
     "voice_spool_records_total", "voice_worker_starts_total", "voice_reconcile_total",
+    "voice_api_key_lookups_total",
 }
 
 _results = []

@@ -6,6 +6,7 @@ revoke, stored only hashed), a worker refusing to start without
 TWILIO_ACCOUNT_SID, nginx's own JSON errors, X-Request-Id, /metrics."""
 
 import concurrent.futures
+import contextlib
 import http.client
 import os
 import pwd
@@ -115,6 +116,83 @@ def api_keys_authenticate_and_revoke():
     h.check_json_error(r, 401, "POST /call with a revoked key")
     again = h.voicectl("key", "revoke", name)
     check(again.returncode != 0, "revoking an already revoked key succeeded")
+
+
+KEY_LOOKUPS = re.compile(r'^voice_api_key_lookups_total\{source="(remembered|database)"\} (\d+)$',
+                         re.M)
+WATCH_BACKENDS = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE query LIKE 'NOTIFY voice_api_keys%' OR query LIKE 'LISTEN voice_api_keys%'")
+
+
+def key_lookups():
+    """voice_api_key_lookups_total by source, summed over the call workers."""
+    r = h.get("/metrics")
+    check(r.status == 200, f"GET /metrics: {r!r}")
+    got = {"remembered": 0, "database": 0}
+    for source, n in KEY_LOOKUPS.findall(r.body.decode("utf-8")):
+        got[source] = int(n)
+    return got
+
+
+def lookups_of(auth, n, want_status):
+    """n GET /calls with auth, each answered want_status; how many of their
+    keys came from memory and from the database."""
+    before = key_lookups()
+    for i in range(n):
+        r = h.get("/calls?limit=1", headers=auth)
+        check(r.status == want_status, f"GET /calls #{i + 1}: expected {want_status}, got {r!r}")
+    after = key_lookups()
+    return {k: after[k] - before[k] for k in after}
+
+
+def settle(auth, source, times=1):
+    """Sends rounds of 6 GET /calls with auth (each 200) until `times`
+    rounds in a row had no key from source; bounded at 20 s. The last
+    round's lookups by source."""
+    deadline, run, d = time.monotonic() + 20, 0, None
+    while time.monotonic() < deadline and run < times:
+        d = lookups_of(auth, 6, 200)
+        run = run + 1 if d[source] == 0 else 0
+        if run < times and d[source] != 0:
+            time.sleep(0.3)
+    return d
+
+
+@test
+def api_keys_remembered_until_changed():
+    """The call workers remember the keys they found and forget them when
+    api_keys changes (docs/OPERATIONS.md, "API keys in memory"): a key
+    revoked is refused from its next request on, by every worker. With the
+    trigger that announces changes disabled, nothing is remembered."""
+    name, other = h.unique_name("mem"), h.unique_name("mem2")
+    secret, secret2 = h.key_create(name), h.key_create(other)
+    auth, auth2 = ({"Authorization": f"Bearer {s}"} for s in (secret, secret2))
+    try:
+        # every worker looks the key up once, then remembers it
+        d = settle(auth, "database")
+        check(d == {"remembered": 6, "database": 0},
+              f"a known key was still looked up in the database: {d!r}")
+        h.key_revoke(name)
+        d = lookups_of(auth, 6, 401)
+        check(d["remembered"] == 0, f"a revoked key was answered from memory: {d!r}")
+
+        # the trigger disabled and the watch reconnected: nothing remembered,
+        # so a revocation that notifies nobody still takes effect at once
+        h.psql("ALTER TABLE api_keys DISABLE TRIGGER api_keys_notify")
+        h.psql(WATCH_BACKENDS)
+        d = settle(auth2, "remembered", times=2)
+        check(d == {"remembered": 0, "database": 6},
+              f"keys were remembered with the trigger disabled: {d!r}")
+        h.key_revoke(other)
+        other = None
+        d = lookups_of(auth2, 6, 401)
+        check(d == {"remembered": 0, "database": 6}, f"after the revocation: {d!r}")
+    finally:
+        h.psql("ALTER TABLE api_keys ENABLE TRIGGER api_keys_notify")
+        if other is not None:
+            h.key_revoke(other)
+        with contextlib.suppress(h.TestFailure):
+            h.key_revoke(name)
 
 
 @test

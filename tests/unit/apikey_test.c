@@ -3,7 +3,9 @@
  * which headers reach the database at all, what it is asked (the SHA-256 of
  * the key, never the key), and how its answers become the result: an unknown
  * or revoked key is an authentication failure, an unreachable or refusing
- * database is not.
+ * database is not. And when a found key is remembered: only under a key
+ * watch generation (db_keys_generation) that is not 0 and did not change
+ * during the lookup, and only until the generation changes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,13 +23,36 @@
 #define KEY_HASH "5c7cf52825809a98d14bd4eca4caad089ed4c9065dd39eaa7eb567fb99a016aa"
 
 static struct db *db;
+static struct apikey_cache *cache;
 
 static int setup(void **state)
 {
 	(void)state;
 	fakedb_reset();
 	db = db_new("fake", 1);
+	cache = apikey_cache_new();
+	return cache == NULL;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	apikey_cache_free(cache);
+	cache = NULL;
 	return 0;
+}
+
+/* Authenticates KEY; asserts the outcome and the name found. */
+static void auth_key(enum verr want, const char *want_name)
+{
+	char name[DB_MAX_KEY_NAME + 1] = "";
+	bool read_all = true;
+	enum verr e = apikey_authenticate(db, cache, "Bearer " KEY, name, sizeof name, &read_all);
+
+	if (e != want)
+		fail_msg("%s, want %s", verr_strerror(e), verr_strerror(want));
+	if (want == VERR_OK)
+		assert_string_equal(name, want_name);
 }
 
 /* Headers refused before any database work: the database is not asked. */
@@ -55,7 +80,7 @@ static void test_malformed(void **state)
 	for (i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
 		bool read_all = true;
 
-		if (apikey_authenticate(db, invalid[i], name, sizeof name, &read_all) != VERR_AUTH)
+		if (apikey_authenticate(db, cache, invalid[i], name, sizeof name, &read_all) != VERR_AUTH)
 			fail_msg("accepted: \"%s\"", invalid[i]);
 		assert_false(read_all);
 	}
@@ -93,7 +118,7 @@ static void test_lookup(void **state)
 
 		fakedb_reset();
 		fakedb_script(&cases[i].db);
-		e = apikey_authenticate(db, cases[i].header, name, sizeof name, &read_all);
+		e = apikey_authenticate(db, cache, cases[i].header, name, sizeof name, &read_all);
 		if (e != cases[i].want)
 			fail_msg("case %zu: %s, want %s", i, verr_strerror(e), verr_strerror(cases[i].want));
 		assert_int_equal(fakedb_count("db_apikey_find"), 1);
@@ -108,11 +133,80 @@ static void test_lookup(void **state)
 	}
 }
 
+/* Without a watch (generation 0) every request asks the database. */
+static void test_no_watch_no_memory(void **state)
+{
+	struct fakedb_result found = { .e = VERR_OK, .name = "billing" };
+
+	(void)state;
+	fakedb_default(&found);
+	auth_key(VERR_OK, "billing");
+	auth_key(VERR_OK, "billing");
+	assert_int_equal(fakedb_count("db_apikey_find"), 2);
+	/* the same without a cache at all */
+	assert_int_equal(apikey_authenticate(db, NULL, "Bearer " KEY, (char[DB_MAX_KEY_NAME]){ 0 },
+	                                     DB_MAX_KEY_NAME, &(bool){ false }),
+	                 VERR_OK);
+	assert_int_equal(fakedb_count("db_apikey_find"), 3);
+}
+
+/* Under a generation a found key is remembered; a new generation (a change
+ * to api_keys, a reconnection) makes the next request ask again, and that
+ * answer (revoked: not found) is what the client gets. */
+static void test_remembered_until_change(void **state)
+{
+	struct fakedb_result found = { .e = VERR_OK, .name = "billing" },
+	                     gone = { .e = VERR_NOTFOUND };
+
+	(void)state;
+	fakedb_keys_generation(7);
+	fakedb_script(&found);
+	auth_key(VERR_OK, "billing");
+	auth_key(VERR_OK, "billing");
+	auth_key(VERR_OK, "billing");
+	assert_int_equal(fakedb_count("db_apikey_find"), 1);
+	fakedb_keys_generation(8); /* revoked */
+	fakedb_script(&gone);
+	auth_key(VERR_AUTH, NULL);
+	assert_int_equal(fakedb_count("db_apikey_find"), 2);
+	/* an unknown key is never remembered */
+	fakedb_script(&gone);
+	auth_key(VERR_AUTH, NULL);
+	assert_int_equal(fakedb_count("db_apikey_find"), 3);
+	/* nor an answer the database could not give */
+	fakedb_next(VERR_DB_DOWN);
+	auth_key(VERR_DB_DOWN, NULL);
+	fakedb_keys_generation(0); /* the watch lost: asked again, whatever was remembered */
+	fakedb_script(&found);
+	auth_key(VERR_OK, "billing");
+	assert_int_equal(fakedb_count("db_apikey_find"), 5);
+}
+
+/* A change seen while the lookup ran may be this key's revocation: that
+ * answer is used once but not remembered. */
+static void test_change_during_lookup(void **state)
+{
+	struct fakedb_result raced = { .e = VERR_OK, .name = "billing", .keys_gen = 4 },
+	                     found = { .e = VERR_OK, .name = "billing" };
+
+	(void)state;
+	fakedb_keys_generation(3);
+	fakedb_script(&raced);
+	auth_key(VERR_OK, "billing");
+	fakedb_script(&found);
+	auth_key(VERR_OK, "billing"); /* asked again: nothing was remembered */
+	auth_key(VERR_OK, "billing"); /* remembered under 4 */
+	assert_int_equal(fakedb_count("db_apikey_find"), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_malformed, setup),
-		cmocka_unit_test_setup(test_lookup, setup),
+		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_watch_no_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remembered_until_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_during_lookup, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

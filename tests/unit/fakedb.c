@@ -28,6 +28,7 @@ static struct {
 	char params[FAKEDB_MAX_PARAMS];
 	const char *seen[FAKEDB_MAX_CALLS];
 	int ncalls;
+	unsigned long long keys_gen;
 } fake;
 
 void fakedb_reset(void)
@@ -78,6 +79,11 @@ const char *fakedb_last(void)
 const char *fakedb_last_params(void)
 {
 	return fake.params;
+}
+
+void fakedb_keys_generation(unsigned long long gen)
+{
+	fake.keys_gen = gen;
 }
 
 int fakedb_pending(void)
@@ -152,7 +158,21 @@ enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t
 		str_copy(name, namesz, r.name != NULL ? r.name : "key");
 		*read_all = r.read_all;
 	}
+	if (r.keys_gen != 0)
+		fake.keys_gen = r.keys_gen;
 	return r.e;
+}
+
+bool db_keys_watch(struct db *db)
+{
+	(void)db;
+	return true;
+}
+
+unsigned long long db_keys_generation(struct db *db)
+{
+	(void)db;
+	return fake.keys_gen;
 }
 
 enum verr db_call_event_record(struct db *db, const struct call_event *ev,

@@ -24,6 +24,8 @@ struct fakedb_result {
 	const char *name;     /* db_apikey_find: the key's name */
 	bool read_all;        /* db_apikey_find */
 	bool stored;          /* db_call_event_record, db_recording_record */
+	unsigned long long keys_gen; /* db_apikey_find: not 0: what db_keys_generation
+	                              * returns from then on (a change seen meanwhile) */
 };
 /* Reconciliation's functions read the same fields: stored is *taken of
  * db_reconcile_lease, *known of db_reconcile_call_state and *linked of
@@ -54,6 +56,10 @@ int fakedb_count(const char *fn);
  * "name=value name=value" ("" before any call). Static until the next call. */
 const char *fakedb_last(void);
 const char *fakedb_last_params(void);
+
+/* What db_keys_generation returns (0 after a reset: no watch). Not a
+ * counted call, nor is db_keys_watch. */
+void fakedb_keys_generation(unsigned long long gen);
 
 /* Scripted answers not yet taken. */
 int fakedb_pending(void);

@@ -444,10 +444,15 @@ static void test_exposition_parses(void **state)
 		metrics_count_reconcile((enum metrics_reconcile)s);
 	metrics_count_reconcile(METRICS_RECONCILE_LINKED);
 	metrics_count_reconcile((enum metrics_reconcile)99); /* not an outcome: ignored */
+	metrics_count_apikey(true);
+	metrics_count_apikey(true);
+	metrics_count_apikey(false);
 
 	render_and_parse();
 	/* every family, with HELP and TYPE (checked once each by parse) */
-	assert_int_equal(ex.nfam, 10);
+	assert_int_equal(ex.nfam, 11);
+	assert_true(value("voice_api_key_lookups_total{source=\"remembered\"}") == 2);
+	assert_true(value("voice_api_key_lookups_total{source=\"database\"}") == 1);
 	assert_true(value("voice_reconcile_total{outcome=\"linked\"}") == 2);
 	assert_true(value("voice_reconcile_total{outcome=\"rate_limited\"}") == 1);
 	assert_true(value("voice_http_requests_total{pool=\"other\",route=\"/calls/{sid}\","
