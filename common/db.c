@@ -319,13 +319,13 @@ struct waiter {
 	bool queued;
 };
 
-/* A callback waiting in db_call_event_record for its group commit: first
- * for a connection (to lead a batch), then, once in someone else's batch,
- * for its result (w.cv is signalled when done). */
+/* A callback waiting in db_call_event_record for its group commit: to lead
+ * the next batch, or, once in a batch, for its result (cv is signalled
+ * when it may lead, when the breaker opens, and when done). */
 struct pending {
 	struct db_event *ev;
 	struct pending *next;
-	struct waiter w;
+	pthread_cond_t cv;
 	bool taken; /* in a batch that a leader is running */
 	bool done;
 };
@@ -343,6 +343,7 @@ struct db {
 	int nconns, nidle;
 	struct waiter *whead, *wtail; /* threads waiting for a connection */
 	struct pending *head, *tail; /* callbacks not yet in a batch, oldest first */
+	bool leading; /* a batch is being gathered or run: one at a time */
 	/* circuit breaker: once PostgreSQL is unreachable (no connection, or no
 	 * answer in time), calls fail at once instead of each paying the
 	 * connect timeout or the deadline, until db_probe reaches it again */
@@ -510,6 +511,8 @@ static void breaker_trip(struct db *db)
 	db->open = true;
 	db->next_probe_ms = clock_mono_ms() + DB_PROBE_MS;
 	waiters_wake(db); /* waiting requests and callbacks: give up now */
+	for (struct pending *p = db->head; p != NULL; p = p->next)
+		pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&db->mu);
 	if (!was)
 		log_warn("database unreachable: failing fast until a probe reaches it",
@@ -521,12 +524,12 @@ static bool breaker_open(struct db *db)
 	return __atomic_load_n(&db->open, __ATOMIC_RELAXED);
 }
 
-/* Borrows an idle connection, waiting at most DB_ACQUIRE_MS for one; NULL
- * (counted as "unavailable") when none came back in time, or at once while
- * the breaker is open (unless probing). */
+/* Borrows an idle connection, waiting until deadline (clock_mono_ms) at
+ * most; NULL (counted as "unavailable") when none came back in time, or at
+ * once while the breaker is open (unless probing). */
 static void conn_put_locked(struct db *db, struct conn *c);
 
-static struct conn *conn_take(struct db *db, bool probing)
+static struct conn *conn_take(struct db *db, bool probing, long long deadline)
 {
 	struct conn *c = NULL;
 
@@ -534,7 +537,7 @@ static struct conn *conn_take(struct db *db, bool probing)
 	if (db->nidle > 0 && (probing || !db->open)) {
 		c = &db->conns[db->idle[--db->nidle]];
 	} else if (probing || !db->open) {
-		struct timespec ts = abs_ms(clock_mono_ms() + DB_ACQUIRE_MS);
+		struct timespec ts = abs_ms(deadline);
 		struct waiter w;
 
 		waiter_init(&w);
@@ -554,7 +557,7 @@ static struct conn *conn_take(struct db *db, bool probing)
 	if (c == NULL && !probing) {
 		if (!breaker_open(db))
 			log_warn("no database connection came free in time",
-			         LF_INT("connections", db->nconns), LF_INT("waited_ms", DB_ACQUIRE_MS));
+			         LF_INT("connections", db->nconns));
 		metrics_count_db_error(VERR_DB_DOWN);
 	}
 	return c;
@@ -627,7 +630,7 @@ static long long connect_timeout_ms(PGconn *conn)
 
 static struct conn *conn_get(struct db *db)
 {
-	return conn_take(db, false);
+	return conn_take(db, false, clock_mono_ms() + DB_ACQUIRE_MS);
 }
 
 /*
@@ -887,7 +890,7 @@ enum verr db_probe(struct db *db)
 
 	if (!breaker_open(db) || clock_mono_ms() < __atomic_load_n(&db->next_probe_ms, __ATOMIC_RELAXED))
 		return breaker_open(db) ? VERR_DB_DOWN : VERR_OK;
-	c = conn_take(db, true);
+	c = conn_take(db, true, clock_mono_ms() + DB_ACQUIRE_MS);
 	if (c == NULL)
 		return VERR_DB_DOWN;
 	e = conn_run(db, c, STMT_PING, NULL, PGRES_TUPLES_OK, &res);
@@ -1356,20 +1359,71 @@ void db_call_events_record(struct db *db, struct db_event *evs, size_t n)
 }
 
 /*
- * Group commit: the callback joins the queue; whichever waiting thread finds
- * an idle connection takes everything queued (up to DB_MAX_BATCH) and runs
- * it as one batch while the others wait for their result. A callback that no
- * connection took within DB_ACQUIRE_MS gives up with VERR_DB_DOWN (the
- * caller spools it).
+ * Group commit, one batch at a time per process: the callback joins the
+ * queue; when no batch is under way, the oldest waiting callback leads the
+ * next one: it borrows a connection (waiting its turn with the other
+ * statements), takes everything queued by then (up to DB_MAX_BATCH) and
+ * runs it as one transaction while the others wait for their result; when
+ * it is done, the oldest callback still queued leads the next. One batch
+ * in flight, not one per connection: perf and the peer harness showed
+ * that a second concurrent batch only split the same callbacks over more
+ * transactions (more commits, more PostgreSQL CPU, longer tails), and the
+ * other connections stay free for the pool's other statements and the
+ * spool's replay. A callback that no batch took within DB_ACQUIRE_MS gives
+ * up with VERR_DB_DOWN (the caller spools it).
  */
+static void lead_batch(struct db *db, long long deadline)
+{
+	struct conn *c;
+
+	db->leading = true;
+	pthread_mutex_unlock(&db->mu);
+	c = conn_take(db, false, deadline);
+	pthread_mutex_lock(&db->mu);
+	if (c != NULL) {
+		struct db_event *batch[DB_MAX_BATCH];
+		struct pending *taken[DB_MAX_BATCH];
+		size_t n = 0, i;
+
+		while (db->head != NULL && n < DB_MAX_BATCH) {
+			struct pending *p = db->head;
+
+			db->head = p->next;
+			p->taken = true;
+			taken[n] = p;
+			batch[n++] = p->ev;
+		}
+		if (db->head == NULL)
+			db->tail = NULL;
+		pthread_mutex_unlock(&db->mu);
+		run_batch(db, c, batch, n);
+		if (c->pg == NULL && batch[0]->result == VERR_DB_DOWN)
+			breaker_trip(db);
+		conn_idle(c);
+		pthread_mutex_lock(&db->mu);
+		for (i = 0; i < n; i++) {
+			taken[i]->done = true;
+			pthread_cond_signal(&taken[i]->cv);
+		}
+		conn_put_locked(db, c);
+	}
+	db->leading = false;
+	if (db->head != NULL)
+		pthread_cond_signal(&db->head->cv); /* leads the next batch */
+}
+
 enum verr db_call_event_record(struct db *db, const struct call_event *ev,
                                const char *idempotency_token, bool *stored)
 {
 	struct db_event d = { ev, idempotency_token, VERR_DB_DOWN, false };
 	struct pending me = { .ev = &d }, **pp;
 	long long deadline = clock_mono_ms() + DB_ACQUIRE_MS;
+	pthread_condattr_t ca;
 
-	waiter_init(&me.w);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&me.cv, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_lock(&db->mu);
 	if (db->tail != NULL)
 		db->tail->next = &me;
@@ -1377,47 +1431,10 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 		db->head = &me;
 	db->tail = &me;
 	while (!me.done) {
-		struct conn *c = NULL;
 		struct timespec ts;
 
-		if (!me.taken && !db->open) {
-			c = me.w.c;
-			me.w.c = NULL;
-			if (c == NULL && db->nidle > 0)
-				c = &db->conns[db->idle[--db->nidle]];
-		}
-		if (c != NULL) {
-			struct db_event *batch[DB_MAX_BATCH];
-			struct pending *taken[DB_MAX_BATCH];
-			size_t n = 0, i;
-
-			while (db->head != NULL && n < DB_MAX_BATCH) {
-				struct pending *p = db->head;
-
-				db->head = p->next;
-				p->taken = true;
-				waiter_remove(db, &p->w);
-				if (p->w.c != NULL) { /* handed one it has not woken up for */
-					conn_put_locked(db, p->w.c);
-					p->w.c = NULL;
-				}
-				taken[n] = p;
-				batch[n++] = p->ev;
-			}
-			if (db->head == NULL)
-				db->tail = NULL;
-			pthread_mutex_unlock(&db->mu);
-			run_batch(db, c, batch, n);
-			if (c->pg == NULL && batch[0]->result == VERR_DB_DOWN)
-				breaker_trip(db);
-			conn_idle(c);
-			pthread_mutex_lock(&db->mu);
-			for (i = 0; i < n; i++) {
-				taken[i]->done = true;
-				if (taken[i] != &me)
-					pthread_cond_signal(&taken[i]->w.cv);
-			}
-			conn_put_locked(db, c);
+		if (!me.taken && !db->leading && !db->open && clock_mono_ms() < deadline) {
+			lead_batch(db, deadline);
 			continue;
 		}
 		if (!me.taken && (db->open || clock_mono_ms() >= deadline)) {
@@ -1430,22 +1447,19 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 				for (pp = &db->head; *pp != NULL; pp = &(*pp)->next)
 					db->tail = *pp;
 			}
-			waiter_remove(db, &me.w);
-			if (me.w.c != NULL)
-				conn_put_locked(db, me.w.c);
+			if (!db->leading && db->head != NULL)
+				pthread_cond_signal(&db->head->cv);
 			metrics_count_db_error(VERR_DB_DOWN);
 			if (!db->open)
 				log_warn("no database connection came free in time for a callback",
 				         LF_INT("waited_ms", DB_ACQUIRE_MS));
 			break;
 		}
-		if (!me.taken && !me.w.queued)
-			waiter_enqueue(db, &me.w);
 		ts = abs_ms(me.taken ? clock_mono_ms() + 1000 : deadline);
-		pthread_cond_timedwait(&me.w.cv, &db->mu, &ts);
+		pthread_cond_timedwait(&me.cv, &db->mu, &ts);
 	}
 	pthread_mutex_unlock(&db->mu);
-	pthread_cond_destroy(&me.w.cv);
+	pthread_cond_destroy(&me.cv);
 	*stored = d.stored;
 	return d.result;
 }

@@ -84,7 +84,8 @@ unsigned long long db_keys_generation(struct db *db);
  *
  * Group commit: callbacks that arrive together (from this process's
  * threads) are written together, up to DB_MAX_BATCH in one round trip and
- * one transaction; the call returns once its own event is committed. A
+ * one transaction, one batch at a time per process; the call returns once
+ * its own event is committed. A
  * batch a statement fails in is rolled back and its callbacks are stored
  * one by one, so one bad event fails alone (VERR_DB).
  */
