@@ -331,7 +331,7 @@ static enum verr get_int(const char *name, long long def, long long max, int *ou
 	return e;
 }
 
-enum verr config_pool_load(const char *pool, int def_threads, int def_db,
+enum verr config_pool_load(const char *pool, const struct config_pool_defaults *def,
                            struct config_pool *out, char *err, size_t errsz)
 {
 	char workers[48], threads[48], conns[48];
@@ -343,21 +343,23 @@ enum verr config_pool_load(const char *pool, int def_threads, int def_db,
 	snprintf(conns, sizeof conns, "VOICE_%s_DB_CONNECTIONS", pool);
 	if (cpus < 1)
 		cpus = 1;
+	cpus = (cpus + def->cpus_per_worker - 1) / def->cpus_per_worker;
 	if (cpus > CONFIG_MAX_WORKERS)
 		cpus = CONFIG_MAX_WORKERS;
-	/* unset sizes follow the set ones: a default worker count is the CPUs
-	 * but never more than the connection cap (set or default), and a default
-	 * cap grows to a worker count that was set */
+	/* unset sizes follow the set ones: a default worker count follows the
+	 * CPUs but is never more than the connection cap (set or default), and
+	 * a default cap grows to a worker count that was set */
 	TRY(get_int(conns, 0, 10000, &out->db_connections, err, errsz));
 	TRY(get_int(workers, 0, CONFIG_MAX_WORKERS, &out->workers, err, errsz));
 	if (out->workers == 0) {
-		int cap = out->db_connections > 0 ? out->db_connections : def_db;
+		int cap = out->db_connections > 0 ? out->db_connections : def->db_connections;
 
 		out->workers = cap < cpus ? cap : (int)cpus;
 	}
 	if (out->db_connections == 0)
-		out->db_connections = def_db > out->workers ? def_db : out->workers;
-	TRY(get_int(threads, def_threads, CONFIG_MAX_THREADS, &out->threads, err, errsz));
+		out->db_connections =
+		    def->db_connections > out->workers ? def->db_connections : out->workers;
+	TRY(get_int(threads, def->threads, CONFIG_MAX_THREADS, &out->threads, err, errsz));
 	REQUIRE(out->db_connections >= out->workers,
 	        "%s (%d) must be at least %s (%d): every worker process needs a connection", conns,
 	        out->db_connections, workers, out->workers);

@@ -58,12 +58,13 @@ enum config_need {
 enum verr config_load(struct config *cfg, unsigned need, char *err, size_t errsz);
 
 /*
- * A pool's runtime sizes: VOICE_<POOL>_WORKERS processes (default: the
- * online CPUs), VOICE_<POOL>_THREADS requests in flight per process and
- * VOICE_<POOL>_DB_CONNECTIONS PostgreSQL connections for the whole pool,
- * split evenly over its processes (db_per_worker). pool is the upper-case
- * pool name in those variables (CALL or WEBHOOK). Call after config_load
- * (it reads the same .env file).
+ * A pool's runtime sizes: VOICE_<POOL>_WORKERS processes (default: one per
+ * def.cpus_per_worker online CPUs, at least one), VOICE_<POOL>_THREADS
+ * requests in flight per process and VOICE_<POOL>_DB_CONNECTIONS
+ * PostgreSQL connections for the whole pool, split evenly over its
+ * processes (db_per_worker). pool is the upper-case pool name in those
+ * variables (CALL or WEBHOOK). Call after config_load (it reads the same
+ * .env file).
  * VERR_CONFIG with one line naming the variable.
  */
 #define CONFIG_MAX_WORKERS 64
@@ -71,7 +72,10 @@ enum verr config_load(struct config *cfg, unsigned need, char *err, size_t errsz
 struct config_pool {
 	int workers, threads, db_connections, db_per_worker;
 };
-enum verr config_pool_load(const char *pool, int def_threads, int def_db,
+struct config_pool_defaults {
+	int cpus_per_worker, threads, db_connections;
+};
+enum verr config_pool_load(const char *pool, const struct config_pool_defaults *def,
                            struct config_pool *out, char *err, size_t errsz);
 
 /*

@@ -43,8 +43,9 @@
 #define CALL_BUDGET_MS 28000     /* nginx gives /call 30 s (fastcgi_read_timeout); 2 s to answer */
 #define CALL_MIN_DIAL_MS 2000    /* less left than this: refuse instead of dialing */
 #define CALL_LEASE_SLACK_MS 5000 /* an Idempotency-Key's lease outlives its request by this */
-#define CALL_THREADS 64       /* default VOICE_CALL_THREADS */
-#define CALL_DB_CONNECTIONS 8 /* default VOICE_CALL_DB_CONNECTIONS */
+/* default VOICE_CALL_WORKERS: one per CPU; VOICE_CALL_THREADS;
+ * VOICE_CALL_DB_CONNECTIONS */
+static const struct config_pool_defaults call_pool = { 1, 64, 8 };
 
 struct app {
 	struct config cfg;
@@ -381,7 +382,7 @@ static void *load(struct server_pool *pool, char *err, size_t errsz)
 		return NULL;
 	}
 	if (config_load(&app->cfg, CONFIG_NEED_REST, err, errsz) != VERR_OK ||
-	    config_pool_load("CALL", CALL_THREADS, CALL_DB_CONNECTIONS, &app->pool, err, errsz) !=
+	    config_pool_load("CALL", &call_pool, &app->pool, err, errsz) !=
 	        VERR_OK ||
 	    phone_policy_parse(app->cfg.allowed_countries, app->cfg.from_number,
 	                       config_get("CALL_BLOCKED_NUMBER_TYPES"), &app->policy, err,

@@ -152,7 +152,7 @@ static void test_pool_sizes(void **state)
 		const char *workers, *conns, *threads;
 		int want_workers, want_conns, want_per_worker, want_threads; /* 0 workers: refused */
 	} cases[] = {
-		{ NULL, NULL, NULL, -1, 4, -1, 32 },  /* CPUs, capped by the default cap of 4 */
+		{ NULL, NULL, NULL, -1, 4, -1, 32 },  /* CPUs / 2, capped by the default cap of 4 */
 		{ "3", NULL, NULL, 3, 4, 1, 32 },
 		{ "6", NULL, "8", 6, 6, 1, 8 },       /* a default cap grows to the workers */
 		{ NULL, "1", NULL, 1, 1, 1, 32 },     /* default workers never exceed the cap */
@@ -163,7 +163,8 @@ static void test_pool_sizes(void **state)
 		{ NULL, NULL, "0", 0, 0, 0, 0 },
 		{ "two", NULL, NULL, 0, 0, 0, 0 },
 	};
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	static const struct config_pool_defaults defaults = { 2, 32, 4 };
+	long cpus = (sysconf(_SC_NPROCESSORS_ONLN) + 1) / 2;
 	size_t i;
 
 	(void)state;
@@ -178,7 +179,7 @@ static void test_pool_sizes(void **state)
 		else unsetenv("VOICE_WEBHOOK_DB_CONNECTIONS");
 		if (cases[i].threads) setenv("VOICE_WEBHOOK_THREADS", cases[i].threads, 1);
 		else unsetenv("VOICE_WEBHOOK_THREADS");
-		e = config_pool_load("WEBHOOK", 32, 4, &p, err, sizeof err);
+		e = config_pool_load("WEBHOOK", &defaults, &p, err, sizeof err);
 		if (cases[i].want_workers == 0) {
 			assert_int_equal(e, VERR_CONFIG);
 			assert_non_null(strstr(err, "VOICE_WEBHOOK_"));
