@@ -319,11 +319,13 @@ struct waiter {
 	bool queued;
 };
 
-/* A callback waiting in db_call_event_record for its group commit: to lead
- * the next batch, or, once in a batch, for its result (cv is signalled
- * when it may lead, when the breaker opens, and when done). */
+struct op;
+
+/* A write (a callback, a call's row) waiting in group_commit: to lead the
+ * next batch, or, once in a batch, for its result (cv is signalled when it
+ * may lead, when the breaker opens, and when done). */
 struct pending {
-	struct db_event *ev;
+	struct op *op;
 	struct pending *next;
 	pthread_cond_t cv;
 	bool taken; /* in a batch that a leader is running */
@@ -1157,18 +1159,84 @@ static void event_result(struct db_event *d, const PGresult *res)
 		metrics_count_call_final(status);
 }
 
-/* One callback on its own (its own transaction). */
-static void event_one(const struct db *db, struct conn *c, struct db_event *d)
+/*
+ * One write of a group commit: a status callback (ev: STMT_EVENT_RECORD,
+ * its result in ev) or the row of a call Twilio accepted (call:
+ * STMT_CALL_INSERT, its call object into json). Both lock the call's row,
+ * so a batch orders them by call sid.
+ */
+struct op {
+	struct db_event *ev;
+	const struct db_call *call;
+	struct buf *json;
+	enum verr result;
+};
+
+#define OP_MAX_PARAMS 12
+
+static const char *op_sid(const struct op *o)
+{
+	return o->ev != NULL ? o->ev->ev->call_sid : o->call->call_sid;
+}
+
+static enum stmt op_stmt(const struct op *o)
+{
+	return o->ev != NULL ? STMT_EVENT_RECORD : STMT_CALL_INSERT;
+}
+
+/* o's statement parameters (text in t). */
+static void op_params(const struct op *o, struct event_text *t, const char *params[OP_MAX_PARAMS])
+{
+	const struct db_call *c = o->call;
+
+	if (o->ev != NULL) {
+		event_params(o->ev, t, params);
+		return;
+	}
+	params[0] = c->call_sid;
+	params[1] = c->account_sid;
+	params[2] = c->direction;
+	params[3] = c->from;
+	params[4] = c->to;
+	params[5] = c->status;
+	params[6] = c->api_key_name;
+}
+
+/* o's committed result. */
+static void op_result(struct op *o, const PGresult *res)
+{
+	if (o->ev != NULL) {
+		event_result(o->ev, res);
+		o->result = VERR_OK;
+		return;
+	}
+	buf_reset(o->json);
+	o->result = PQntuples(res) == 1 ? buf_puts(o->json, PQgetvalue(res, 0, 0)) : VERR_NOTFOUND;
+}
+
+static void op_fail(struct op *o, enum verr e)
+{
+	o->result = e;
+	if (o->ev != NULL) {
+		o->ev->result = e;
+		o->ev->stored = false;
+	}
+}
+
+/* One write on its own (its own transaction). */
+static void op_one(const struct db *db, struct conn *c, struct op *o)
 {
 	struct event_text t;
-	const char *params[12];
+	const char *params[OP_MAX_PARAMS];
 	PGresult *res;
+	enum verr e;
 
-	event_params(d, &t, params);
-	d->stored = false;
-	d->result = conn_run(db, c, STMT_EVENT_RECORD, params, PGRES_TUPLES_OK, &res);
-	if (d->result == VERR_OK)
-		event_result(d, res);
+	op_params(o, &t, params);
+	e = conn_run(db, c, op_stmt(o), params, PGRES_TUPLES_OK, &res);
+	if (e == VERR_OK)
+		op_result(o, res);
+	else
+		op_fail(o, e);
 	PQclear(res);
 }
 
@@ -1181,12 +1249,12 @@ static bool send_simple(PGconn *pg, const char *sql)
 /*
  * The batch in one round trip and one commit: BEGIN, the statements, COMMIT
  * and one Sync, in libpq's pipeline mode. Results are applied only once the
- * COMMIT succeeded. VERR_OK (every d->result set), VERR_DB when a statement
+ * COMMIT succeeded. VERR_OK (every result set), VERR_DB when a statement
  * failed (the server rolled the whole batch back), VERR_DB_DOWN when the
  * connection broke, VERR_TIMEOUT when the server did not answer within
  * DB_DEADLINE_MS (whether it committed is unknown in both; c is closed).
  */
-static enum verr pipeline(struct conn *c, struct db_event **evs, size_t n)
+static enum verr pipeline(struct conn *c, struct op **ops, size_t n)
 {
 	PGresult **res = calloc(n, sizeof *res);
 	PGconn *pg = c->pg;
@@ -1205,10 +1273,12 @@ static enum verr pipeline(struct conn *c, struct db_event **evs, size_t n)
 	sent = send_simple(pg, "BEGIN");
 	for (i = 0; sent && i < n; i++) {
 		struct event_text t;
-		const char *params[12];
+		const char *params[OP_MAX_PARAMS];
+		enum stmt id = op_stmt(ops[i]);
 
-		event_params(evs[i], &t, params);
-		sent = PQsendQueryPrepared(pg, stmts[STMT_EVENT_RECORD].name, 12, params, NULL, NULL, 0) == 1;
+		op_params(ops[i], &t, params);
+		sent = PQsendQueryPrepared(pg, stmts[id].name, stmts[id].nparams, params, NULL, NULL,
+		                           0) == 1;
 	}
 	sent = sent && send_simple(pg, "COMMIT") && PQpipelineSync(pg) == 1;
 	if (!sent) {
@@ -1228,7 +1298,7 @@ static enum verr pipeline(struct conn *c, struct db_event **evs, size_t n)
 			e = VERR_DB;
 			if (st != PGRES_PIPELINE_ABORTED) {
 				first_line(PQresultErrorMessage(r), msg, sizeof msg);
-				log_warn("a batch of callbacks was rolled back; storing them one by one",
+				log_warn("a batch of writes was rolled back; storing them one by one",
 				         LF_INT("batch", (long long)n), LF_STR("error", msg),
 				         LF_STR("sqlstate", PQresultErrorField(r, PG_DIAG_SQLSTATE)));
 			}
@@ -1256,7 +1326,7 @@ static enum verr pipeline(struct conn *c, struct db_event **evs, size_t n)
 	}
 	if (e == VERR_OK)
 		for (i = 0; i < n; i++)
-			event_result(evs[i], res[i]);
+			op_result(ops[i], res[i]);
 out:
 	for (i = 0; i < n; i++)
 		PQclear(res[i]);
@@ -1271,84 +1341,95 @@ out:
 	return e;
 }
 
-/* Orders a batch by call sid (stable: a call's callbacks keep their order),
+/* Orders a batch by call sid (stable: a call's writes keep their order),
  * so concurrent batches lock calls rows in one order and never deadlock. */
-static void sort_by_call(struct db_event **evs, size_t n)
+static void sort_by_call(struct op **ops, size_t n)
 {
 	size_t i, j;
 
 	for (i = 1; i < n; i++) {
-		struct db_event *x = evs[i];
+		struct op *x = ops[i];
 
-		for (j = i; j > 0 && strcmp(evs[j - 1]->ev->call_sid, x->ev->call_sid) > 0; j--)
-			evs[j] = evs[j - 1];
-		evs[j] = x;
+		for (j = i; j > 0 && strcmp(op_sid(ops[j - 1]), op_sid(x)) > 0; j--)
+			ops[j] = ops[j - 1];
+		ops[j] = x;
 	}
 }
 
+/* Opens c and prepares every statement the batch uses. */
+static enum verr batch_ready(const struct db *db, struct conn *c, struct op **ops, size_t n)
+{
+	enum verr e = VERR_OK;
+	size_t i;
+
+	for (i = 0; e == VERR_OK && i < n; i++)
+		e = conn_ready(db, c, op_stmt(ops[i])); /* prepares each once */
+	return e;
+}
+
 /*
- * Stores a batch of callbacks on c: one pipelined transaction, retried once
- * on a fresh connection if the connection broke (the statement is
- * idempotent); when a statement fails, each callback on its own so one bad
- * event fails alone. Sets every evs[i]->result.
+ * Stores a batch on c: one pipelined transaction, retried once on a fresh
+ * connection if the connection broke (both statements are idempotent);
+ * when a statement fails, each write on its own so one bad write fails
+ * alone. Sets every result.
  */
-static void run_batch(const struct db *db, struct conn *c, struct db_event **evs, size_t n)
+static void run_batch(const struct db *db, struct conn *c, struct op **ops, size_t n)
 {
 	enum verr e = VERR_DB_DOWN;
 	size_t i;
 	int attempt;
 
 	if (n == 1) {
-		event_one(db, c, evs[0]);
+		op_one(db, c, ops[0]);
 		return;
 	}
-	sort_by_call(evs, n);
+	sort_by_call(ops, n);
 	for (attempt = 0; attempt < 2; attempt++) {
-		e = conn_ready(db, c, STMT_EVENT_RECORD);
+		e = batch_ready(db, c, ops, n);
 		if (e == VERR_DB_DOWN && attempt == 0 && c->pg != NULL) {
 			conn_close(c); /* a stale connection: once more on a new one */
 			continue;
 		}
 		if (e != VERR_OK)
 			break;
-		e = pipeline(c, evs, n);
+		e = pipeline(c, ops, n);
 		if (e == VERR_TIMEOUT) {
-			log_warn("the database did not answer in time",
-			         LF_STR("statement", "event_record batch"), LF_INT("deadline_ms", DB_DEADLINE_MS));
+			log_warn("the database did not answer in time", LF_STR("statement", "batch"),
+			         LF_INT("deadline_ms", DB_DEADLINE_MS));
 			e = VERR_DB_DOWN;
 			break; /* a hung server would hang the retry too */
 		}
 		if (e != VERR_DB_DOWN)
 			break;
-		log_warn("lost the database connection", LF_STR("statement", "event_record batch"));
+		log_warn("lost the database connection", LF_STR("statement", "batch"));
 	}
 	if (e == VERR_DB) {
 		for (i = 0; i < n; i++)
-			event_one(db, c, evs[i]);
+			op_one(db, c, ops[i]);
 		return;
 	}
 	if (e != VERR_OK) {
 		metrics_count_db_error(e == VERR_DB_DOWN ? VERR_DB_DOWN : VERR_DB);
-		for (i = 0; i < n; i++) {
-			evs[i]->result = e;
-			evs[i]->stored = false;
-		}
+		for (i = 0; i < n; i++)
+			op_fail(ops[i], e);
 	}
 }
 
 void db_call_events_record(struct db *db, struct db_event *evs, size_t n)
 {
-	struct db_event *batch[DB_MAX_BATCH];
+	struct op ops[DB_MAX_BATCH], *batch[DB_MAX_BATCH];
 	struct conn *c = conn_get(db);
 	size_t i, k;
 
 	for (i = 0; c == NULL && i < n; i++)
 		evs[i].result = VERR_DB_DOWN;
 	for (i = 0; c != NULL && i < n; i += k) {
-		for (k = 0; k < DB_MAX_BATCH && i + k < n; k++)
-			batch[k] = &evs[i + k];
+		for (k = 0; k < DB_MAX_BATCH && i + k < n; k++) {
+			ops[k] = (struct op){ .ev = &evs[i + k], .result = VERR_DB_DOWN };
+			batch[k] = &ops[k];
+		}
 		run_batch(db, c, batch, k);
-		if (c->pg == NULL && batch[0]->result == VERR_DB_DOWN) {
+		if (c->pg == NULL && ops[0].result == VERR_DB_DOWN) {
 			breaker_trip(db);
 			for (i += k, k = 0; i < n; i++)
 				evs[i].result = VERR_DB_DOWN;
@@ -1359,18 +1440,18 @@ void db_call_events_record(struct db *db, struct db_event *evs, size_t n)
 }
 
 /*
- * Group commit, one batch at a time per process: the callback joins the
- * queue; when no batch is under way, the oldest waiting callback leads the
+ * Group commit, one batch at a time per process: the write joins the
+ * queue; when no batch is under way, the oldest waiting write leads the
  * next one: it borrows a connection (waiting its turn with the other
  * statements), takes everything queued by then (up to DB_MAX_BATCH) and
  * runs it as one transaction while the others wait for their result; when
- * it is done, the oldest callback still queued leads the next. One batch
- * in flight, not one per connection: perf and the peer harness showed
- * that a second concurrent batch only split the same callbacks over more
+ * it is done, the oldest write still queued leads the next. One batch in
+ * flight, not one per connection: perf and the peer harness showed that a
+ * second concurrent batch only split the same writes over more
  * transactions (more commits, more PostgreSQL CPU, longer tails), and the
  * other connections stay free for the pool's other statements and the
- * spool's replay. A callback that no batch took within DB_ACQUIRE_MS gives
- * up with VERR_DB_DOWN (the caller spools it).
+ * spool's replay. A write that no batch took within DB_ACQUIRE_MS gives up
+ * with VERR_DB_DOWN (the caller spools it).
  */
 static void lead_batch(struct db *db, long long deadline)
 {
@@ -1381,7 +1462,7 @@ static void lead_batch(struct db *db, long long deadline)
 	c = conn_take(db, false, deadline);
 	pthread_mutex_lock(&db->mu);
 	if (c != NULL) {
-		struct db_event *batch[DB_MAX_BATCH];
+		struct op *batch[DB_MAX_BATCH];
 		struct pending *taken[DB_MAX_BATCH];
 		size_t n = 0, i;
 
@@ -1391,7 +1472,7 @@ static void lead_batch(struct db *db, long long deadline)
 			db->head = p->next;
 			p->taken = true;
 			taken[n] = p;
-			batch[n++] = p->ev;
+			batch[n++] = p->op;
 		}
 		if (db->head == NULL)
 			db->tail = NULL;
@@ -1412,14 +1493,14 @@ static void lead_batch(struct db *db, long long deadline)
 		pthread_cond_signal(&db->head->cv); /* leads the next batch */
 }
 
-enum verr db_call_event_record(struct db *db, const struct call_event *ev,
-                               const char *idempotency_token, bool *stored)
+/* Queues o for the group commit and waits for its result (o->result). */
+static void group_commit(struct db *db, struct op *o)
 {
-	struct db_event d = { ev, idempotency_token, VERR_DB_DOWN, false };
-	struct pending me = { .ev = &d }, **pp;
+	struct pending me = { .op = o }, **pp;
 	long long deadline = clock_mono_ms() + DB_ACQUIRE_MS;
 	pthread_condattr_t ca;
 
+	op_fail(o, VERR_DB_DOWN); /* unless a batch stores it */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&me.cv, &ca);
@@ -1451,7 +1532,7 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 				pthread_cond_signal(&db->head->cv);
 			metrics_count_db_error(VERR_DB_DOWN);
 			if (!db->open)
-				log_warn("no database connection came free in time for a callback",
+				log_warn("no database connection came free in time for a write",
 				         LF_INT("waited_ms", DB_ACQUIRE_MS));
 			break;
 		}
@@ -1460,6 +1541,15 @@ enum verr db_call_event_record(struct db *db, const struct call_event *ev,
 	}
 	pthread_mutex_unlock(&db->mu);
 	pthread_cond_destroy(&me.cv);
+}
+
+enum verr db_call_event_record(struct db *db, const struct call_event *ev,
+                               const char *idempotency_token, bool *stored)
+{
+	struct db_event d = { ev, idempotency_token, VERR_DB_DOWN, false };
+	struct op o = { .ev = &d };
+
+	group_commit(db, &o);
 	*stored = d.stored;
 	return d.result;
 }
@@ -1572,10 +1662,10 @@ static enum verr db_json_row(struct db *db, enum stmt id, const char *const *par
 
 enum verr db_call_insert(struct db *db, const struct db_call *call, struct buf *json)
 {
-	const char *params[7] = { call->call_sid, call->account_sid, call->direction, call->from,
-		call->to, call->status, call->api_key_name };
+	struct op o = { .call = call, .json = json };
 
-	return db_json_row(db, STMT_CALL_INSERT, params, json);
+	group_commit(db, &o);
+	return o.result;
 }
 
 enum verr db_call_get(struct db *db, const char *call_sid, const char *owner, struct buf *json)

@@ -84,8 +84,9 @@ unsigned long long db_keys_generation(struct db *db);
  *
  * Group commit: callbacks that arrive together (from this process's
  * threads) are written together, up to DB_MAX_BATCH in one round trip and
- * one transaction, one batch at a time per process; the call returns once
- * its own event is committed. A
+ * one transaction, one batch at a time per process (db_call_insert's rows
+ * join the same batches); the call returns once its own event is
+ * committed. A
  * batch a statement fails in is rolled back and its callbacks are stored
  * one by one, so one bad event fails alone (VERR_DB).
  */
@@ -143,7 +144,9 @@ enum verr db_idem_purge(struct db *db, long long *deleted);
 /*
  * Records a call Twilio accepted (POST /call) and writes the stored call as
  * a JSON object into json. Callbacks may have created the row first: their
- * status is kept. api_key_name may be NULL.
+ * status is kept. api_key_name may be NULL. Group-committed like the
+ * callbacks (db_call_event_record): the rows of calls placed together go in
+ * one transaction, with whatever callbacks are queued in this process.
  */
 struct db_call {
 	const char *call_sid, *account_sid, *direction, *from, *to, *status, *api_key_name;
