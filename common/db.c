@@ -357,6 +357,7 @@ struct db {
 	struct conn *watch;
 	int watch_stop;
 	bool watch_quit;
+	bool keyed_only; /* db_keyed_only */
 	unsigned long long keys_gen;
 	bool keys_live;
 };
@@ -386,6 +387,11 @@ fail:
 		free(db);
 	}
 	return NULL;
+}
+
+void db_keyed_only(struct db *db)
+{
+	db->keyed_only = true;
 }
 
 static void conn_close(struct conn *c)
@@ -640,6 +646,10 @@ static struct conn *conn_get(struct db *db)
  * installed before the startup exchange so even its messages are logged as
  * JSON. VERR_DB_DOWN when the server cannot be reached.
  */
+#define DB_OPTIONS                                       \
+	"-c statement_timeout=5000 -c lock_timeout=2000" \
+	" -c idle_in_transaction_session_timeout=30000"
+
 static enum verr conn_open(const struct db *db, struct conn *c)
 {
 	/* conninfo comes last so that its own settings (e.g. connect_timeout,
@@ -650,9 +660,7 @@ static enum verr conn_open(const struct db *db, struct conn *c)
 		"keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
 		"options", "dbname", NULL };
 	const char *const vals[] = { "5", "twilio-voice", "1", "10", "5", "3", "10000",
-		"-c statement_timeout=5000 -c lock_timeout=2000"
-		" -c idle_in_transaction_session_timeout=30000",
-		db->conninfo, NULL };
+		db->keyed_only ? DB_OPTIONS " -c enable_seqscan=off" : DB_OPTIONS, db->conninfo, NULL };
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	long long deadline;
 	char msg[256];

@@ -30,6 +30,19 @@ struct db;
 struct db *db_new(const char *conninfo, int nconns);
 void db_free(struct db *db);
 
+/*
+ * For a pool whose every statement finds its rows by a unique key (the
+ * webhook pool): its connections, opened from now on, set enable_seqscan
+ * off. PostgreSQL caches a generic plan per prepared statement; one made
+ * while calls was nearly empty (a fresh or truncated table) scans it
+ * sequentially, in event_record's lookup and in call_events' foreign key
+ * check, and keeps doing so until the next ANALYZE replans it: seen as
+ * 40,000 sequential scans of calls reading 122 million rows in a 10 s
+ * callback run, at a quarter of the usual rate. Call before any thread
+ * uses db.
+ */
+void db_keyed_only(struct db *db);
+
 /* Round trip to the database. VERR_OK or VERR_DB_DOWN. */
 enum verr db_ping(struct db *db);
 

@@ -312,6 +312,8 @@ static bool start(void *ctx)
 	if (metrics_init(app->cfg.metrics_file, "webhook") == VERR_FORBIDDEN)
 		return false;
 	app->db = db_new(app->cfg.database_url, app->pool.db_per_worker);
+	if (app->db != NULL)
+		db_keyed_only(app->db); /* every statement here is a lookup by sid */
 	if (app->db == NULL) {
 		log_error("out of memory");
 		return false;
