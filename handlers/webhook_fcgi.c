@@ -31,8 +31,8 @@
  * VOICE_WEBHOOK_DB_CONNECTIONS. A webhook worker mostly waits for its group
  * commit, one batch at a time (common/db.h): fewer workers make fewer,
  * bigger transactions. On the 2-CPU bench box (bench/peer.sh's callback
- * load) one worker of 64 threads did 7,400-8,100 callbacks/s at p99 14-17
- * ms; two of 32 did 6,800-7,460/s at p99 18-26 ms. */
+ * load, medians of REPEAT=3 runs) one worker of 64 threads did 6,900-7,150
+ * callbacks/s at p99 19-20 ms; two of 32 did 6,700-7,300/s at 24-28 ms. */
 static const struct config_pool_defaults webhook_pool = { 2, 64, 4 };
 
 struct app {
