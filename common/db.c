@@ -946,7 +946,8 @@ enum verr db_apikey_find(struct db *db, const char *hash_hex, char *name, size_t
 	return e;
 }
 
-#define KEYS_RETRY_MS 1000        /* reconnect the watch (trigger found) */
+#define KEYS_RETRY_MS 1000        /* reconnect the watch, doubling while the */
+#define KEYS_RETRY_MAX_MS 30000   /* database stays unreachable, up to this */
 #define KEYS_NO_TRIGGER_MS 5000   /* look for a missing trigger again */
 
 /* A new generation either way, so nothing read under the old one stays
@@ -1029,7 +1030,7 @@ static void *keys_watch(void *arg)
 {
 	struct db *db = arg;
 	struct conn *c = db->watch;
-	long long probe_sent = 0, next_probe = 0, retry_at = 0;
+	long long probe_sent = 0, next_probe = 0, retry_at = 0, backoff = KEYS_RETRY_MS;
 	bool live = false, warned = false;
 
 	while (!__atomic_load_n(&db->watch_quit, __ATOMIC_SEQ_CST)) {
@@ -1045,6 +1046,7 @@ static void *keys_watch(void *arg)
 				probe_sent = 0;
 				next_probe = now + DB_KEYS_PROBE_MS;
 				keys_set_live(db, true);
+				backoff = KEYS_RETRY_MS;
 				if (warned)
 					log_info("api keys are remembered again: the key watch is back");
 				warned = false;
@@ -1056,7 +1058,9 @@ static void *keys_watch(void *arg)
 					             : "api keys are looked up on every request until the key "
 					               "watch reaches the database");
 				warned = true;
-				retry_at = now + (e == VERR_NOTFOUND ? KEYS_NO_TRIGGER_MS : KEYS_RETRY_MS);
+				retry_at = now + (e == VERR_NOTFOUND ? KEYS_NO_TRIGGER_MS : backoff);
+				if (e != VERR_NOTFOUND)
+					backoff = backoff * 2 < KEYS_RETRY_MAX_MS ? backoff * 2 : KEYS_RETRY_MAX_MS;
 			}
 		}
 		wake = !live ? retry_at : probe_sent ? probe_sent + DB_KEYS_PROBE_MS : next_probe;
