@@ -72,7 +72,7 @@ static bool cache_get(struct apikey_cache *cache, const char *hash, unsigned lon
 
 	pthread_mutex_lock(&cache->mu);
 	hit = k->gen == gen && strcmp(k->hash, hash) == 0 &&
-	      clock_mono_ms() - k->at_ms < APIKEY_CACHE_MS && strlen(k->name) < namesz;
+	      clock_mono_ms() - k->at_ms < APIKEY_CACHE_MS;
 	if (hit) {
 		str_copy(name, namesz, k->name);
 		*read_all = k->read_all;
@@ -86,8 +86,6 @@ static void cache_put(struct apikey_cache *cache, const char *hash, unsigned lon
 {
 	struct cached_key *k = slot_of(cache, hash);
 
-	if (strlen(name) >= sizeof k->name)
-		return; /* would come back cut short */
 	pthread_mutex_lock(&cache->mu);
 	str_copy(k->hash, sizeof k->hash, hash);
 	str_copy(k->name, sizeof k->name, name);

@@ -459,14 +459,20 @@ static struct timespec abs_ms(long long at_ms)
 	return ts;
 }
 
-static void waiter_init(struct waiter *w)
+/* A condition variable whose timed waits take abs_ms times. */
+static void cond_init_mono(pthread_cond_t *cv)
 {
 	pthread_condattr_t ca;
 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cv, &ca);
+	pthread_cond_init(cv, &ca);
 	pthread_condattr_destroy(&ca);
+}
+
+static void waiter_init(struct waiter *w)
+{
+	cond_init_mono(&w->cv);
 	w->c = NULL;
 	w->prev = w->next = NULL;
 	w->queued = false;
@@ -1510,13 +1516,9 @@ static void group_commit(struct db *db, struct op *o)
 {
 	struct pending me = { .op = o }, **pp;
 	long long deadline = clock_mono_ms() + DB_ACQUIRE_MS;
-	pthread_condattr_t ca;
 
 	op_fail(o, VERR_DB_DOWN); /* unless a batch stores it */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&me.cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_mono(&me.cv);
 	pthread_mutex_lock(&db->mu);
 	if (db->tail != NULL)
 		db->tail->next = &me;
