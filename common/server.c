@@ -43,20 +43,31 @@ long long server_left_ms(const struct http_req *req, long long budget_ms)
 	return budget_ms - (now > req->start_ms ? now - req->start_ms : 0);
 }
 
-/* nginx's $msec ("1764480000.123"): Unix time in ms, or 0 when malformed. */
+/* nginx's $msec ("1764480000.123", "1764480000.050"): Unix time in ms, or
+ * 0 when malformed. The fraction is digits, not a number: num_parse would
+ * refuse the leading zero of ".050", one request in ten. */
 static long long start_ms(const char *msec)
 {
 	const char *dot = strchr(msec, '.');
 	char secs[24];
 	long long s = 0, ms = 0;
 	size_t n = dot != NULL ? (size_t)(dot - msec) : strlen(msec);
+	int k = 0;
 
 	if (n == 0 || n >= sizeof secs)
 		return 0;
 	memcpy(secs, msec, n);
 	secs[n] = '\0';
-	if (!num_parse(secs, 1, 1LL << 40, &s) || (dot != NULL && !num_parse(dot + 1, 0, 999, &ms)))
+	if (!num_parse(secs, 1, 1LL << 40, &s))
 		return 0;
+	if (dot != NULL) {
+		for (k = 0; k < 3 && dot[1 + k] >= '0' && dot[1 + k] <= '9'; k++)
+			ms = ms * 10 + (dot[1 + k] - '0');
+		if (k == 0 || dot[1 + k] != '\0')
+			return 0;
+		for (; k < 3; k++)
+			ms *= 10; /* ".5" is 500 ms */
+	}
 	return s * 1000 + ms;
 }
 
