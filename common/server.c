@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #define SERVER_THREAD_STACK (512 * 1024)
 #define SERVER_STABLE_MS 5000     /* a worker that lived this long did not crash-loop */
 #define SERVER_FIRST_BACKOFF_MS 500
+#define SERVER_KEPT_DRAIN_MS 10000 /* stopping: the most kept connections are waited for */
 
 
 long long server_left_ms(const struct http_req *req, long long budget_ms)
@@ -141,14 +143,17 @@ static void write_response(FCGX_Request *r, const struct http_resp *resp, const 
 		FCGX_PutStr(resp->body.data, (int)resp->body.len, r->out);
 }
 
-/* What the threads of one worker process share (read-only). */
+/* What the threads of one worker process share. */
 struct worker {
 	const struct server_opts *opts;
 	server_handler_fn fn;
 	void *ctx;
 	void (*tick)(void *ctx);
 	int sock;
-	int epfd; /* the listen socket, armed EPOLLONESHOT (next_request) */
+	int epfd;                     /* the listen socket and the idle kept
+	                               * connections (next_request) */
+	atomic_int kept;              /* idle kept connections in epfd */
+	_Atomic long long drain_until; /* stopping: kept connections served until */
 };
 
 /* Serves the request on r; true when its whole body was read. */
@@ -223,33 +228,61 @@ static bool serve_one(FCGX_Request *r, const struct worker *w, struct buf *body)
 }
 
 /*
- * Waits for the next request (false once the process is stopping). The idle
- * threads of a process wait on one epoll set holding the listen socket
- * EPOLLONESHOT: a connection wakes one thread, which re-arms the set as soon
- * as it has accepted, so the next connection wakes the next thread. No
- * thread waits to be handed a lock: with one accept mutex (libfcgi's
- * threaded example) each accept passed the mutex on, a futex wake-up and a
- * context switch per request (perf under callback load: 6 % of
- * webhook_fcgi's samples), and on a saturated CPU connections waited until
- * that thread ran. Every process is woken for a connection (the socket is
- * registered without EPOLLEXCLUSIVE), so they share the load evenly:
- * EPOLLEXCLUSIVE wakes the epoll sets in registration order and sent most
- * requests to one process, whose per-process limits (database connections,
- * Idempotency-Key waiters) ran out while another's sat idle. The socket is
- * non-blocking: the processes that lose the race get EAGAIN.
+ * True while a request thread should keep taking requests: until the stop,
+ * and after it while nginx still keeps idle connections to this process
+ * (up to SERVER_KEPT_DRAIN_MS): nginx closes an idle kept connection after
+ * its upstream keepalive_timeout (4 s in our template), and a request that
+ * nginx sends on one meanwhile is served, so no request meets a connection
+ * this process closed under it.
  */
-static bool next_request(const struct worker *w, FCGX_Request *r)
+static bool serving(struct worker *w)
 {
-	struct epoll_event arm = { .events = EPOLLIN | EPOLLONESHOT };
+	return !stop_requested() ||
+	       (atomic_load(&w->kept) > 0 && clock_mono_ms() < atomic_load(&w->drain_until));
+}
 
-	while (!stop_requested()) {
+/*
+ * Waits for the next request (false once the process is stopping). The idle
+ * threads of a process wait on one epoll set holding the listen socket and
+ * the idle connections nginx keeps open (fastcgi_keep_conn), each
+ * EPOLLONESHOT: an event wakes one thread, which re-arms the listen socket as
+ * soon as it has accepted (a kept connection is re-armed by park() after its
+ * request), so the next event wakes the next thread. No thread waits to be
+ * handed a lock: with one accept mutex (libfcgi's threaded example) each
+ * accept passed the mutex on, a futex wake-up and a context switch per
+ * request (perf under callback load: 6 % of webhook_fcgi's samples), and on
+ * a saturated CPU connections waited until that thread ran. Every process is
+ * woken for a connection (the socket is registered without EPOLLEXCLUSIVE),
+ * so they share the load evenly: EPOLLEXCLUSIVE wakes the epoll sets in
+ * registration order and sent most requests to one process, whose
+ * per-process limits (database connections, Idempotency-Key waiters) ran out
+ * while another's sat idle. The socket is non-blocking: the processes that
+ * lose the race get EAGAIN. A stopping process accepts no new connection.
+ */
+static bool next_request(struct worker *w, FCGX_Request *r)
+{
+	struct epoll_event arm = { .events = EPOLLIN | EPOLLONESHOT, .data.fd = w->sock };
+
+	while (serving(w)) {
 		struct epoll_event ev;
 		int rc;
 
 		if (epoll_wait(w->epfd, &ev, 1, SERVER_POLL_MS) <= 0)
 			continue;
+		if (ev.data.fd != w->sock) {
+			/* a kept connection: nginx's next request on it, or its close */
+			atomic_fetch_sub(&w->kept, 1);
+			if (ev.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+				close(ev.data.fd);
+				continue;
+			}
+			r->ipcFd = ev.data.fd;
+			r->keepConnection = 1; /* or FCGX_Accept_r's finish step closes it */
+		} else if (stop_requested()) {
+			continue; /* not re-armed: the other processes accept */
+		}
 		rc = FCGX_Accept_r(r);
-		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->sock, &arm) != 0)
+		if (ev.data.fd == w->sock && epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->sock, &arm) != 0)
 			log_error("could not re-arm the fastcgi socket", LF_STR("error", strerror(errno)));
 		if (rc == 0)
 			return true;
@@ -261,6 +294,29 @@ static bool next_request(const struct worker *w, FCGX_Request *r)
 		poll(NULL, 0, 100);
 	}
 	return false;
+}
+
+/*
+ * After a request on a connection nginx keeps open (fastcgi_keep_conn; r
+ * still holds it): the connection waits for nginx's next request in the
+ * epoll set, not in a thread, so any number of idle kept connections leave
+ * every thread free. perf under callback load: a fresh connection per
+ * request (socket, connect, accept, close on both sides) cost 6 % of all
+ * CPU samples in nginx alone.
+ */
+static void park(struct worker *w, FCGX_Request *r)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.fd = r->ipcFd };
+
+	if (r->ipcFd < 0)
+		return;
+	atomic_fetch_add(&w->kept, 1); /* before it can be taken */
+	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, r->ipcFd, &ev) != 0 &&
+	    (errno != ENOENT || epoll_ctl(w->epfd, EPOLL_CTL_ADD, r->ipcFd, &ev) != 0)) {
+		atomic_fetch_sub(&w->kept, 1);
+		close(r->ipcFd);
+	}
+	r->ipcFd = -1;
 }
 
 static void *request_thread(void *arg)
@@ -276,14 +332,20 @@ static void *request_thread(void *arg)
 	buf_init(&body, w->opts->max_body);
 	while (next_request(w, &r)) {
 		/* Once nginx's stdin is read to its end nothing more can arrive,
-		 * so the connection may simply be closed. Otherwise libfcgi's
-		 * close shuts down, then waits for nginx to close first (so
-		 * unread input cannot turn into a reset that loses the answer):
-		 * perf showed that wait, a sleep and a wake-up per request, in
-		 * 7 % of call_fcgi's samples. */
-		if (serve_one(&r, w, &body) && FCGX_GetChar(r.in) == EOF)
-			r.detached = 1;
+		 * so the connection may be kept, or simply closed. Otherwise it
+		 * is closed (libfcgi would read the rest as the next request)
+		 * the careful way: libfcgi's close shuts down, then waits for
+		 * nginx to close first (so unread input cannot turn into a reset
+		 * that loses the answer); perf showed that wait, a sleep and a
+		 * wake-up per request, in 7 % of call_fcgi's samples. A stopping
+		 * process closes every connection after its answer. */
+		bool whole = serve_one(&r, w, &body) && FCGX_GetChar(r.in) == EOF;
+
+		r.detached = whole;
+		if (!whole || stop_requested())
+			r.keepConnection = 0;
 		FCGX_Finish_r(&r);
+		park(w, &r);
 	}
 	FCGX_Free(&r, 1);
 	buf_free(&body);
@@ -314,14 +376,16 @@ static void stop_signals(sigset_t *set)
 
 /*
  * One serving process: threads request threads (plus a tick thread) until
- * SIGTERM/SIGINT, then lets them finish the requests in flight. Signals in
+ * SIGTERM/SIGINT, then lets them finish the requests in flight and serve
+ * nginx's kept connections until nginx closes them (serving()). Signals in
  * stop_signals() must already be blocked. Returns the exit status.
  */
 static int serve(const struct server_opts *opts, int sock, int threads, server_handler_fn fn,
                  void *ctx, void (*tick)(void *ctx))
 {
-	struct worker w = { opts, fn, ctx, tick, sock, epoll_create1(EPOLL_CLOEXEC) };
-	struct epoll_event arm = { .events = EPOLLIN | EPOLLONESHOT };
+	struct worker w = { .opts = opts, .fn = fn, .ctx = ctx, .tick = tick, .sock = sock,
+	                    .epfd = epoll_create1(EPOLL_CLOEXEC) };
+	struct epoll_event arm = { .events = EPOLLIN | EPOLLONESHOT, .data.fd = sock };
 	pthread_t *tids = calloc((size_t)threads, sizeof *tids), tick_tid;
 	pthread_attr_t attr;
 	bool ticking = false;
@@ -358,6 +422,7 @@ static int serve(const struct server_opts *opts, int sock, int threads, server_h
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 	}
+	atomic_store(&w.drain_until, clock_mono_ms() + SERVER_KEPT_DRAIN_MS); /* before the stop */
 	stop_request();
 	for (i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);

@@ -436,17 +436,22 @@ def fcgi(sock_path, method, path, body=b"", headers=None, timeout=60):
     parameters such as CONTENT_TYPE or HTTP_AUTHORIZATION; a query in path
     goes to QUERY_STRING, as nginx splits it). Returns a
     Response whose .request_id is the id sent."""
-    rid = secrets.token_hex(16)
+    params = fcgi_params(method, path, body, headers)
+    status, hdrs, payload = fcgi_request(sock_path, params, body, timeout=timeout)
+    r = Response(status, hdrs, payload)
+    r.request_id = params["HTTP_X_REQUEST_ID"]
+    return r
+
+
+def fcgi_params(method, path, body=b"", headers=None):
+    """The CGI parameters of fcgi()'s request."""
     doc, _, query = path.partition("?")
     params = {"REQUEST_METHOD": method, "REQUEST_URI": path, "DOCUMENT_URI": doc,
               "SCRIPT_NAME": doc, "QUERY_STRING": query, "CONTENT_LENGTH": str(len(body)),
-              "HTTP_X_REQUEST_ID": rid, "REMOTE_ADDR": "127.0.0.1",
+              "HTTP_X_REQUEST_ID": secrets.token_hex(16), "REMOTE_ADDR": "127.0.0.1",
               "SERVER_PROTOCOL": "HTTP/1.1", "HTTPS": "on"}
     params.update(headers or {})
-    status, hdrs, payload = fcgi_request(sock_path, params, body, timeout=timeout)
-    r = Response(status, hdrs, payload)
-    r.request_id = rid
-    return r
+    return params
 
 
 def fcgi_post_call(sock_path, secret, body, timeout=60):
@@ -454,6 +459,49 @@ def fcgi_post_call(sock_path, secret, body, timeout=60):
     return fcgi(sock_path, "POST", "/call", body,
                 {"CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": f"Bearer {secret}"},
                 timeout=timeout)
+
+
+def fcgi_send(s, params, body, keep=False):
+    """Sends one FastCGI request (responder role, id 1) on the connected
+    socket s; keep sets FCGI_KEEP_CONN, as nginx's fastcgi_keep_conn does."""
+    msg = fcgi_record(1, 1, struct.pack("!HB5x", 1, 1 if keep else 0))
+    msg += fcgi_record(4, 1, fcgi_pairs(params)) + fcgi_record(4, 1, b"")
+    for i in range(0, len(body), 65535):
+        msg += fcgi_record(5, 1, body[i:i + 65535])
+    msg += fcgi_record(5, 1, b"")
+    s.sendall(msg)
+
+
+def fcgi_read(s, what, timeout=60):
+    """Reads records from s up to the END_REQUEST of the request sent on it
+    (not beyond: on a kept connection the worker may stay silent after it).
+    Returns (status, headers, body)."""
+    data, out = b"", b""
+    deadline = time.monotonic() + timeout
+    while True:
+        while len(data) < 8 or len(data) < 8 + struct.unpack("!H", data[4:6])[0] + data[6]:
+            check(time.monotonic() < deadline, f"FastCGI: no END_REQUEST within {timeout}s ({what})")
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                chunk = None
+            check(chunk is not None, f"FastCGI: no END_REQUEST within {timeout}s ({what})")
+            check(chunk, f"FastCGI: the worker closed the connection before END_REQUEST ({what})")
+            data += chunk
+        _, rtype, _, clen, plen = struct.unpack("!BBHHB", data[:7])
+        content, data = data[8:8 + clen], data[8 + clen + plen:]
+        if rtype == 6:
+            out += content
+        elif rtype == 3:
+            break
+    head, _, payload = out.partition(b"\r\n\r\n")
+    headers = {}
+    for line in head.decode("latin-1").split("\r\n"):
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    status = int(headers.get("status", "200").split()[0])
+    return status, headers, payload
 
 
 def fcgi_request(sock_path, params, body, timeout=60):
@@ -464,39 +512,10 @@ def fcgi_request(sock_path, params, body, timeout=60):
     s.settimeout(timeout)
     try:
         s.connect(sock_path)
-        msg = fcgi_record(1, 1, struct.pack("!HB5x", 1, 0))
-        pairs = fcgi_pairs(params)
-        msg += fcgi_record(4, 1, pairs) + fcgi_record(4, 1, b"")
-        for i in range(0, len(body), 65535):
-            msg += fcgi_record(5, 1, body[i:i + 65535])
-        msg += fcgi_record(5, 1, b"")
-        s.sendall(msg)
-        data = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        out, i, ended = b"", 0, False
-        while i + 8 <= len(data):
-            _, rtype, _, clen, plen = struct.unpack("!BBHHB", data[i:i + 7])
-            content = data[i + 8:i + 8 + clen]
-            i += 8 + clen + plen
-            if rtype == 6:
-                out += content
-            elif rtype == 3:
-                ended = True
-        check(ended, f"FastCGI: no END_REQUEST from the worker on {sock_path}")
+        fcgi_send(s, params, body)
+        return fcgi_read(s, sock_path, timeout)
     finally:
         s.close()
-    head, _, payload = out.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.decode("latin-1").split("\r\n"):
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    status = int(headers.get("status", "200").split()[0])
-    return status, headers, payload
 
 
 # Runner -----------------------------------------------------------------------

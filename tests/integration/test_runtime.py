@@ -32,7 +32,14 @@ stack stack.py started and private masters of the stack's build:
   request answered 2xx;
 - a spool of 20,000 event records (5,000 calls x 4 events, in shuffled order)
   written into a webhook master's spool before it starts drains completely:
-  exactly those 20,000 events stored, every call completed, nothing rejected.
+  exactly those 20,000 events stored, every call completed, nothing rejected;
+- connections kept open FastCGI-style (FCGI_KEEP_CONN, as nginx's
+  fastcgi_keep_conn sends) hold no thread while idle: a call master with one
+  worker of 2 threads keeps 5 of them open, serves a fresh connection
+  promptly beside them and the next request on each; after SIGTERM it still
+  answers a request sent on one (then closes it), waits for the others,
+  and once the client closed all but one, exits 0 when its 10 s wait for
+  that last one is over (and closes it).
 
 Every process started here is stopped by its PID (private masters by
 harness.private_worker, which also kills workers a master left behind).
@@ -50,8 +57,10 @@ import os
 import random
 import re
 import secrets
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -92,6 +101,10 @@ CAP_REQUESTS = 200
 # 6. spool drain
 SPOOL_CALLS = 5000          # x 4 events = 20,000 records
 SPOOL_DRAIN_BOUND_S = 240
+# 7. kept connections
+KEPT_THREADS = 2
+KEPT_CONNS = 5              # idle kept connections: more than the threads
+KEPT_WAIT_S = 10.0          # a stopping worker waits this long for them (server.c)
 
 STATE = {"secret": None, "key_name": None, "tmp_dirs": []}
 
@@ -988,6 +1001,75 @@ def spool_of_20000_records_drains():
     check(len(calls) == SPOOL_CALLS, f"{len(calls)} calls rows, want {SPOOL_CALLS}")
     wrong = [(s, v) for s, v in calls.items() if v != ("completed", "3")]
     check(not wrong, f"{len(wrong)} calls not completed(3), e.g. {wrong[:3]}")
+
+
+def still_open(s, wait=0.3):
+    """True when the worker has neither closed s nor sent anything on it
+    within wait seconds (a kept connection waiting for the next request)."""
+    readable, _, _ = select.select([s], [], [], wait)
+    return not readable
+
+
+def kept_request(s, what):
+    h.fcgi_send(s, h.fcgi_params("GET", "/healthz"), b"", keep=True)
+    status, _, body = h.fcgi_read(s, what, REQUEST_TIMEOUT)
+    check(status == 200, f"{what}: {status} {body[:160]!r}")
+
+
+@h.test
+def kept_connections_hold_no_thread_and_drain_on_sigterm():
+    env = {"VOICE_CALL_WORKERS": "1", "VOICE_CALL_THREADS": str(KEPT_THREADS)}
+    with private("kept", env) as (sock, log, p):
+        workers = wait_children(p.pid, 1, "VOICE_CALL_WORKERS=1")
+        conns = []
+        try:
+            for i in range(KEPT_CONNS):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                conns.append(s)
+                s.connect(sock)
+                kept_request(s, f"first request on kept connection {i}")
+            shut = [i for i, s in enumerate(conns) if not still_open(s)]
+            check(not shut, f"kept connections {shut} closed by the worker after a request")
+            t0 = time.monotonic()
+            r = h.fcgi(sock, "GET", "/healthz", timeout=REQUEST_TIMEOUT)
+            fresh = time.monotonic() - t0
+            check(r.status == 200, f"a fresh connection beside {KEPT_CONNS} kept ones: {r.status}")
+            check(fresh < PROMPT_S, f"a fresh connection beside {KEPT_CONNS} idle kept ones "
+                  f"waited {fresh:.2f}s for one of {KEPT_THREADS} threads")
+            for i, s in enumerate(conns):
+                kept_request(s, f"second request on kept connection {i}")
+
+            t_term = time.monotonic()
+            p.send_signal(signal.SIGTERM)   # the master we started, by its PID
+            h.wait_until(lambda: "draining the workers" in open(log, encoding="utf-8").read(),
+                         10, "the master's SIGTERM to its worker")
+            time.sleep(0.3)  # the worker's own sigwait
+            kept_request(conns[0], "a request on a kept connection after SIGTERM")
+            check(not still_open(conns[0], 5) and conns[0].recv(1) == b"",
+                  "a stopping worker kept the connection open after answering on it")
+            check(p.poll() is None, "the master exited while kept connections were open")
+            for s in conns[1:-1]:
+                s.close()
+            try:
+                rc = p.wait(timeout=KEPT_WAIT_S + 20)
+            except subprocess.TimeoutExpired:
+                rc = None
+            waited = time.monotonic() - t_term
+            last_closed = not still_open(conns[-1], 1) and conns[-1].recv(1) == b""
+        finally:
+            for s in conns:
+                s.close()
+            for k in workers:   # workers the master left behind, by PID
+                if h.pid_alive(k):
+                    os.kill(k, signal.SIGKILL)
+    print(f"     fresh connection beside {KEPT_CONNS} kept ones: {fresh * 1000:.0f} ms; "
+          f"master exited {rc} {waited:.1f}s after SIGTERM with one kept connection left",
+          flush=True)
+    check(rc == 0, f"the master exited {rc} after SIGTERM, want 0")
+    check(waited >= KEPT_WAIT_S - 0.5, f"the master exited {waited:.1f}s after SIGTERM: it did "
+          f"not wait {KEPT_WAIT_S:.0f}s for the kept connection nginx could still use")
+    check(last_closed, "the last kept connection was not closed when the worker exited")
+    check_private_log_clean(log, "kept connections")
 
 
 def teardown():
