@@ -39,7 +39,8 @@ stack stack.py started and private masters of the stack's build:
   promptly beside them and the next request on each; after SIGTERM it still
   answers a request sent on one (then closes it), waits for the others,
   and once the client closed all but one, exits 0 when its 10 s wait for
-  that last one is over (and closes it).
+  that last one is over (and closes it); and through the stack's nginx,
+  requests leave connections to the webhook pool open behind them.
 
 Every process started here is stopped by its PID (private masters by
 harness.private_worker, which also kills workers a master left behind).
@@ -1070,6 +1071,33 @@ def kept_connections_hold_no_thread_and_drain_on_sigterm():
           f"not wait {KEPT_WAIT_S:.0f}s for the kept connection nginx could still use")
     check(last_closed, "the last kept connection was not closed when the worker exited")
     check_private_log_clean(log, "kept connections")
+
+
+def connected_on(sock_path):
+    """Connected sockets accepted on the listening unix socket sock_path
+    (/proc/net/unix: an accepted socket carries its listener's path)."""
+    n = 0
+    with open("/proc/net/unix", encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 8 and parts[7] == sock_path and parts[5] == "03":
+                n += 1
+    return n
+
+
+@h.test
+def nginx_keeps_connections_to_the_pools():
+    sock = os.path.join(h.env()["VOICE_SOCK_DIR"], "webhook.sock")
+    for i in range(5):
+        r = h.get("/healthz/webhook")
+        check(r.status == 200, f"GET /healthz/webhook through nginx: {r.status}")
+    time.sleep(0.5)  # a connection closed after its answer is gone by then; a kept one stays 4 s
+    kept = connected_on(sock)
+    print(f"     after 5 requests through nginx: {kept} connection(s) to {sock} kept open",
+          flush=True)
+    check(kept >= 1, f"nginx kept no FastCGI connection to {sock} open after its requests "
+          "(fastcgi_keep_conn and the upstream keepalive in nginx/voice.conf.template)")
 
 
 def teardown():
