@@ -33,6 +33,7 @@ enum stmt {
 	STMT_PING,
 	STMT_APIKEY_FIND,
 	STMT_EVENT_RECORD,
+	STMT_EVENTS_RECORD,
 	STMT_IDEM_CLAIM,
 	STMT_IDEM_GET,
 	STMT_IDEM_COMPLETE,
@@ -69,6 +70,23 @@ enum stmt {
 #define STATUS_WINS                                                                 \
 	"((" RANK("EXCLUDED.status") ", coalesce(EXCLUDED.sequence_number, -1))"          \
 	" > (" RANK("c.status") ", coalesce(c.sequence_number, -1)))"
+
+/* A callback's (or a batch's combined) write to its calls row: the status
+ * only forward, the other fields kept unless the callback has them;
+ * updated_at moves only when what the API shows changes (0003: no trigger
+ * keeps it). */
+#define UPSERT_SET                                                                  \
+	"status = CASE WHEN " STATUS_WINS " THEN EXCLUDED.status ELSE c.status END,"      \
+	" sequence_number = CASE WHEN " STATUS_WINS                                       \
+	"   THEN EXCLUDED.sequence_number ELSE c.sequence_number END,"                    \
+	" answered_by = coalesce(EXCLUDED.answered_by, c.answered_by),"                   \
+	" duration_seconds = coalesce(EXCLUDED.duration_seconds, c.duration_seconds),"    \
+	" sip_response_code = coalesce(EXCLUDED.sip_response_code, c.sip_response_code)," \
+	" updated_at = CASE WHEN " STATUS_WINS " OR (c.answered_by, c.duration_seconds,"  \
+	"   c.sip_response_code) IS DISTINCT FROM (coalesce(EXCLUDED.answered_by, c.answered_by)," \
+	"   coalesce(EXCLUDED.duration_seconds, c.duration_seconds),"                    \
+	"   coalesce(EXCLUDED.sip_response_code, c.sip_response_code))"                  \
+	"   THEN now() ELSE c.updated_at END"
 
 #define TS(x) DB_TS(x)
 
@@ -122,21 +140,76 @@ static const struct {
 		"  INSERT INTO calls AS c (call_sid, account_sid, direction, from_number, to_number,"
 		"    status, sequence_number, answered_by, duration_seconds, sip_response_code)"
 		"  SELECT $1, $6, $7, $8, $9, $2, $3::integer, $10, $11::integer, $12::integer FROM ev"
-		"  ON CONFLICT (call_sid) DO UPDATE SET"
-		"    status = CASE WHEN " STATUS_WINS " THEN EXCLUDED.status ELSE c.status END,"
-		"    sequence_number = CASE WHEN " STATUS_WINS
-		"      THEN EXCLUDED.sequence_number ELSE c.sequence_number END,"
-		"    answered_by = coalesce(EXCLUDED.answered_by, c.answered_by),"
-		"    duration_seconds = coalesce(EXCLUDED.duration_seconds, c.duration_seconds),"
-		"    sip_response_code = coalesce(EXCLUDED.sip_response_code, c.sip_response_code),"
-		"    updated_at = CASE WHEN " STATUS_WINS " OR (c.answered_by, c.duration_seconds,"
-		"      c.sip_response_code) IS DISTINCT FROM (coalesce(EXCLUDED.answered_by, c.answered_by),"
-		"      coalesce(EXCLUDED.duration_seconds, c.duration_seconds),"
-		"      coalesce(EXCLUDED.sip_response_code, c.sip_response_code))"
-		"      THEN now() ELSE c.updated_at END"
+		"  ON CONFLICT (call_sid) DO UPDATE SET " UPSERT_SET
 		"  RETURNING c.status"
 		") SELECT count(*)::integer, min(status), (SELECT status FROM calls WHERE call_sid = $1)"
 		" FROM up", 12, true },
+	/*
+	 * A batch of callbacks as one statement: event_record's work for each
+	 * element of the twelve parameter arrays (event_record's parameters, one
+	 * element per callback, in batch order n), with the same outcome as
+	 * running event_record for each in order in one transaction:
+	 *  - the events are inserted in order; a delivery already stored, or
+	 *    stored earlier in the batch, is skipped (ON CONFLICT DO NOTHING);
+	 *  - an inserted event is the first callback with its exact values
+	 *    (call_events_delivery makes (call_sid, status, sequence) unique);
+	 *  - each call's new events become one calls upsert (ON CONFLICT DO
+	 *    UPDATE may touch a row once per statement): the status of the
+	 *    first of the highest (rank, sequence), and answered_by, duration
+	 *    and SIP code from the last event that has them, which is where
+	 *    the STATUS_WINS / coalesce rules end up one event at a time; a new
+	 *    calls row takes the first event's account, direction and numbers;
+	 *  - the rows lock in call sid order (the upsert's ORDER BY, then the
+	 *    foreign keys' checks at the end of the statement).
+	 * One row per callback, in order: whether it was stored, whether it
+	 * decided its call's status (the winner of its call), and for the
+	 * winner the call's status after the statement and before it (the
+	 * subquery reads the statement's snapshot): event_result's inputs.
+	 */
+	[STMT_EVENTS_RECORD] = { "events_record",
+		"WITH i AS ("
+		"  SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::jsonb[],"
+		"    $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::integer[],"
+		"    $12::integer[]) WITH ORDINALITY AS i(call_sid, status, seq, token, payload,"
+		"    account_sid, direction, from_number, to_number, answered_by, duration, sip, n)"
+		"), ev AS ("
+		"  INSERT INTO call_events (call_sid, status, sequence_number, idempotency_token, payload)"
+		"  SELECT call_sid, status, seq, token, payload FROM i ORDER BY n"
+		"  ON CONFLICT DO NOTHING RETURNING call_sid, status, sequence_number, idempotency_token"
+		"), fresh AS ("
+		"  SELECT DISTINCT ON (i.call_sid, i.status, i.seq) i.* FROM ev JOIN i"
+		"    ON i.call_sid = ev.call_sid AND i.status = ev.status"
+		"    AND i.seq IS NOT DISTINCT FROM ev.sequence_number"
+		"    AND i.token IS NOT DISTINCT FROM ev.idempotency_token"
+		"  ORDER BY i.call_sid, i.status, i.seq, i.n"
+		"), w AS ("
+		"  SELECT call_sid,"
+		"    (array_agg(n ORDER BY " RANK("status") " DESC, coalesce(seq, -1) DESC, n))[1] AS won,"
+		"    (array_agg(status ORDER BY " RANK("status") " DESC, coalesce(seq, -1) DESC, n))[1]"
+		"      AS status,"
+		"    (array_agg(seq ORDER BY " RANK("status") " DESC, coalesce(seq, -1) DESC, n))[1] AS seq,"
+		"    (array_agg(account_sid ORDER BY n))[1] AS account_sid,"
+		"    (array_agg(direction ORDER BY n))[1] AS direction,"
+		"    (array_agg(from_number ORDER BY n))[1] AS from_number,"
+		"    (array_agg(to_number ORDER BY n))[1] AS to_number,"
+		"    (array_agg(answered_by ORDER BY n DESC) FILTER (WHERE answered_by IS NOT NULL))[1]"
+		"      AS answered_by,"
+		"    (array_agg(duration ORDER BY n DESC) FILTER (WHERE duration IS NOT NULL))[1]"
+		"      AS duration,"
+		"    (array_agg(sip ORDER BY n DESC) FILTER (WHERE sip IS NOT NULL))[1] AS sip"
+		"  FROM fresh GROUP BY call_sid"
+		"), up AS ("
+		"  INSERT INTO calls AS c (call_sid, account_sid, direction, from_number, to_number,"
+		"    status, sequence_number, answered_by, duration_seconds, sip_response_code)"
+		"  SELECT call_sid, account_sid, direction, from_number, to_number, status, seq,"
+		"    answered_by, duration, sip FROM w ORDER BY call_sid"
+		"  ON CONFLICT (call_sid) DO UPDATE SET " UPSERT_SET
+		"  RETURNING c.call_sid, c.status"
+		") SELECT fresh.n IS NOT NULL, w.won IS NOT DISTINCT FROM i.n, up.status,"
+		"  CASE WHEN w.won = i.n THEN (SELECT status FROM calls WHERE call_sid = i.call_sid) END"
+		" FROM i LEFT JOIN fresh ON fresh.n = i.n LEFT JOIN w ON w.call_sid = i.call_sid"
+		" LEFT JOIN up ON up.call_sid = i.call_sid AND w.won = i.n"
+		" ORDER BY i.n", 12, true },
 	/* an existing key is taken over only once it is older than 24 hours;
 	 * the owner holds a pending key for a lease of $4 ms (0006) */
 	[STMT_IDEM_CLAIM] = { "idem_claim",
@@ -1162,31 +1235,41 @@ static void event_params(const struct db_event *d, struct event_text *t, const c
 	params[11] = opt_int(ev->sip_response_code, t->sip);
 }
 
-/* Reads STMT_EVENT_RECORD's committed result into d, and counts the call's
- * first terminal status: the event is new, its status won, and the call had
- * no terminal status before. */
-static void event_result(struct db_event *d, const PGresult *res)
+/* Sets d's committed outcome (stored: the event was new; after and before:
+ * its call's status after and before it, NULL when unknown) and counts the
+ * call's first terminal status: the event is new, its status won, and the
+ * call had no terminal status before. */
+static void event_done(struct db_event *d, bool stored, const char *after, const char *before)
 {
 	const char *status = d->ev->status;
 
 	d->result = VERR_OK;
-	d->stored = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
-	if (d->stored && !PQgetisnull(res, 0, 1) && strcmp(PQgetvalue(res, 0, 1), status) == 0 &&
-	    metrics_status_final(status) &&
-	    (PQgetisnull(res, 0, 2) || !metrics_status_final(PQgetvalue(res, 0, 2))))
+	d->stored = stored;
+	if (stored && after != NULL && strcmp(after, status) == 0 && metrics_status_final(status) &&
+	    (before == NULL || !metrics_status_final(before)))
 		metrics_count_call_final(status);
+}
+
+/* A result column as a C string, NULL for SQL NULL. */
+static const char *col(const PGresult *res, int row, int k)
+{
+	return PQgetisnull(res, row, k) ? NULL : PQgetvalue(res, row, k);
 }
 
 /*
  * One write of a group commit: a status callback (ev: STMT_EVENT_RECORD,
- * its result in ev) or the row of a call Twilio accepted (call:
- * STMT_CALL_INSERT, its call object into json). Both lock the call's row,
- * so a batch orders them by call sid.
+ * its result in ev), the row of a call Twilio accepted (call:
+ * STMT_CALL_INSERT, its call object into json), or several callbacks joined
+ * into one STMT_EVENTS_RECORD (evs, with its parameter arrays in cols).
+ * Each locks its calls rows, so a batch orders them by call sid.
  */
 struct op {
 	struct db_event *ev;
 	const struct db_call *call;
 	struct buf *json;
+	struct op **evs;
+	size_t nevs;
+	struct buf *cols;
 	enum verr result;
 };
 
@@ -1199,14 +1282,22 @@ static const char *op_sid(const struct op *o)
 
 static enum stmt op_stmt(const struct op *o)
 {
-	return o->ev != NULL ? STMT_EVENT_RECORD : STMT_CALL_INSERT;
+	return o->evs != NULL ? STMT_EVENTS_RECORD
+	       : o->ev != NULL ? STMT_EVENT_RECORD
+	                       : STMT_CALL_INSERT;
 }
 
 /* o's statement parameters (text in t). */
 static void op_params(const struct op *o, struct event_text *t, const char *params[OP_MAX_PARAMS])
 {
 	const struct db_call *c = o->call;
+	int k;
 
+	if (o->evs != NULL) {
+		for (k = 0; k < OP_MAX_PARAMS; k++)
+			params[k] = buf_str(&o->cols[k]);
+		return;
+	}
 	if (o->ev != NULL) {
 		event_params(o->ev, t, params);
 		return;
@@ -1220,25 +1311,94 @@ static void op_params(const struct op *o, struct event_text *t, const char *para
 	params[6] = c->api_key_name;
 }
 
+static void op_fail(struct op *o, enum verr e)
+{
+	size_t i;
+
+	o->result = e;
+	if (o->ev != NULL) {
+		o->ev->result = e;
+		o->ev->stored = false;
+	}
+	for (i = 0; i < o->nevs; i++)
+		op_fail(o->evs[i], e);
+}
+
 /* o's committed result. */
 static void op_result(struct op *o, const PGresult *res)
 {
+	size_t i;
+
+	o->result = VERR_OK;
+	if (o->evs != NULL) {
+		if ((size_t)PQntuples(res) != o->nevs) { /* cannot happen: one row per element */
+			op_fail(o, VERR_DB);
+			return;
+		}
+		for (i = 0; i < o->nevs; i++) {
+			int r = (int)i;
+
+			o->evs[i]->result = VERR_OK;
+			event_done(o->evs[i]->ev, strcmp(PQgetvalue(res, r, 0), "t") == 0,
+			           strcmp(PQgetvalue(res, r, 1), "t") == 0 ? col(res, r, 2) : NULL,
+			           col(res, r, 3));
+		}
+		return;
+	}
 	if (o->ev != NULL) {
-		event_result(o->ev, res);
-		o->result = VERR_OK;
+		event_done(o->ev, strcmp(PQgetvalue(res, 0, 0), "0") != 0, col(res, 0, 1),
+		           col(res, 0, 2));
 		return;
 	}
 	buf_reset(o->json);
 	o->result = PQntuples(res) == 1 ? buf_puts(o->json, PQgetvalue(res, 0, 0)) : VERR_NOTFOUND;
 }
 
-static void op_fail(struct op *o, enum verr e)
+/* Appends v to the array literal a as an element ("…" with \ and "
+ * escaped; NULL unquoted for SQL NULL). */
+static enum verr array_add(struct buf *a, const char *v)
 {
-	o->result = e;
-	if (o->ev != NULL) {
-		o->ev->result = e;
-		o->ev->stored = false;
+	enum verr e = buf_putc(a, a->len == 0 ? '{' : ',');
+
+	if (v == NULL)
+		return e == VERR_OK ? buf_puts(a, "NULL") : e;
+	e = e == VERR_OK ? buf_putc(a, '"') : e;
+	for (; e == VERR_OK && *v != '\0'; v++) {
+		if (*v == '"' || *v == '\\')
+			e = buf_putc(a, '\\');
+		if (e == VERR_OK)
+			e = buf_putc(a, *v);
 	}
+	return e == VERR_OK ? buf_putc(a, '"') : e;
+}
+
+#define DB_BATCH_ARRAY_MAX (16u << 20) /* one parameter array of a joined batch */
+
+/* Joins the callbacks ops[0..n) into j, one STMT_EVENTS_RECORD: each of its
+ * parameters an array of event_record's, in batch order. cols: OP_MAX_PARAMS
+ * buffers, freed by the caller with buf_free whatever the outcome. */
+static enum verr join_events(struct op *j, struct op **ops, size_t n, struct buf *cols)
+{
+	enum verr e = VERR_OK;
+	size_t i;
+	int k;
+
+	for (k = 0; k < OP_MAX_PARAMS; k++)
+		buf_init(&cols[k], DB_BATCH_ARRAY_MAX);
+	*j = (struct op){ .evs = ops, .nevs = n, .cols = cols, .result = VERR_DB_DOWN };
+	for (i = 0; e == VERR_OK && i < n; i++) {
+		struct event_text t;
+		const char *params[OP_MAX_PARAMS];
+
+		if (ops[i]->ev == NULL)
+			return VERR_INVALID; /* only callbacks join */
+		event_params(ops[i]->ev, &t, params);
+		for (k = 0; e == VERR_OK && k < OP_MAX_PARAMS; k++)
+			e = array_add(&cols[k], params[k]);
+	}
+	for (k = 0; e == VERR_OK && k < OP_MAX_PARAMS; k++)
+		e = buf_putc(&cols[k], '}');
+	return e;
 }
 
 /* One write on its own (its own transaction). */
@@ -1317,7 +1477,7 @@ static enum verr pipeline(struct conn *c, struct op **ops, size_t n)
 			if (st != PGRES_PIPELINE_ABORTED) {
 				first_line(PQresultErrorMessage(r), msg, sizeof msg);
 				log_warn("a batch of writes was rolled back; storing them one by one",
-				         LF_INT("batch", (long long)n), LF_STR("error", msg),
+				         LF_INT("batch", (long long)(n == 1 && ops[0]->nevs ? ops[0]->nevs : n)), LF_STR("error", msg),
 				         LF_STR("sqlstate", PQresultErrorField(r, PG_DIAG_SQLSTATE)));
 			}
 		}
@@ -1387,30 +1547,39 @@ static enum verr batch_ready(const struct db *db, struct conn *c, struct op **op
 
 /*
  * Stores a batch on c: one pipelined transaction, retried once on a fresh
- * connection if the connection broke (both statements are idempotent);
+ * connection if the connection broke (every statement is idempotent);
  * when a statement fails, each write on its own so one bad write fails
- * alone. Sets every result.
+ * alone. Callbacks are joined into one statement (STMT_EVENTS_RECORD):
+ * perf under callback load put a sixth of PostgreSQL's time in starting
+ * each event_record (executor start, plan checks) and sending its result,
+ * once per callback. Sets every result.
  */
 static void run_batch(const struct db *db, struct conn *c, struct op **ops, size_t n)
 {
+	struct buf cols[OP_MAX_PARAMS];
+	struct op joined, *one[1] = { &joined }, **run = ops;
+	size_t i, nrun = n;
 	enum verr e = VERR_DB_DOWN;
-	size_t i;
-	int attempt;
+	int attempt, k;
 
 	if (n == 1) {
 		op_one(db, c, ops[0]);
 		return;
 	}
 	sort_by_call(ops, n);
+	if (join_events(&joined, ops, n, cols) == VERR_OK) {
+		run = one;
+		nrun = 1;
+	}
 	for (attempt = 0; attempt < 2; attempt++) {
-		e = batch_ready(db, c, ops, n);
+		e = batch_ready(db, c, run, nrun);
 		if (e == VERR_DB_DOWN && attempt == 0 && c->pg != NULL) {
 			conn_close(c); /* a stale connection: once more on a new one */
 			continue;
 		}
 		if (e != VERR_OK)
 			break;
-		e = pipeline(c, ops, n);
+		e = pipeline(c, run, nrun);
 		if (e == VERR_TIMEOUT) {
 			log_warn("the database did not answer in time", LF_STR("statement", "batch"),
 			         LF_INT("deadline_ms", DB_DEADLINE_MS));
@@ -1421,6 +1590,8 @@ static void run_batch(const struct db *db, struct conn *c, struct op **ops, size
 			break;
 		log_warn("lost the database connection", LF_STR("statement", "batch"));
 	}
+	for (k = 0; k < OP_MAX_PARAMS; k++)
+		buf_free(&cols[k]);
 	if (e == VERR_DB) {
 		for (i = 0; i < n; i++)
 			op_one(db, c, ops[i]);

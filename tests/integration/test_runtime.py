@@ -33,6 +33,16 @@ stack stack.py started and private masters of the stack's build:
 - a spool of 20,000 event records (5,000 calls x 4 events, in shuffled order)
   written into a webhook master's spool before it starts drains completely:
   exactly those 20,000 events stored, every call completed, nothing rejected;
+- a batch of callbacks joined into one statement (common/db.c,
+  STMT_EVENTS_RECORD) ends where the same callbacks sent one at a time
+  (STMT_EVENT_RECORD each) end: the same deliveries, in the same order, for
+  two sets of calls, one set sent one by one through nginx, the other
+  written into a private webhook master's spool and replayed as one batch;
+  the calls rows (status, sequence number, AnsweredBy, duration, SIP code)
+  and the stored events must match call for call. The deliveries mix
+  redeliveries (same token, or none), statuses out of order, AnsweredBy and
+  CallDuration on several events of a call, and calls that exist before
+  the batch, with a higher status or a lower one;
 - connections kept open FastCGI-style (FCGI_KEEP_CONN, as nginx's
   fastcgi_keep_conn sends) hold no thread while idle: a call master with one
   worker of 2 threads keeps 5 of them open, serves a fresh connection
@@ -102,7 +112,9 @@ CAP_REQUESTS = 200
 # 6. spool drain
 SPOOL_CALLS = 5000          # x 4 events = 20,000 records
 SPOOL_DRAIN_BOUND_S = 240
-# 7. kept connections
+# 7. a joined batch against one callback at a time
+JOIN_CALLS = 12             # their deliveries: one spool batch (at most DB_MAX_BATCH, 64)
+# 8. kept connections
 KEPT_THREADS = 2
 KEPT_CONNS = 5              # idle kept connections: more than the threads
 KEPT_WAIT_S = 10.0          # a stopping worker waits this long for them (server.c)
@@ -1002,6 +1014,121 @@ def spool_of_20000_records_drains():
     check(len(calls) == SPOOL_CALLS, f"{len(calls)} calls rows, want {SPOOL_CALLS}")
     wrong = [(s, v) for s, v in calls.items() if v != ("completed", "3")]
     check(not wrong, f"{len(wrong)} calls not completed(3), e.g. {wrong[:3]}")
+
+
+def join_script(rng, k):
+    """Call k's deliveries for joined_batch_matches_one_at_a_time: a list of
+    (status, seq, extra params, token key or None), in delivery order, and
+    how many of them go first, before the batch (the call then exists)."""
+    final = rng.choice(["completed", "busy", "no-answer", "failed"])
+    evs = []
+    for seq, status in enumerate(("initiated", "ringing", "in-progress", final)):
+        extra = {}
+        if k == 0 and seq >= 2:   # AnsweredBy on two events: the last one's stays
+            extra["AnsweredBy"] = "machine_start" if seq == 2 else "human"
+        elif rng.random() < 0.3:
+            extra["AnsweredBy"] = rng.choice(["human", "machine_start", "fax"])
+        if k == 1 and seq >= 2 or rng.random() < 0.3:
+            extra["CallDuration"] = str(rng.randrange(0, 600))
+        if rng.random() < 0.2:
+            extra["SipResponseCode"] = rng.choice(["200", "486", "487"])
+        if k in (0, 1, 2) or rng.random() < 0.8:
+            evs.append((status, seq, extra, f"{k}-{seq}" if rng.random() < 0.8 else None))
+    for e in list(evs):
+        if rng.random() < 0.3 or (k == 2 and e[1] == 1):   # the same delivery again
+            evs.append(e)
+    rng.shuffle(evs)
+    if k == 0:   # machine_start, then human
+        evs.sort(key=lambda e: e[1])
+    if k == 2:   # in-progress after the final status, both in the batch
+        evs.sort(key=lambda e: e[1] != 3)
+    head = 0
+    if k == 3:   # exists with its final status before the batch
+        evs.sort(key=lambda e: e[1] != 3)
+        head = 1
+    elif k == 4 or rng.random() < 0.2:   # exists with some status before the batch
+        head = 1
+    return evs, head
+
+
+def join_params(sid, ev):
+    status, seq, extra, _ = ev
+    return callback_params(sid, status, seq, **extra)
+
+
+def join_token(variant, ev):
+    return None if ev[3] is None else f"rt7{variant}-{ev[3]}-" + STATE["join_nonce"]
+
+
+def post_one(conn, sid, variant, ev):
+    body, sig = signed(join_params(sid, ev))
+    status, text = post_webhook(conn, body, sig, join_token(variant, ev))
+    check(status == 204, f"callback {ev[:2]} for {sid}: {status} {text[:200]!r}")
+
+
+def call_state(sid):
+    rows = h.psql("SELECT status, coalesce(sequence_number::text, ''), coalesce(answered_by, ''),"
+                  " coalesce(duration_seconds::text, ''), coalesce(sip_response_code::text, '')"
+                  " FROM calls WHERE call_sid = :'s'", s=sid)
+    events = h.psql("SELECT status, coalesce(sequence_number::text, ''),"
+                    " coalesce(split_part(idempotency_token, '-', 2) || '-' ||"
+                    "   split_part(idempotency_token, '-', 3), '')"
+                    " FROM call_events WHERE call_sid = :'s' ORDER BY 1, 2, 3", s=sid)
+    return (tuple(rows[0]) if rows else None), [tuple(e) for e in events]
+
+
+@h.test
+def joined_batch_matches_one_at_a_time():
+    seed = secrets.randbits(32)
+    rng = random.Random(seed)
+    STATE["join_nonce"] = secrets.token_hex(4)
+    scripts = [join_script(rng, k) for k in range(JOIN_CALLS)]
+    one = [new_sid(run_prefix()) for _ in scripts]
+    joined = [new_sid(run_prefix()) for _ in scripts]
+    conn = Conn()
+    try:
+        for k, (evs, head) in enumerate(scripts):
+            for ev in evs:
+                post_one(conn, one[k], "o", ev)
+            for ev in evs[:head]:
+                post_one(conn, joined[k], "j", ev)
+    finally:
+        conn.close()
+    # the rest of each call's deliveries, calls interleaved at random but
+    # each call's in order (a batch is sorted by call sid, stably)
+    queues = [list(evs[head:]) for evs, head in scripts]
+    records = []
+    while any(queues):
+        k = rng.choice([i for i, q in enumerate(queues) if q])
+        ev = queues[k].pop(0)
+        rec = {"kind": "event", "body": urllib.parse.urlencode(join_params(joined[k], ev))}
+        if join_token("j", ev) is not None:
+            rec["token"] = join_token("j", ev)
+        records.append(rec)
+    check(len(records) <= 64, f"{len(records)} records: more than one batch (seed {seed})")
+    tmp = tempfile.mkdtemp(prefix="runtimetest-")
+    STATE["tmp_dirs"].append(tmp)
+    spool = os.path.join(tmp, "spool-join")
+    write_spool(spool, records)
+    with h.private_worker(tmp, "join", {}, pool="webhook") as (sock, log, p):
+        h.wait_until(lambda: spool_left(spool) == 0, 60, "the joined batch's replay")
+    rejected = os.path.join(spool, "rejected")
+    check(not (os.path.isdir(rejected) and os.listdir(rejected)),
+          f"records rejected: {os.listdir(rejected) if os.path.isdir(rejected) else []}")
+    with open(log, encoding="utf-8") as f:
+        rolled = [x for x in f if "rolled back" in x]
+    check(not rolled, f"the batch was not stored as one: {rolled[:1]}")
+    diff = []
+    for k in range(JOIN_CALLS):
+        a, b = call_state(one[k]), call_state(joined[k])
+        if a != b:
+            diff.append((k, scripts[k], a, b))
+    print(f"     {len(records)} callbacks of {JOIN_CALLS} calls in one batch (seed {seed}); "
+          f"{sum(1 for evs, head in scripts if head)} calls existed before it", flush=True)
+    check(not diff, f"one at a time vs joined differ (seed {seed}): {diff[:2]}")
+    first = call_state(joined[0])[0]
+    check(first is not None and first[2] == "human",
+          f"AnsweredBy after machine_start then human: {first} (seed {seed})")
 
 
 def still_open(s, wait=0.3):
