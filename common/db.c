@@ -1354,7 +1354,7 @@ static void op_result(struct op *o, const PGresult *res)
 	o->result = PQntuples(res) == 1 ? buf_puts(o->json, PQgetvalue(res, 0, 0)) : VERR_NOTFOUND;
 }
 
-/* Appends v to the array literal a as an element ("…" with \ and "
+/* Appends v to the array literal a as an element ("…" with \\ and \"
  * escaped; NULL unquoted for SQL NULL). */
 static enum verr array_add(struct buf *a, const char *v)
 {
@@ -1363,11 +1363,16 @@ static enum verr array_add(struct buf *a, const char *v)
 	if (v == NULL)
 		return e == VERR_OK ? buf_puts(a, "NULL") : e;
 	e = e == VERR_OK ? buf_putc(a, '"') : e;
-	for (; e == VERR_OK && *v != '\0'; v++) {
-		if (*v == '"' || *v == '\\')
+	while (e == VERR_OK && *v != '\0') {
+		size_t run = strcspn(v, "\"\\");
+
+		e = buf_append(a, v, run);
+		v += run;
+		if (e == VERR_OK && *v != '\0') {
 			e = buf_putc(a, '\\');
-		if (e == VERR_OK)
-			e = buf_putc(a, *v);
+			if (e == VERR_OK)
+				e = buf_putc(a, *v++);
+		}
 	}
 	return e == VERR_OK ? buf_putc(a, '"') : e;
 }
