@@ -164,7 +164,7 @@ static const struct {
 	 * One row per callback, in order: whether it was stored, whether it
 	 * decided its call's status (the winner of its call), and for the
 	 * winner the call's status after the statement and before it (the
-	 * subquery reads the statement's snapshot): event_result's inputs.
+	 * subquery reads the statement's snapshot): event_done's inputs.
 	 */
 	[STMT_EVENTS_RECORD] = { "events_record",
 		"WITH i AS ("
@@ -1380,8 +1380,10 @@ static enum verr array_add(struct buf *a, const char *v)
 #define DB_BATCH_ARRAY_MAX (16u << 20) /* one parameter array of a joined batch */
 
 /* Joins the callbacks ops[0..n) into j, one STMT_EVENTS_RECORD: each of its
- * parameters an array of event_record's, in batch order. cols: OP_MAX_PARAMS
- * buffers, freed by the caller with buf_free whatever the outcome. */
+ * parameters an array of event_record's, in batch order. VERR_INVALID when
+ * the batch holds anything else (a call's row: the call pool). cols:
+ * OP_MAX_PARAMS buffers, freed by the caller with buf_free whatever the
+ * outcome. */
 static enum verr join_events(struct op *j, struct op **ops, size_t n, struct buf *cols)
 {
 	enum verr e = VERR_OK;
@@ -1390,13 +1392,14 @@ static enum verr join_events(struct op *j, struct op **ops, size_t n, struct buf
 
 	for (k = 0; k < OP_MAX_PARAMS; k++)
 		buf_init(&cols[k], DB_BATCH_ARRAY_MAX);
+	for (i = 0; i < n; i++)
+		if (ops[i]->ev == NULL)
+			return VERR_INVALID;
 	*j = (struct op){ .evs = ops, .nevs = n, .cols = cols, .result = VERR_DB_DOWN };
 	for (i = 0; e == VERR_OK && i < n; i++) {
 		struct event_text t;
 		const char *params[OP_MAX_PARAMS];
 
-		if (ops[i]->ev == NULL)
-			return VERR_INVALID; /* only callbacks join */
 		event_params(ops[i]->ev, &t, params);
 		for (k = 0; e == VERR_OK && k < OP_MAX_PARAMS; k++)
 			e = array_add(&cols[k], params[k]);
@@ -1441,6 +1444,7 @@ static enum verr pipeline(struct conn *c, struct op **ops, size_t n)
 {
 	PGresult **res = calloc(n, sizeof *res);
 	PGconn *pg = c->pg;
+	size_t writes = n == 1 && ops[0]->nevs > 0 ? ops[0]->nevs : n; /* for the log */
 	long long deadline = clock_mono_ms() + DB_DEADLINE_MS;
 	enum verr e = VERR_OK;
 	bool sent, late = false;
@@ -1482,7 +1486,7 @@ static enum verr pipeline(struct conn *c, struct op **ops, size_t n)
 			if (st != PGRES_PIPELINE_ABORTED) {
 				first_line(PQresultErrorMessage(r), msg, sizeof msg);
 				log_warn("a batch of writes was rolled back; storing them one by one",
-				         LF_INT("batch", (long long)(n == 1 && ops[0]->nevs ? ops[0]->nevs : n)), LF_STR("error", msg),
+				         LF_INT("batch", (long long)writes), LF_STR("error", msg),
 				         LF_STR("sqlstate", PQresultErrorField(r, PG_DIAG_SQLSTATE)));
 			}
 		}
